@@ -1,0 +1,224 @@
+"""The configuration of CONFIG.md, as frozen dataclasses built by named constructors.
+
+`Config.from_file` reads and checks a JSON file; every problem becomes a
+`ConfigError` whose message names the file and the field, e.g.
+``config.json: servers[0].port: must be an integer from 1 to 65535``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from disqueue.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3682
+MIB = 1024 * 1024
+
+#: How queues may be named: UUIDs only (Part 1), or also short free-form names.
+NamePolicy = Literal["uuid", "any"]
+
+
+@dataclass(frozen=True, slots=True)
+class TLSConfig:
+    certificate: Path
+    privatekey: Path
+    client_ca: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """One entry of `authentication`; `name` is also the Basic realm."""
+
+    name: str
+    type: Literal["plaintext"]
+    file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    hostname: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    tls: TLSConfig | None = None
+    authentication: AuthConfig | None = None
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{scheme}://{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    type: Literal["memory", "sqlite", "postgres"] = "memory"
+    path: Path | None = None
+    dsn: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_value_bytes: int = 1 * MIB
+    max_key_bytes: int = 1024
+    max_body_bytes: int = 16 * MIB
+    max_queues: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    servers: tuple[ListenerConfig, ...] = (ListenerConfig(),)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    queue_names: NamePolicy = "uuid"
+    limits: Limits = field(default_factory=Limits)
+    log: LogConfig = field(default_factory=LogConfig)
+    source: Path | None = None
+
+    @classmethod
+    def default(cls) -> Config:
+        """What `disqueue` runs without a file: one open listener on 127.0.0.1:3682."""
+        return cls()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Config:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"{path}: cannot read: {reason}") from exc
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}: not valid JSON: {exc}") from exc
+        return cls.from_dict(data, base=path.resolve().parent, source=path)
+
+    @classmethod
+    def from_dict(cls, data: object, *, base: Path, source: Path | None = None) -> Config:
+        return _Reader(source, base).config(data)
+
+
+class _Reader:
+    """Reads one configuration document, naming the file and field in every error."""
+
+    def __init__(self, source: Path | None, base: Path) -> None:
+        self.source = source
+        self.base = base
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        prefix = f"{self.source}: " if self.source else ""
+        return ConfigError(f"{prefix}{where}: {problem}")
+
+    def obj(self, value: object, where: str, known: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, "must be an object")
+        for name in value:
+            if name not in known:
+                raise self.fail(f"{where}.{name}" if where else name, "unknown field")
+        return cast(dict[str, Any], value)
+
+    def text(self, value: object, where: str) -> str:
+        if not isinstance(value, str) or not value:
+            raise self.fail(where, "must be a non-empty string")
+        return value
+
+    def integer(self, value: object, where: str, low: int, high: int | None = None) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        if not ok or (high is not None and cast(int, value) > high):
+            span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+            raise self.fail(where, f"must be an integer {span}")
+        return cast(int, value)
+
+    def choice(self, value: object, where: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.fail(where, "must be one of " + ", ".join(map(repr, choices)))
+        return str(value)
+
+    def path(self, value: object, where: str) -> Path:
+        return self.base / self.text(value, where)
+
+    def config(self, data: object) -> Config:
+        top = self.obj(
+            data, "", {"servers", "authentication", "storage", "queue_names", "limits", "log"}
+        )
+        auths = self.authentications(top.get("authentication", {}))
+        servers = top.get("servers")
+        if not isinstance(servers, list) or not servers:
+            raise self.fail("servers", "must be a non-empty list of listeners")
+        return Config(
+            servers=tuple(self.listener(s, f"servers[{i}]", auths) for i, s in enumerate(servers)),
+            storage=self.storage(top.get("storage", {"type": "memory"})),
+            queue_names=cast(
+                NamePolicy,
+                self.choice(top.get("queue_names", "uuid"), "queue_names", ("uuid", "any")),
+            ),
+            limits=self.limits(top.get("limits", {})),
+            log=self.log(top.get("log", {})),
+            source=self.source,
+        )
+
+    def authentications(self, data: object) -> dict[str, AuthConfig]:
+        entries = self.obj(data, "authentication", set(data) if isinstance(data, dict) else set())
+        result = {}
+        for name, entry in entries.items():
+            where = f"authentication.{name}"
+            fields = self.obj(entry, where, {"type", "file"})
+            self.choice(fields.get("type"), f"{where}.type", ("plaintext",))
+            file = self.path(fields.get("file"), f"{where}.file")
+            if not file.is_file():
+                raise self.fail(f"{where}.file", f"password file {file} does not exist")
+            result[name] = AuthConfig(name=name, type="plaintext", file=file)
+        return result
+
+    def listener(self, data: object, where: str, auths: dict[str, AuthConfig]) -> ListenerConfig:
+        fields = self.obj(data, where, {"hostname", "port", "security", "authentication"})
+        auth = None
+        if "authentication" in fields:
+            name = self.text(fields["authentication"], f"{where}.authentication")
+            if name not in auths:
+                raise self.fail(f"{where}.authentication", f"no authentication named {name!r}")
+            auth = auths[name]
+        return ListenerConfig(
+            hostname=self.text(fields.get("hostname", DEFAULT_HOST), f"{where}.hostname"),
+            port=self.integer(fields.get("port", DEFAULT_PORT), f"{where}.port", 1, 65535),
+            tls=self.tls(fields["security"], f"{where}.security") if "security" in fields else None,
+            authentication=auth,
+        )
+
+    def tls(self, data: object, where: str) -> TLSConfig:
+        fields = self.obj(data, where, {"certificate", "privatekey", "client_ca"})
+        paths = {}
+        for name in ("certificate", "privatekey"):
+            paths[name] = self.path(fields.get(name), f"{where}.{name}")
+            if not paths[name].is_file():
+                raise self.fail(f"{where}.{name}", f"file {paths[name]} does not exist")
+        client_ca = None
+        if "client_ca" in fields:
+            client_ca = self.path(fields["client_ca"], f"{where}.client_ca")
+        return TLSConfig(paths["certificate"], paths["privatekey"], client_ca)
+
+    def storage(self, data: object) -> StorageConfig:
+        fields = self.obj(data, "storage", {"type", "path", "dsn"})
+        kind = self.choice(fields.get("type"), "storage.type", ("memory",))
+        return StorageConfig(type=cast(Literal["memory"], kind))
+
+    def limits(self, data: object) -> Limits:
+        fields = self.obj(data, "limits", set(Limits.__dataclass_fields__))
+        values = {name: self.integer(value, f"limits.{name}", 1) for name, value in fields.items()}
+        return replace(Limits(), **values)
+
+    def log(self, data: object) -> LogConfig:
+        fields = self.obj(data, "log", {"level", "format"})
+        level = self.choice(
+            fields.get("level", "info"), "log.level", ("debug", "info", "warning", "error")
+        )
+        fmt = self.choice(fields.get("format", "text"), "log.format", ("text", "json"))
+        return LogConfig(level=cast(Any, level), format=cast(Any, fmt))

@@ -1,0 +1,37 @@
+"""Queue names: UUIDs by default (Part 1), or short free-form names (Part 2)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from disqueue.config import NamePolicy
+from disqueue.errors import InvalidQueueId
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ANY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueNames:
+    """Checks and normalises queue names under one naming policy."""
+
+    policy: NamePolicy = "uuid"
+
+    def parse(self, name: str) -> str:
+        """The canonical form of `name`, or `InvalidQueueId`.
+
+        UUIDs compare case-insensitively, so their canonical form is lower-case;
+        free-form names (`"any"`) compare case-sensitively and are kept as given.
+        """
+        if _UUID.fullmatch(name):
+            return name.lower()
+        if self.policy == "any" and _ANY.fullmatch(name):
+            return name
+        raise InvalidQueueId()
+
+    @staticmethod
+    def generate() -> str:
+        """A new queue name: a lower-case version-4 UUID."""
+        return str(uuid.uuid4())

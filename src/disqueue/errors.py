@@ -1,0 +1,100 @@
+"""The one exception tree of Disqueue.
+
+Each error knows its HTTP status and its protocol message, so the mapping to the
+wire lives here and nowhere else::
+
+    DisqueueError
+    ├── BadRequest (400)            invalid queue id, missing parameter, ...
+    ├── AuthenticationRequired (401)
+    ├── Forbidden (403)             invalid credentials
+    ├── NotFound (404)              queue does not exist, no item to take, ...
+    ├── MethodNotAllowed (405)
+    ├── TooLarge (413)              value too large, request body too large, ...
+    ├── TooMany (429)               too many queues
+    ├── StorageFailure (500)
+    └── ConfigError                 not a request error: the server cannot start
+"""
+
+from __future__ import annotations
+
+
+class DisqueueError(Exception):
+    """Base of every Disqueue error; `status` and `message` are what the client sees."""
+
+    status: int = 500
+    default_message: str = "internal error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message if message is not None else self.default_message
+        super().__init__(self.message)
+
+
+class BadRequest(DisqueueError):
+    status = 400
+    default_message = "bad request"
+
+
+class InvalidQueueId(BadRequest):
+    default_message = "invalid queue id"
+
+
+class MissingParameter(BadRequest):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"missing parameter '{name}'")
+
+
+class InvalidParameter(BadRequest):
+    def __init__(self, name: str, problem: str = "must be a string") -> None:
+        super().__init__(f"parameter '{name}' {problem}")
+
+
+class AuthenticationRequired(DisqueueError):
+    status = 401
+    default_message = "authentication required"
+
+
+class Forbidden(DisqueueError):
+    status = 403
+    default_message = "invalid credentials"
+
+
+class NotFound(DisqueueError):
+    status = 404
+    default_message = "not found"
+
+
+class QueueNotFound(NotFound):
+    default_message = "queue does not exist"
+
+
+class NoItem(NotFound):
+    """No item matched a take or peek; the message names the action."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f"no item to {action}")
+
+
+class MethodNotAllowed(DisqueueError):
+    status = 405
+    default_message = "method not supported"
+
+
+class TooLarge(DisqueueError):
+    status = 413
+    default_message = "request body too large"
+
+
+class TooMany(DisqueueError):
+    status = 429
+    default_message = "too many requests"
+
+
+class StorageFailure(DisqueueError):
+    status = 500
+    default_message = "storage failure"
+
+
+class ConfigError(DisqueueError):
+    """The configuration cannot be used; the message names the file and the field."""
+
+    status = 500

@@ -1,0 +1,19 @@
+"""Storage backends behind one interface; `open_storage` picks one from the config."""
+
+from __future__ import annotations
+
+from disqueue.config import StorageConfig
+from disqueue.errors import ConfigError
+from disqueue.storage.base import Storage
+
+
+def open_storage(config: StorageConfig) -> Storage:
+    """The backend the configuration names (drivers are imported only when chosen)."""
+    if config.type == "memory":
+        from disqueue.storage.memory import MemoryStorage
+
+        return MemoryStorage()
+    raise ConfigError(f"storage type {config.type!r} is not available")
+
+
+__all__ = ["Storage", "open_storage"]

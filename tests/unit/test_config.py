@@ -1,0 +1,101 @@
+"""The configuration file: defaults, paths, and errors that name the file and field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from disqueue.config import Config
+from disqueue.errors import ConfigError
+
+
+def write(tmp_path: Path, data: object) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_default_is_one_open_listener() -> None:
+    """Without a file the server listens on 127.0.0.1:3682 with no auth and no TLS."""
+    (listener,) = Config.default().servers
+    assert (listener.hostname, listener.port, listener.tls, listener.authentication) == (
+        "127.0.0.1",
+        3682,
+        None,
+        None,
+    )
+
+
+def test_original_file_with_relative_paths(tmp_path: Path) -> None:
+    """The original format loads; relative paths are relative to the file's folder."""
+    for name in ("cert.pem", "key.pem", "passwords"):
+        (tmp_path / name).write_text("x")
+    config = Config.from_file(
+        write(
+            tmp_path,
+            {
+                "servers": [
+                    {
+                        "hostname": "0.0.0.0",
+                        "port": 40000,
+                        "authentication": "default",
+                        "security": {"certificate": "cert.pem", "privatekey": "key.pem"},
+                    }
+                ],
+                "authentication": {"default": {"type": "plaintext", "file": "passwords"}},
+            },
+        )
+    )
+    (listener,) = config.servers
+    assert listener.port == 40000
+    assert listener.tls is not None and listener.tls.certificate == tmp_path / "cert.pem"
+    assert listener.authentication is not None
+    assert listener.authentication.file == tmp_path / "passwords"
+    assert listener.url == "https://0.0.0.0:40000"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"servers": [{"port": "abc"}]}, "servers[0].port"),
+        ({"servers": [{"port": 70000}]}, "servers[0].port"),
+        ({"servers": [{"port": 1}, {"port": True}]}, "servers[1].port"),
+        ({"servers": []}, "servers"),
+        ({}, "servers"),
+        ({"servers": [{"authentication": "nope"}]}, "servers[0].authentication"),
+        ({"servers": [{"hostnme": "x"}]}, "servers[0].hostnme"),
+        ({"servers": [{}], "storage": {"type": "floppy"}}, "storage.type"),
+        ({"servers": [{}], "limits": {"max_value_bytes": 0}}, "limits.max_value_bytes"),
+        ({"servers": [{}], "queue_names": "some"}, "queue_names"),
+        (
+            {"servers": [{}], "authentication": {"a": {"type": "plaintext", "file": "missing"}}},
+            "authentication.a.file",
+        ),
+        ([], ""),
+    ],
+)
+def test_errors_name_file_and_field(tmp_path: Path, data: object, field: str) -> None:
+    """Each bad field is reported as `<file>: <field>: <problem>`."""
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as caught:
+        Config.from_file(path)
+    assert caught.value.message.startswith(f"{path}: {field}")
+
+
+def test_unreadable_and_invalid_json(tmp_path: Path) -> None:
+    """A missing file and a file that is not JSON both name the file."""
+    with pytest.raises(ConfigError, match=r"missing\.json: cannot read"):
+        Config.from_file(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{servers: ")
+    with pytest.raises(ConfigError, match=r"bad\.json: not valid JSON"):
+        Config.from_file(bad)
+
+
+def test_limits_override_only_what_is_given(tmp_path: Path) -> None:
+    """Limits not in the file keep their defaults."""
+    config = Config.from_file(write(tmp_path, {"servers": [{}], "limits": {"max_queues": 5}}))
+    assert config.limits.max_queues == 5
+    assert config.limits.max_value_bytes == 1024 * 1024
