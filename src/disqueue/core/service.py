@@ -77,13 +77,14 @@ class QueueService:
         """Store an item, or hand it straight to the longest-waiting matching want."""
         name = self.names.parse(name)
         self._check_sizes(value, key)
-        if not await self.storage.exists(name):
-            raise QueueNotFound()
         item = Item(value=value, key=key)
-        if self._hand_off(name, item):
-            await self.storage.count_handoff(name)
-        else:
-            await self.storage.put(name, item)
+        if self.wants.waiting(name):
+            if not await self.storage.exists(name):
+                raise QueueNotFound()
+            if self._hand_off(name, item):
+                await self.storage.count_handoff(name)
+                return item
+        await self.storage.put(name, item)
         return item
 
     async def take(self, name: str, key: str | None = None) -> Item:

@@ -122,6 +122,10 @@ class WantRegistry:
         wants = self._queues.pop(queue, None)
         return 0 if wants is None else len(wants)
 
+    def waiting(self, queue: str) -> bool:
+        """Whether any want is pending on `queue`."""
+        return queue in self._queues
+
     def count(self, queue: str) -> int:
         wants = self._queues.get(queue)
         return 0 if wants is None else len(wants)
