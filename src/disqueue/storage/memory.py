@@ -1,67 +1,34 @@
-"""The in-memory backend: fast, and nothing survives a restart.
-
-Each queue keeps its items in one ordered map (arrival order) and, per
-lower-cased key, a second ordered map over the same items, so both an unkeyed
-and a keyed take remove the head of a map in O(1) instead of scanning.
-"""
+"""The in-memory backend: fast, and nothing survives a restart."""
 
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
 from datetime import datetime
 
 from disqueue.errors import QueueNotFound
 from disqueue.models import Item, QueueInfo, match_key
+from disqueue.storage.index import QueueIndex
 
 
 class _Queue:
-    __slots__ = ("by_key", "created", "items", "put", "taken")
+    __slots__ = ("created", "index", "items", "put", "taken")
 
     def __init__(self) -> None:
         self.created: datetime = QueueInfo.now()
-        self.items: OrderedDict[int, Item] = OrderedDict()
-        self.by_key: dict[str, OrderedDict[int, Item]] = {}
+        self.index = QueueIndex()
+        self.items: dict[int, Item] = {}
         self.put = 0
         self.taken = 0
 
-    def add(self, seq: int, item: Item, front: bool) -> None:
-        self.items[seq] = item
-        if front:
-            self.items.move_to_end(seq, last=False)
-        match = match_key(item.key)
-        if match is not None:
-            keyed = self.by_key.get(match)
-            if keyed is None:
-                keyed = self.by_key[match] = OrderedDict()
-            keyed[seq] = item
-            if front:
-                keyed.move_to_end(seq, last=False)
-
-    def head(self, key: str | None) -> tuple[int, Item] | None:
-        source = self.items if key is None else self.by_key.get(match_key(key) or "")
-        if not source:
-            return None
-        return next(iter(source.items()))
-
-    def remove(self, seq: int, item: Item) -> None:
-        del self.items[seq]
-        match = match_key(item.key)
-        if match is not None:
-            keyed = self.by_key[match]
-            del keyed[seq]
-            if not keyed:
-                del self.by_key[match]
-
 
 class MemoryStorage:
-    """Queues in a dict, kept in creation order."""
+    """Queues in a dict, kept in creation order; each queue's order in a `QueueIndex`."""
 
     kind = "memory"
 
     def __init__(self) -> None:
         self._queues: dict[str, _Queue] = {}
-        self._seq = itertools.count()
+        self._pos = itertools.count()
 
     def _queue(self, name: str) -> _Queue:
         queue = self._queues.get(name)
@@ -92,35 +59,40 @@ class MemoryStorage:
 
     async def info(self, name: str) -> QueueInfo:
         queue = self._queue(name)
-        size = len(queue.items)
-        return QueueInfo(name, queue.created, size, put=queue.put, taken=queue.taken)
+        return QueueInfo(name, queue.created, len(queue.items), put=queue.put, taken=queue.taken)
 
     async def delete_queue(self, name: str) -> None:
         self._queue(name)
         del self._queues[name]
 
+    def _add(self, queue: _Queue, item: Item, front: bool) -> None:
+        pos = next(self._pos)
+        queue.items[pos] = item
+        queue.index.add(pos, match_key(item.key), front=front)
+
     async def put(self, name: str, item: Item) -> None:
         queue = self._queue(name)
-        queue.add(next(self._seq), item, front=False)
+        self._add(queue, item, front=False)
         queue.put += 1
 
     async def put_front(self, name: str, item: Item) -> None:
         queue = self._queue(name)
-        queue.add(next(self._seq), item, front=True)
+        self._add(queue, item, front=True)
         queue.taken -= 1
 
     async def take(self, name: str, key: str | None) -> Item | None:
         queue = self._queue(name)
-        head = queue.head(key)
-        if head is None:
+        pos = queue.index.head(match_key(key))
+        if pos is None:
             return None
-        queue.remove(*head)
+        queue.index.remove(pos)
         queue.taken += 1
-        return head[1]
+        return queue.items.pop(pos)
 
     async def peek(self, name: str, key: str | None) -> Item | None:
-        head = self._queue(name).head(key)
-        return None if head is None else head[1]
+        queue = self._queue(name)
+        pos = queue.index.head(match_key(key))
+        return None if pos is None else queue.items[pos]
 
     async def count_handoff(self, name: str) -> None:
         queue = self._queue(name)

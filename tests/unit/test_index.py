@@ -1,0 +1,58 @@
+"""The in-memory queue index: FIFO, keys, fronts, and bounded dead entries."""
+
+from __future__ import annotations
+
+from disqueue.storage import index as index_module
+from disqueue.storage.index import QueueIndex
+
+
+def drain(index: QueueIndex, match: str | None = None) -> list[int]:
+    out = []
+    while (pos := index.head(match)) is not None:
+        index.remove(pos)
+        out.append(pos)
+    return out
+
+
+def test_fifo_and_keys() -> None:
+    """Unkeyed heads follow arrival; keyed heads follow arrival within the key."""
+    index = QueueIndex()
+    for pos, match in enumerate(["a", None, "b", "a", None]):
+        index.add(pos, match)
+    assert index.head("a") == 0
+    assert index.remove(0) == "a"
+    assert drain(index, "a") == [3]
+    assert drain(index) == [1, 2, 4]
+    assert len(index) == 0
+
+
+def test_front() -> None:
+    """An item added at the front is the next head, keyed and unkeyed."""
+    index = QueueIndex()
+    index.add(1, "k")
+    index.add(2, "k", front=True)
+    assert index.head("k") == 2
+    assert index.head(None) == 2
+    assert index.positions() == [2, 1]
+
+
+def test_key_lane_dropped_when_all_taken_unkeyed() -> None:
+    """A key whose items all left through unkeyed takes keeps no memory."""
+    index = QueueIndex()
+    for pos in range(100):
+        index.add(pos, f"key-{pos}")
+    drain(index)
+    assert index._keys == {}
+
+
+def test_compaction_bounds_dead_entries(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Keyed takes behind a stuck unkeyed head do not grow the arrival deque forever."""
+    monkeypatch.setattr(index_module, "_COMPACT_MIN", 10)
+    index = QueueIndex()
+    index.add(0, None)  # never taken
+    for pos in range(1, 1001):
+        index.add(pos, "k")
+        index.remove(index.head("k") or -1)
+    assert len(index._all.order) < 30
+    assert index.head(None) == 0
+    assert len(index) == 1
