@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from disqueue.config import Limits
@@ -20,9 +22,11 @@ class Inbox:
         self.open = open_
         self.got: list[tuple[object, str]] = []
 
-    def deliver(self, want: Want, item: Item) -> bool:
+    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         if self.open:
             self.got.append((want.identifier, item.value))
+            if receipt is not None:
+                receipt.set_result(None)
         return self.open
 
 

@@ -8,6 +8,7 @@ stored item and waits only when there is none.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -81,8 +82,12 @@ class QueueService:
         if self.wants.waiting(name):
             if not await self.storage.exists(name):
                 raise QueueNotFound()
-            if self._hand_off(name, item):
+            # The put is answered once the item is written to the consumer (or, if that
+            # failed, stored again): an acknowledged put is never only in a buffer.
+            receipt = asyncio.get_running_loop().create_future()
+            if self._hand_off(name, item, receipt):
                 await self.storage.count_handoff(name)
+                await receipt
                 return item
         await self.storage.put(name, item)
         return item
@@ -116,7 +121,7 @@ class QueueService:
             self.wants.remove(want)
             raise
         if item is not None:
-            if self.wants.remove(want) and consumer.deliver(want, item):
+            if self.wants.remove(want) and consumer.deliver(want, item, None):
                 return want
             await self.give_back(want.queue, item)
         return want
@@ -125,19 +130,24 @@ class QueueService:
         """Forget a want that is no longer wanted (its connection closed)."""
         self.wants.remove(want)
 
-    async def give_back(self, name: str, item: Item) -> None:
+    async def give_back(
+        self, name: str, item: Item, receipt: asyncio.Future[None] | None = None
+    ) -> None:
         """An item chosen for a want that could not receive it: offer it to the next
         matching want, else put it back at the front of its queue. If the queue was
-        deleted meanwhile, the item goes with it."""
-        if self._hand_off(name, item):
+        deleted meanwhile, the item goes with it. `receipt` travels with the item and
+        is resolved once it is delivered or stored again."""
+        if self._hand_off(name, item, receipt):
             return
         try:
             await self.storage.put_front(name, item)
         except QueueNotFound:
             log.info("item %s not returned: queue %s was deleted", item.id, name)
+        if receipt is not None and not receipt.done():
+            receipt.set_result(None)
 
-    def _hand_off(self, name: str, item: Item) -> bool:
+    def _hand_off(self, name: str, item: Item, receipt: asyncio.Future[None] | None = None) -> bool:
         while (want := self.wants.pop_match(name, item)) is not None:
-            if want.consumer.deliver(want, item):
+            if want.consumer.deliver(want, item, receipt):
                 return True
         return False

@@ -9,6 +9,7 @@ and only the heads are compared.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import OrderedDict
 from typing import Protocol
@@ -19,8 +20,12 @@ from disqueue.models import Item, match_key
 class Consumer(Protocol):
     """Something that can receive items for its wants (a WebSocket connection)."""
 
-    def deliver(self, want: Want, item: Item) -> bool:
-        """Hand `item` to `want`; False if the consumer can no longer take it."""
+    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+        """Hand `item` to `want`; False if the consumer can no longer take it.
+
+        When accepted, `receipt` (if given) is resolved once the item is written to
+        the consumer, or given back to the core when it could not be written.
+        """
         ...
 
 

@@ -36,15 +36,15 @@ class WebSocketConsumer:
         self.ws = ws
         self.service = service
         self.wants: set[Want] = set()
-        self.outbox: deque[tuple[Want, Item]] = deque()
+        self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
 
-    def deliver(self, want: Want, item: Item) -> bool:
+    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         if not self.open or self.ws.closed:
             return False
         self.wants.discard(want)
-        self.outbox.append((want, item))
+        self.outbox.append((want, item, receipt))
         if self.sender is None:
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
         return True
@@ -52,7 +52,7 @@ class WebSocketConsumer:
     async def _send_outbox(self) -> None:
         try:
             while self.outbox and self.open:
-                want, item = self.outbox[0]
+                want, item, receipt = self.outbox[0]
                 payload = {"id": want.identifier, "item": item.to_wire()}
                 frame = orjson.dumps({"success": True, "message": None, "payload": payload})
                 try:
@@ -61,6 +61,8 @@ class WebSocketConsumer:
                     self.open = False
                     break
                 self.outbox.popleft()
+                if receipt is not None and not receipt.done():
+                    receipt.set_result(None)
         finally:
             self.sender = None
         await self._give_back_outbox()
@@ -70,8 +72,13 @@ class WebSocketConsumer:
         if self.open:
             return
         while self.outbox:
-            want, item = self.outbox.popleft()
-            await self.service.give_back(want.queue, item)
+            want, item, receipt = self.outbox.popleft()
+            try:
+                await self.service.give_back(want.queue, item, receipt)
+            except Exception as exc:
+                log.error("item %s could not be given back: %s", item.id, exc)
+                if receipt is not None and not receipt.done():
+                    receipt.set_exception(exc)
 
     async def send_error(self, message: str) -> None:
         if not self.ws.closed:
