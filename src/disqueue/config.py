@@ -115,7 +115,7 @@ class _Reader:
 
     def fail(self, where: str, problem: str) -> ConfigError:
         prefix = f"{self.source}: " if self.source else ""
-        return ConfigError(f"{prefix}{where}: {problem}")
+        return ConfigError(f"{prefix}{where or '(top level)'}: {problem}")
 
     def obj(self, value: object, where: str, known: set[str]) -> dict[str, Any]:
         if not isinstance(value, dict):

@@ -73,7 +73,7 @@ def test_original_file_with_relative_paths(tmp_path: Path) -> None:
             {"servers": [{}], "authentication": {"a": {"type": "plaintext", "file": "missing"}}},
             "authentication.a.file",
         ),
-        ([], ""),
+        ([], "(top level)"),
     ],
 )
 def test_errors_name_file_and_field(tmp_path: Path, data: object, field: str) -> None:

@@ -1,0 +1,180 @@
+"""Disqueue benchmark: the server against a minimal aiohttp app, in one run.
+
+Each Disqueue row has a reference row: the same load against
+bench/reference_app.py, which only parses the form and answers a small JSON
+object. Both servers run side by side (one idle while the other is measured) and
+each reference row is measured just before the rows it is the ceiling of. The
+ratio to that ceiling is the figure that matters. See bench/README.md.
+
+Run: make bench [ARGS="--duration 5 --connections 64"]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import ws_load
+from fill import create_queue, delete_queue, fill
+from procs import free_port, running
+from table import Row, format_table, set_ratios
+from wrkrun import Load, wrk
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+KEYS = 10_000
+KEYED_ITEMS = 100_000
+
+REF_PUT = "reference: POST form (put body)"
+REF_TAKE = "reference: POST form (take body)"
+REF_WS = "reference: ws want -> item"
+ANY_QUEUE = "00000000-0000-4000-8000-000000000000"  # the reference app ignores it
+
+
+@contextlib.contextmanager
+def reference_app() -> Iterator[str]:
+    port = free_port()
+    cmd = [sys.executable, str(BENCH / "reference_app.py"), "--port", str(port)]
+    with running(cmd, f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def disqueue_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    config = {"servers": [{"hostname": "127.0.0.1", "port": port}], "storage": {"type": "memory"}}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.json"
+        path.write_text(json.dumps(config))
+        cmd = [sys.executable, "-m", "disqueue", "-c", str(path)]
+        with running(cmd, f"http://127.0.0.1:{port}/health") as server:
+            yield f"http://127.0.0.1:{port}", server
+
+
+def http_rows(ref: str, base: str, load: Load, rows: list[Row]) -> None:
+    """put, take, and keyed against unkeyed take; appended to `rows` as measured."""
+    warm_up = replace(load, duration=1.0)
+    wrk(ref, "ref.lua", ["put"], warm_up)
+    queue = create_queue(base)
+    wrk(base, "put.lua", [queue], warm_up)
+    delete_queue(base, queue)
+
+    rows.append(Row.from_wrk(REF_PUT, wrk(ref, "ref.lua", ["put"], load)))
+    queue = create_queue(base)
+    put = wrk(base, "put.lua", [queue], load)
+    rows.append(Row.from_wrk("put", put, REF_PUT))
+    # take from the same queue, topped up to twice what the put run stored
+    fill(base, queue, put["requests"], load)
+    rows.append(Row.from_wrk(REF_TAKE, wrk(ref, "ref.lua", ["take"], load)))
+    take = wrk(base, "take.lua", [queue], load)
+    rows.append(Row.from_wrk(f"take ({2 * put['requests']:,} queued)", take, REF_TAKE))
+    delete_queue(base, queue)
+
+    # Keyed against unkeyed take, each from a queue with the same keyed items: at
+    # least 4x what a take run consumes, so no key runs dry. The keyed queue is
+    # filled by a put run that is measured too.
+    items = max(KEYED_ITEMS, -(-4 * int(take["rps"] * load.duration) // KEYS) * KEYS)
+    label = f"{items // 1000}k items, {KEYS // 1000}k keys"
+    keyed, unkeyed = create_queue(base), create_queue(base)
+    put = wrk(base, "put.lua", [keyed, str(KEYS)], load, limit=items, max_seconds=600)
+    rows.append(Row.from_wrk(f"put keyed (to {label})", put, REF_PUT))
+    fill(base, unkeyed, items, load, keys=KEYS)
+    for name, script, queue in (
+        ("take keyed", "take_keyed.lua", keyed),
+        ("take unkeyed", "take.lua", unkeyed),
+    ):
+        result = wrk(base, script, [queue, str(KEYS)], load)
+        rows.append(Row.from_wrk(f"{name} ({label})", result, REF_TAKE))
+        delete_queue(base, queue)
+
+
+def ws_rows(ref: str, base: str, load: Load, processes: int, rows: list[Row]) -> None:
+    """WebSocket delivery from a prefilled queue, after its reference row."""
+    options = {"connections": load.connections, "processes": processes}
+    ceiling = ws_load.run(ws_url(ref), ANY_QUEUE, duration=load.duration, **options)
+    rows.append(Row.from_ws(REF_WS, ceiling))
+    # As many items as the client took from the reference endpoint: each connection
+    # stops after its share, so a faster run ends early rather than run dry.
+    items = int(ceiling["rps"] * load.duration) + load.connections
+    queue = create_queue(base)
+    fill(base, queue, items, load)
+    result = ws_load.run(ws_url(base), queue, duration=load.duration, items=items, **options)
+    rows.append(Row.from_ws(f"ws delivery ({items:,} queued)", result, REF_WS))
+    delete_queue(base, queue)
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://", 1) + "/take/ws"
+
+
+def run_core_keyed() -> None:
+    script = BENCH / "core_keyed.py"
+    if not script.exists():
+        return
+    print(f"\n$ {script.relative_to(ROOT)}", flush=True)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, timeout=300)
+    if done.returncode:
+        print(f"core_keyed.py exited with status {done.returncode}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per row")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--ws-processes",
+        type=int,
+        default=max(1, (os.cpu_count() or 2) - 1),
+        help="WebSocket client processes (default: the cores the server leaves free)",
+    )
+    args = parser.parse_args()
+    started = time.monotonic()
+    busy = os.getloadavg()[0]
+    if busy > 0.5:
+        print(f"warning: load average {busy:.1f} before the start; expect noisy figures")
+
+    rows: list[Row] = []
+    failure = None
+    try:
+        with reference_app() as ref, disqueue_server() as (base, server):
+            load = Load(args.connections, args.threads, args.duration)
+            load = replace(load, alive=lambda: server.poll() is None)
+            http_rows(ref, base, load, rows)
+            ws_rows(ref, base, load, args.ws_processes, rows)
+    except Exception as exc:  # report the rows measured so far, then the failure
+        failure = f"{type(exc).__name__}: {exc}"
+    set_ratios(rows)
+
+    print(
+        f"{args.connections} connections, {args.threads} wrk thread(s), "
+        f"{args.ws_processes} ws process(es), {args.duration:g} s per row"
+    )
+    print(format_table(rows))
+    results = BENCH / "results"
+    results.mkdir(exist_ok=True)
+    report = {
+        "args": vars(args),
+        "rows": [asdict(row) | {"rps": row.rps} for row in rows],
+        "failure": failure,
+    }
+    (results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    if failure:
+        print(f"\nfailed: {failure}", file=sys.stderr)
+    run_core_keyed()
+    print(f"\n(total {time.monotonic() - started:.0f} s; results in bench/results/latest.json)")
+    return 1 if failure else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,458 @@
+"""Helpers for the end-to-end tests: the server process, an HTTP client that checks the
+response envelope on every reply, and WebSocket receive helpers.
+
+The server is always the real process, `python -m disqueue -c CONFIG`, started from the
+repository's virtual environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import copy
+import http.client
+import json
+import random
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+_VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+PYTHON = str(_VENV_PYTHON) if _VENV_PYTHON.exists() else sys.executable
+
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+# --------------------------------------------------------------------------- ports
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def free_high_port(low: int = 40000, high: int = 60999) -> int:
+    """A free port of at least `low` (above the signed 16-bit range)."""
+    candidates = random.sample(range(low, high + 1), 200)
+    for port in candidates:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free port found in {low}..{high}")
+
+
+# --------------------------------------------------------------------------- process
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 15.0
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m disqueue ARGS` to completion and capture its output."""
+    try:
+        return subprocess.run(
+            [PYTHON, "-m", "disqueue", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(
+            f"`disqueue {' '.join(args)}` did not exit within {timeout} s "
+            f"(stdout={exc.stdout!r}, stderr={exc.stderr!r})"
+        ) from exc
+
+
+def client_ssl_context(verify: bool = False) -> ssl.SSLContext:
+    """A client TLS context; unverified unless the caller adds trust itself."""
+    ctx = ssl.create_default_context()
+    if not verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+@dataclass
+class Server:
+    """A running `disqueue` process and the base URLs of its listeners."""
+
+    proc: subprocess.Popen[bytes]
+    urls: list[str]
+    config_path: Path
+    stdout_path: Path
+    stderr_path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        """The first listener's base URL."""
+        return self.urls[0]
+
+    @property
+    def ports(self) -> list[int]:
+        return [int(listener["port"]) for listener in self.config["servers"]]
+
+    @property
+    def directory(self) -> Path:
+        return self.config_path.parent
+
+    def output(self) -> str:
+        """Everything the process wrote so far, stdout then stderr."""
+        out = self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+        err = self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        return f"--- stdout ---\n{out}\n--- stderr ---\n{err}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
+        """Send `sig` and wait for the exit status; kill and fail if it hangs."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                return self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(
+                    f"server did not exit within {timeout} s of signal {sig}\n{self.output()}"
+                ) from None
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _health_ok(url: str, timeout: float = 1.0) -> bool:
+    scheme, rest = url.split("://", 1)
+    host, port = rest.rsplit(":", 1)
+    conn: http.client.HTTPConnection
+    if scheme == "https":
+        conn = http.client.HTTPSConnection(
+            host, int(port), timeout=timeout, context=client_ssl_context()
+        )
+    else:
+        conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", "/health")
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def complete_config(config: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Fill in what a test left out: one listener, 127.0.0.1, free ports, memory storage."""
+    full = copy.deepcopy(dict(config or {}))
+    servers = full.setdefault("servers", [{}])
+    if not servers:
+        servers.append({})
+    for listener in servers:
+        listener.setdefault("hostname", "127.0.0.1")
+        if listener.get("port") is None:
+            listener["port"] = free_port()
+    full.setdefault("storage", {"type": "memory"})
+    if full["storage"] is None:  # the test wants the server's default storage
+        del full["storage"]
+    return full
+
+
+def launch(
+    directory: Path,
+    config: Mapping[str, Any] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
+    cwd: Path | None = None,
+) -> Server:
+    """Write the config (and extra files) into `directory`, start the server, wait for it.
+
+    The process runs in `cwd` (default: `directory`).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    full = complete_config(config)
+    for name, content in (files or {}).items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    config_path = directory / "config.json"
+    config_path.write_text(json.dumps(full, indent=2))
+    stdout_path = directory / "server.stdout"
+    stderr_path = directory / "server.stderr"
+    with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+        proc = subprocess.Popen(
+            [PYTHON, "-m", "disqueue", "-c", str(config_path)],
+            cwd=cwd or directory,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+        )
+    urls = [
+        f"{'https' if 'security' in listener else 'http'}://{listener['hostname']}:{listener['port']}"
+        for listener in full["servers"]
+    ]
+    server = Server(proc, urls, config_path, stdout_path, stderr_path, full)
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = list(urls)
+    while pending:
+        if proc.poll() is not None:
+            raise AssertionError(
+                f"server exited with status {proc.returncode} before it was ready\n"
+                f"{server.output()}"
+            )
+        if time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(
+                f"server not ready within {READY_TIMEOUT} s on {pending}\n{server.output()}"
+            )
+        if _health_ok(pending[0]):
+            pending.pop(0)
+        else:
+            time.sleep(0.05)
+    return server
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def basic(user: str, password: str) -> str:
+    """The value of an `Authorization: Basic` header."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
+def check_envelope(status: int, headers: Mapping[str, str] | Message, raw: bytes) -> dict[str, Any]:
+    """Assert the response envelope of API.md and return the decoded body."""
+    ctype = headers.get("Content-Type", "")
+    assert ctype.split(";")[0].strip().lower() == "application/json", (
+        f"status {status}: Content-Type {ctype!r}, body {raw[:300]!r}"
+    )
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise AssertionError(f"status {status}: body is not JSON: {raw[:300]!r}") from exc
+    assert isinstance(body, dict), f"status {status}: body is not an object: {body!r}"
+    assert set(body) == {"success", "message", "payload"}, f"status {status}: envelope {body!r}"
+    assert body["success"] is (200 <= status < 300), f"status {status}: {body!r}"
+    if body["success"]:
+        assert body["message"] is None, body
+    else:
+        assert isinstance(body["message"], str), body
+        assert body["message"], body
+        assert body["payload"] is None, body
+    return body
+
+
+@dataclass
+class Reply:
+    """An HTTP reply whose envelope was checked."""
+
+    status: int
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+
+    @property
+    def payload(self) -> Any:
+        return self.body["payload"]
+
+    @property
+    def message(self) -> str | None:
+        message = self.body["message"]
+        assert message is None or isinstance(message, str)
+        return message
+
+    def ok(self) -> Any:
+        """Assert success and return the payload."""
+        assert self.status == 200, f"{self.status} {self.body}"
+        return self.payload
+
+    def error(self, status: int, message: str) -> None:
+        """Assert this failure, exactly."""
+        assert (self.status, self.message) == (status, message), f"{self.status} {self.body}"
+
+
+class Api:
+    """A requests-based client of the HTTP API; every reply's envelope is checked."""
+
+    def __init__(
+        self,
+        base_url: str,
+        auth: tuple[str, str] | None = None,
+        verify: bool | str = True,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        self.session.auth = auth
+        self.session.verify = verify
+        self.session.trust_env = False  # no proxies or .netrc credentials from the host
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: Any = None,
+        params: Any = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        auth: Any = None,
+    ) -> Reply:
+        kwargs: dict[str, Any] = {"data": data, "params": params, "headers": headers}
+        if json_body is not None:
+            kwargs["json"] = json_body
+        if auth is not None:
+            kwargs["auth"] = auth
+        resp = self.session.request(method, self.base_url + path, timeout=30, **kwargs)
+        body = check_envelope(resp.status_code, resp.headers, resp.content)
+        return Reply(resp.status_code, body, resp.headers)
+
+    # Shorthands for the common calls; each asserts success.
+
+    def new_queue(self, name: str | None = None) -> str:
+        data = {} if name is None else {"name": name}
+        payload = self.call("POST", "/queues", data=data).ok()
+        assert isinstance(payload, str), payload
+        return payload
+
+    def queues(self) -> list[str]:
+        payload = self.call("GET", "/queues").ok()
+        assert isinstance(payload, list), payload
+        return payload
+
+    def info(self, name: str) -> dict[str, Any]:
+        payload = self.call("POST", "/queue", data={"name": name}).ok()
+        assert isinstance(payload, dict), payload
+        return payload
+
+    def put(self, name: str, value: str, key: str | None = None) -> str:
+        data = {"name": name, "value": value}
+        if key is not None:
+            data["key"] = key
+        payload = self.call("POST", "/put", data=data).ok()
+        assert isinstance(payload, dict), payload
+        assert isinstance(payload.get("id"), str), payload
+        item_id: str = payload["id"]
+        return item_id
+
+    def take(self, name: str, key: str | None = None) -> Reply:
+        data = {"name": name} if key is None else {"name": name, "key": key}
+        return self.call("POST", "/take", data=data)
+
+    def peek(self, name: str, key: str | None = None) -> Reply:
+        data = {"name": name} if key is None else {"name": name, "key": key}
+        return self.call("POST", "/peek", data=data)
+
+    def take_item(self, name: str, key: str | None = None) -> dict[str, Any]:
+        payload = self.take(name, key).ok()
+        assert isinstance(payload, dict), payload
+        return payload
+
+    def drain(self, name: str) -> list[str]:
+        """Take every item left; return their values in order."""
+        values: list[str] = []
+        while True:
+            reply = self.take(name)
+            if reply.status == 404:
+                reply.error(404, "no item to take")
+                return values
+            values.append(reply.ok()["value"])
+
+    def wait_for_consumers(self, name: str, count: int, timeout: float = 5.0) -> None:
+        """Poll `POST /queue` until the queue has `count` pending WebSocket wants."""
+        deadline = time.monotonic() + timeout
+        while True:
+            consumers = self.info(name).get("consumers")
+            if consumers == count:
+                return
+            assert time.monotonic() < deadline, f"consumers stayed {consumers}, wanted {count}"
+            time.sleep(0.02)
+
+
+# --------------------------------------------------------------------------- WebSocket
+
+
+def ws_url(base_url: str) -> str:
+    """The `/take/ws` URL of a listener given by its HTTP base URL."""
+    return base_url.replace("https://", "wss://").replace("http://", "ws://") + "/take/ws"
+
+
+async def recv_json(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) -> dict[str, Any]:
+    """The next text frame (arriving within `within` s), decoded; fail on anything else."""
+    msg = await asyncio.wait_for(ws.receive(), within)
+    assert msg.type == aiohttp.WSMsgType.TEXT, f"expected a text frame, got {msg!r}"
+    data = json.loads(msg.data)
+    assert isinstance(data, dict), data
+    assert set(data) == {"success", "message", "payload"}, data
+    return data
+
+
+async def recv_error(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) -> str:
+    """The next frame must be a protocol error; return its reason."""
+    data = await recv_json(ws, within)
+    assert data["success"] is False, data
+    assert data["payload"] is None, data
+    assert isinstance(data["message"], str), data
+    return data["message"]
+
+
+async def recv_delivery(
+    ws: aiohttp.ClientWebSocketResponse, within: float = 5.0
+) -> tuple[str, dict[str, Any]]:
+    """The next frame must be a delivery; return (want identifier, item)."""
+    data = await recv_json(ws, within)
+    assert data["success"] is True, data
+    assert data["message"] is None, data
+    payload = data["payload"]
+    assert isinstance(payload, dict), data
+    assert isinstance(payload.get("item"), dict), data
+    return payload["id"], payload["item"]
+
+
+async def assert_silent(ws: aiohttp.ClientWebSocketResponse, duration: float = 0.4) -> None:
+    """Nothing arrives on `ws` for `duration` seconds."""
+    with contextlib.suppress(TimeoutError):
+        msg = await asyncio.wait_for(ws.receive(), duration)
+        raise AssertionError(f"expected no frame, got {msg!r}")
+
+
+async def send_want(
+    ws: aiohttp.ClientWebSocketResponse, identifier: str, queue: str, key: str | None = None
+) -> None:
+    want: dict[str, Any] = {"identifier": identifier, "queue": queue}
+    if key is not None:
+        want["key"] = key
+    await ws.send_str(json.dumps(want))
