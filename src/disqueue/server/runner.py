@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import ssl
@@ -86,6 +87,10 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
         loop.add_signal_handler(signum, stop.set)
     storage = open_storage(config.storage)
     await storage.open()
+    # What start-up loaded lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise walk it again and again as the queues grow.
+    gc.collect()
+    gc.freeze()
     try:
         service = QueueService(storage, QueueNames(config.queue_names), config.limits)
         runners = await _start_listeners(config, service)
