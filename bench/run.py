@@ -49,10 +49,18 @@ def reference_app() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def disqueue_server() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def disqueue_server(
+    storage: dict[str, str] | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    config = {"servers": [{"hostname": "127.0.0.1", "port": port}], "storage": {"type": "memory"}}
-    with tempfile.TemporaryDirectory() as folder:
+    config = {
+        "servers": [{"hostname": "127.0.0.1", "port": port}],
+        "storage": storage or {"type": "memory"},
+    }
+    # The data folder sits beside the config, under the repository (a real disk, as
+    # in production), not in a tmpfs where fsync would cost nothing.
+    (BENCH / "results").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=BENCH / "results") as folder:
         path = Path(folder) / "config.json"
         path.write_text(json.dumps(config))
         cmd = [sys.executable, "-m", "disqueue", "-c", str(path)]
@@ -112,19 +120,33 @@ def ws_rows(ref: str, base: str, load: Load, processes: int, rows: list[Row]) ->
     delete_queue(base, queue)
 
 
+def durable_rows(base: str, load: Load, rows: list[Row]) -> None:
+    """put and take on the SQLite default storage (fsync per commit), each against the
+    memory backend's row measured in the same run."""
+    queue = create_queue(base)
+    wrk(base, "put.lua", [queue], replace(load, duration=1.0))
+    put = wrk(base, "put.lua", [queue], load)
+    rows.append(Row.from_wrk("durable put (sqlite)", put, "put"))
+    fill(base, queue, put["requests"], load)
+    take = wrk(base, "take.lua", [queue], load)
+    memory_take = next(row.name for row in rows if row.name.startswith("take ("))
+    label = f"durable take ({2 * put['requests']:,} queued)"
+    rows.append(Row.from_wrk(label, take, memory_take))
+    delete_queue(base, queue)
+
+
 def ws_url(base: str) -> str:
     return base.replace("http://", "ws://", 1) + "/take/ws"
 
 
-def run_core_keyed() -> None:
-    script = BENCH / "core_keyed.py"
-    if not script.exists():
-        return
-    print(f"\n$ {script.relative_to(ROOT)}", flush=True)
+def run_script(name: str, *args: str) -> None:
+    """Run another benchmark of bench/ and let it print its own report."""
+    script = BENCH / name
+    print(f"\n$ {script.relative_to(ROOT)} {' '.join(args)}".rstrip(), flush=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, timeout=300)
+    done = subprocess.run([sys.executable, str(script), *args], cwd=ROOT, env=env, timeout=600)
     if done.returncode:
-        print(f"core_keyed.py exited with status {done.returncode}")
+        print(f"{name} exited with status {done.returncode}")
 
 
 def main() -> int:
@@ -137,6 +159,9 @@ def main() -> int:
         type=int,
         default=max(1, (os.cpu_count() or 2) - 1),
         help="WebSocket client processes (default: the cores the server leaves free)",
+    )
+    parser.add_argument(
+        "--scale-items", type=int, default=1_000_000, help="items for the restart benchmark"
     )
     args = parser.parse_args()
     started = time.monotonic()
@@ -152,6 +177,9 @@ def main() -> int:
             load = replace(load, alive=lambda: server.poll() is None)
             http_rows(ref, base, load, rows)
             ws_rows(ref, base, load, args.ws_processes, rows)
+        with disqueue_server({"type": "sqlite"}) as (base, server):
+            load = replace(load, alive=lambda: server.poll() is None)
+            durable_rows(base, load, rows)
     except Exception as exc:  # report the rows measured so far, then the failure
         failure = f"{type(exc).__name__}: {exc}"
     set_ratios(rows)
@@ -171,7 +199,8 @@ def main() -> int:
     (results / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     if failure:
         print(f"\nfailed: {failure}", file=sys.stderr)
-    run_core_keyed()
+    run_script("core_keyed.py")
+    run_script("scale.py", "--items", str(args.scale_items))
     print(f"\n(total {time.monotonic() - started:.0f} s; results in bench/results/latest.json)")
     return 1 if failure else 0
 

@@ -52,11 +52,18 @@ class ListenerConfig:
         return f"{scheme}://{host}:{self.port}"
 
 
+#: Where the embedded default storage lives, relative to the configuration file's folder
+#: (or to the working directory when there is no file).
+DEFAULT_DATABASE = Path("data") / "disqueue.db"
+
+
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    type: Literal["memory", "sqlite", "postgres"] = "memory"
-    path: Path | None = None
-    dsn: str | None = None
+    """`{"type": "sqlite", "path": ..., "sync": "full" | "normal"}` or `{"type": "memory"}`."""
+
+    type: Literal["memory", "sqlite"] = "sqlite"
+    path: Path = DEFAULT_DATABASE
+    sync: Literal["full", "normal"] = "full"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +162,7 @@ class _Reader:
             raise self.fail("servers", "must be a non-empty list of listeners")
         return Config(
             servers=tuple(self.listener(s, f"servers[{i}]", auths) for i, s in enumerate(servers)),
-            storage=self.storage(top.get("storage", {"type": "memory"})),
+            storage=self.storage(top.get("storage", {"type": "sqlite"})),
             queue_names=cast(
                 NamePolicy,
                 self.choice(top.get("queue_names", "uuid"), "queue_names", ("uuid", "any")),
@@ -206,9 +213,14 @@ class _Reader:
         return TLSConfig(paths["certificate"], paths["privatekey"], client_ca)
 
     def storage(self, data: object) -> StorageConfig:
-        fields = self.obj(data, "storage", {"type", "path", "dsn"})
-        kind = self.choice(fields.get("type"), "storage.type", ("memory",))
-        return StorageConfig(type=cast(Literal["memory"], kind))
+        fields = self.obj(data, "storage", {"type", "path", "sync"})
+        kind = self.choice(fields.get("type"), "storage.type", ("sqlite", "memory"))
+        if kind == "memory":
+            self.obj(data, "storage", {"type"})
+            return StorageConfig(type="memory")
+        path = self.path(fields.get("path", str(DEFAULT_DATABASE)), "storage.path")
+        sync = self.choice(fields.get("sync", "full"), "storage.sync", ("full", "normal"))
+        return StorageConfig(type="sqlite", path=path, sync=cast(Any, sync))
 
     def limits(self, data: object) -> Limits:
         fields = self.obj(data, "limits", set(Limits.__dataclass_fields__))

@@ -40,10 +40,14 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
             server.kill()
 
 
-@pytest.fixture(scope="session")
-def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One open listener (no auth, no TLS, default limits) shared by the protocol tests."""
-    server = launch(tmp_path_factory.mktemp("open-server"))
+@pytest.fixture(scope="session", params=["memory", "sqlite"])
+def open_server(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Server]:
+    """One open listener (no auth, no TLS, default limits) shared by the protocol tests,
+    on each storage backend: the protocol must not depend on where items live."""
+    storage = {"type": request.param}
+    server = launch(tmp_path_factory.mktemp(f"open-server-{request.param}"), {"storage": storage})
     try:
         yield server
     finally:

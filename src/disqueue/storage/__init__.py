@@ -13,6 +13,10 @@ def open_storage(config: StorageConfig) -> Storage:
         from disqueue.storage.memory import MemoryStorage
 
         return MemoryStorage()
+    if config.type == "sqlite":
+        from disqueue.storage.sqlite import SQLiteStorage
+
+        return SQLiteStorage(config.path, config.sync)
     raise ConfigError(f"storage type {config.type!r} is not available")
 
 

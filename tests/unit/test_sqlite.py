@@ -1,0 +1,113 @@
+"""The SQLite backend across restarts, schema versions and damaged files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from disqueue.errors import ConfigError
+from disqueue.models import Item
+from disqueue.storage.sqlite import SQLiteStorage, migrations
+
+Q = "6f1c0b2e-0000-4000-8000-000000000001"
+R = "6f1c0b2e-0000-4000-8000-000000000002"
+
+
+async def opened(path: Path) -> SQLiteStorage:
+    storage = SQLiteStorage(path)
+    await storage.open()
+    return storage
+
+
+async def test_everything_survives_a_restart(tmp_path: Path) -> None:
+    """Queues, order, keys, items given back to the front and totals come back on reopen."""
+    path = tmp_path / "db" / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(R)
+    await storage.create_queue(Q)
+    for value, key in [("a", "K"), ("b", None), ("c", "k"), ("d", None)]:
+        await storage.put(Q, Item(value=value, key=key))
+    taken = await storage.take(Q, None)
+    assert taken is not None
+    await storage.put_front(Q, Item(value="front", key=None, id="given-back"))
+    await storage.close()
+
+    storage = await opened(path)
+    assert await storage.queues() == [R, Q]
+    peeked = await storage.peek(Q, "K")
+    assert peeked is not None
+    assert (peeked.value, peeked.key) == ("c", "k")
+    values = []
+    while (item := await storage.take(Q, None)) is not None:
+        values.append(item.value)
+    assert values == ["front", "b", "c", "d"]
+    info = await storage.info(Q)
+    assert (info.put, info.taken, info.size) == (4, 4, 0)
+    await storage.close()
+
+
+async def test_deleted_queue_stays_deleted(tmp_path: Path) -> None:
+    """A deleted queue and its items are gone after a restart."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    await storage.put(Q, Item("v"))
+    await storage.delete_queue(Q)
+    await storage.close()
+    storage = await opened(path)
+    assert await storage.queues() == []
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT count(*) FROM items").fetchone() == (0,)
+    await storage.close()
+
+
+async def test_concurrent_puts_share_commits(tmp_path: Path) -> None:
+    """Many concurrent puts are committed in fewer transactions than puts, all in order."""
+    storage = await opened(tmp_path / "disqueue.db")
+    await storage.create_queue(Q)
+    await asyncio.gather(*(storage.put(Q, Item(str(i))) for i in range(500)))
+    assert storage._writer.batches < 500
+    values = []
+    while (item := await storage.take(Q, None)) is not None:
+        values.append(int(item.value))
+    assert values == list(range(500))
+    await storage.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database written by a newer server is refused with a clear error, untouched."""
+    path = tmp_path / "disqueue.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version={len(migrations()) + 1}")
+    with pytest.raises(ConfigError, match="newer than this server"):
+        await opened(path)
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations()) + 1,)
+
+
+async def test_damaged_file_is_refused(tmp_path: Path) -> None:
+    """A file that is not an SQLite database is an error at start, not an empty queue."""
+    path = tmp_path / "disqueue.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(ConfigError, match=r"disqueue\.db"):
+        await opened(path)
+
+
+async def test_unwritable_folder_is_refused(tmp_path: Path) -> None:
+    """A data folder that cannot be created is an error at start."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ConfigError, match="cannot open"):
+        await opened(blocker / "data" / "disqueue.db")
+
+
+async def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
+    """A new database carries the latest schema version."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
