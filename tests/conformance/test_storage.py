@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from disqueue.errors import QueueNotFound
@@ -115,3 +117,17 @@ async def test_info_counts(storage: Storage) -> None:
     await storage.count_handoff(Q)
     info = await storage.info(Q)
     assert (info.name, info.size, info.put, info.taken) == (Q, 2, 4, 2)
+
+
+async def test_concurrent_creates_and_deletes_of_one_name(storage: Storage) -> None:
+    """Racing creates make one queue; a create racing a delete waits for it, and neither
+    fails the other requests committed with it."""
+    created = await asyncio.gather(*(storage.create_queue(Q) for _ in range(5)))
+    assert sorted(created) == [False, False, False, False, True]
+    await storage.put(Q, Item("old"))
+    results = await asyncio.gather(
+        storage.delete_queue(Q), storage.create_queue(Q), storage.create_queue(R)
+    )
+    assert results == [None, True, True]
+    assert set(await storage.queues()) == {Q, R}
+    assert await storage.take(Q, None) is None  # the old items went with the old queue

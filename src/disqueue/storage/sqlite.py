@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from disqueue.errors import ConfigError, QueueNotFound, StorageFailure
 from disqueue.models import Item, QueueInfo, match_key
@@ -62,6 +62,8 @@ class SQLiteStorage:
         self._front = itertools.count(-1, -1)
         self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
         self._pending: set[asyncio.Future[None]] = set()
+        # Creates and deletes on their way to the disk, by queue name.
+        self._changing: dict[str, asyncio.Future[Any]] = {}
 
     # -- life cycle -------------------------------------------------------------
 
@@ -132,13 +134,22 @@ class SQLiteStorage:
             raise QueueNotFound()
         return queue
 
+    async def _settled(self, name: str) -> None:
+        """Wait until no create or delete of `name` is on its way to the disk."""
+        while (change := self._changing.get(name)) is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(change)
+
     async def create_queue(self, name: str) -> bool:
-        if name in self._queues:
+        await self._settled(name)
+        if await self.exists(name):
             return False
         created = QueueInfo.now()
-        qid = await self._writer.create(name, created.isoformat())
-        if name in self._queues:  # created concurrently; cannot happen through the core
-            return False
+        change = self._changing[name] = self._writer.create(name, created.isoformat())
+        try:
+            qid = await change
+        finally:
+            del self._changing[name]
         self._queues[name] = _Queue(qid, created, QueueIndex())
         return True
 
@@ -157,15 +168,18 @@ class SQLiteStorage:
         return QueueInfo(name, queue.created, len(queue.index), put=queue.put, taken=queue.taken)
 
     async def delete_queue(self, name: str) -> None:
+        await self._settled(name)
         queue = self._queue(name)
         queue.deleted = True  # later puts and takes see a missing queue at once
+        change = self._changing[name] = self._writer.drop(queue.id)
         try:
-            await self._writer.drop(queue.id)
+            await change
         except BaseException:
             queue.deleted = False
             raise
-        if self._queues.get(name) is queue:
-            del self._queues[name]
+        finally:
+            del self._changing[name]
+        del self._queues[name]
 
     # -- items ------------------------------------------------------------------
 
