@@ -7,10 +7,10 @@ wire lives here and nowhere else::
     ├── BadRequest (400)            invalid queue id, missing parameter, ...
     ├── AuthenticationRequired (401)
     ├── Forbidden (403)             invalid credentials
-    ├── NotFound (404)              queue does not exist, no item to take, ...
+    ├── NotFound (404)              queue does not exist, no item to take, no such lease
     ├── MethodNotAllowed (405)
     ├── TooLarge (413)              value too large, request body too large, ...
-    ├── TooMany (429)               too many queues
+    ├── TooMany (429)               too many queues, queue is full
     ├── StorageFailure (500)
     └── ConfigError                 not a request error: the server cannot start
 """
@@ -87,6 +87,14 @@ class TooLarge(DisqueueError):
 class TooMany(DisqueueError):
     status = 429
     default_message = "too many requests"
+
+
+class QueueFull(TooMany):
+    default_message = "queue is full"
+
+
+class NoSuchLease(NotFound):
+    default_message = "no such lease"
 
 
 class StorageFailure(DisqueueError):

@@ -26,15 +26,45 @@ def match_key(key: str | None) -> str | None:
 
 @dataclass(slots=True)
 class Item:
-    """A value with an optional key, as stored in a queue."""
+    """A value with an optional key, as stored in a queue; leased items also carry
+    how often they were delivered and when their lease runs out."""
 
     value: str
     key: str | None = None
     id: str = field(default_factory=new_item_id)
+    attempts: int = 0
+    lease_expires: float | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """The item object of the protocol: `key`, `value` and (Part 2) `id`."""
-        return {"key": self.key, "value": self.value, "id": self.id}
+        """The item object of the protocol: `key`, `value`, `id` (Part 2), and for a
+        leased item `attempts` and `lease_expires`."""
+        wire: dict[str, Any] = {"key": self.key, "value": self.value, "id": self.id}
+        if self.lease_expires is not None:
+            wire["attempts"] = self.attempts
+            wire["lease_expires"] = self.lease_expires
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An item to put, with its put options (API.md Part 2)."""
+
+    value: str
+    key: str | None = None
+    delay: float = 0.0
+    ttl: float | None = None
+    dedup_id: str | None = None
+    id: str = field(default_factory=new_item_id)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    """What a queue is created with (all optional)."""
+
+    lease: float | None = None
+    max_attempts: int | None = None
+    dead_letter: str | None = None
+    max_items: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +73,15 @@ class QueueInfo:
 
     name: str
     created: datetime
+    settings: QueueSettings
     size: int
+    delayed: int
+    in_flight: int
     put: int
     taken: int
+    acked: int
+    expired: int
+    dead_lettered: int
 
     @staticmethod
     def now() -> datetime:

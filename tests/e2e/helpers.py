@@ -456,3 +456,109 @@ async def send_want(
     if key is not None:
         want["key"] = key
     await ws.send_str(json.dumps(want))
+
+
+# --------------------------------------------------------------------------- reliable delivery
+
+
+def wait_until(check: Any, timeout: float = 2.0, interval: float = 0.02, what: str = "") -> Any:
+    """Call `check()` until it returns something truthy (returned) or `timeout` s pass (fail)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what or check}"
+        time.sleep(interval)
+
+
+def create_queue(api: Api, name: str | None = None, **settings: Any) -> str:
+    """`POST /queues` with settings (lease, max_attempts, dead_letter, max_items); its name."""
+    data = {key: str(value) for key, value in settings.items()}
+    if name is not None:
+        data["name"] = name
+    payload = api.call("POST", "/queues", data=data).ok()
+    assert isinstance(payload, str), payload
+    return payload
+
+
+def put_item(api: Api, name: str, value: str, key: str | None = None, **options: Any) -> str:
+    """`POST /put` with options (delay, ttl, dedup_id); the item id."""
+    data = {"name": name, "value": value, **{k: str(v) for k, v in options.items()}}
+    if key is not None:
+        data["key"] = key
+    payload = api.call("POST", "/put", data=data).ok()
+    assert isinstance(payload, dict) and isinstance(payload.get("id"), str), payload
+    item_id: str = payload["id"]
+    return item_id
+
+
+def take_with(api: Api, name: str, key: str | None = None, **options: Any) -> Reply:
+    """`POST /take` with options (lease, wait, count)."""
+    data = {"name": name, **{k: str(v) for k, v in options.items()}}
+    if key is not None:
+        data["key"] = key
+    return api.call("POST", "/take", data=data)
+
+
+def take_leased(api: Api, name: str, lease: float, key: str | None = None) -> dict[str, Any]:
+    """A successful leased take; checks the lease fields and returns the item."""
+    before = time.time()
+    item = take_with(api, name, key, lease=lease).ok()
+    after = time.time()
+    assert isinstance(item, dict), item
+    assert isinstance(item.get("id"), str), item
+    assert isinstance(item.get("attempts"), int) and item["attempts"] >= 1, item
+    expires = item.get("lease_expires")
+    assert isinstance(expires, (int, float)) and not isinstance(expires, bool), item
+    assert before + lease - 0.25 <= expires <= after + lease + 0.25, (before, after, item)
+    return item
+
+
+def lease_call(api: Api, op: str, name: str, item_id: str | None, **extra: Any) -> Reply:
+    """`POST /ack`, `/release` or `/touch` for one item."""
+    data = {"name": name, **{k: str(v) for k, v in extra.items()}}
+    if item_id is not None:
+        data["id"] = item_id
+    return api.call("POST", f"/{op}", data=data)
+
+
+def take_eventually(
+    api: Api, name: str, timeout: float = 2.0, key: str | None = None, **options: Any
+) -> dict[str, Any]:
+    """Poll `POST /take` (404 `no item to take` meanwhile) until it gives an item."""
+
+    def attempt() -> dict[str, Any] | None:
+        reply = take_with(api, name, key, **options)
+        if reply.status == 404:
+            reply.error(404, "no item to take")
+            return None
+        item = reply.ok()
+        assert isinstance(item, dict), item
+        return item
+
+    result: dict[str, Any] = wait_until(attempt, timeout, what=f"an item in {name}")
+    return result
+
+
+async def send_op(
+    ws: aiohttp.ClientWebSocketResponse, op: str, identifier: str, queue: str, **fields: Any
+) -> None:
+    """A WebSocket `op` message (ack, release, touch, put)."""
+    await ws.send_str(json.dumps({"op": op, "identifier": identifier, "queue": queue, **fields}))
+
+
+async def recv_reply(
+    ws: aiohttp.ClientWebSocketResponse, identifier: str, within: float = 5.0
+) -> dict[str, Any]:
+    """The next frame must be the reply to the op `identifier` (no item); return it whole."""
+    data = await recv_json(ws, within)
+    payload = data["payload"]
+    assert isinstance(payload, dict), data
+    assert payload.get("id") == identifier, data
+    assert "item" not in payload, data
+    if data["success"]:
+        assert data["message"] is None, data
+    else:
+        assert set(payload) == {"id"}, data
+    return data

@@ -9,7 +9,7 @@ import pytest
 from disqueue.config import Limits
 from disqueue.core import QueueNames, QueueService, Want
 from disqueue.errors import InvalidQueueId, NoItem, QueueNotFound, TooLarge, TooMany
-from disqueue.models import Item
+from disqueue.models import Item, NewItem
 from disqueue.storage.memory import MemoryStorage
 
 Q = "6F1C0B2E-0000-4000-8000-000000000001"
@@ -40,7 +40,7 @@ async def test_names_are_canonical_lower_case(service: QueueService) -> None:
     assert await service.create_queue(Q) == Q.lower()
     assert await service.create_queue(Q.lower()) == Q.lower()
     assert await service.queues() == [Q.lower()]
-    await service.put(Q.lower(), "v")
+    await service.put(Q.lower(), NewItem("v"))
     assert (await service.take(Q)).value == "v"
 
 
@@ -78,9 +78,9 @@ async def test_max_queues(service: QueueService) -> None:
 async def test_value_limit_counts_utf8_bytes(service: QueueService) -> None:
     """The value limit is in UTF-8 bytes, not characters, and a refused put stores nothing."""
     name = await service.create_queue()
-    await service.put(name, "12345678")
+    await service.put(name, NewItem("12345678"))
     with pytest.raises(TooLarge, match="value too large"):
-        await service.put(name, "ééééé")  # 5 characters, 10 bytes
+        await service.put(name, NewItem("ééééé"))  # 5 characters, 10 bytes
     assert (await service.info(name))["size"] == 1
 
 
@@ -102,9 +102,9 @@ async def test_put_hands_off_to_longest_waiting_matching_want(service: QueueServ
     await service.want(inbox, "keyed", name, "K")
     await service.want(inbox, "any", name, None)
     await service.want(inbox, "keyed-2", name, "k")
-    await service.put(name, "1", "other")  # only the unkeyed want accepts it
-    await service.put(name, "2", "k")  # the oldest keyed want
-    await service.put(name, "3", "K")
+    await service.put(name, NewItem("1", "other"))  # only the unkeyed want accepts it
+    await service.put(name, NewItem("2", "k"))  # the oldest keyed want
+    await service.put(name, NewItem("3", "K"))
     assert inbox.got == [("any", "1"), ("keyed", "2"), ("keyed-2", "3")]
     info = await service.info(name)
     assert (info["size"], info["consumers"], info["put"], info["taken"]) == (0, 0, 3, 3)
@@ -113,11 +113,11 @@ async def test_put_hands_off_to_longest_waiting_matching_want(service: QueueServ
 async def test_want_is_answered_from_storage_first(service: QueueService) -> None:
     """A want on a queue with a matching item gets it at once and does not wait."""
     name = await service.create_queue()
-    await service.put(name, "stored", "a")
+    await service.put(name, NewItem("stored", "a"))
     inbox = Inbox()
     want = await service.want(inbox, 1, name, "A")
     assert inbox.got == [(1, "stored")]
-    assert not service.wants.pending(want)
+    assert want is None  # fully served: not waiting
 
 
 async def test_closed_consumer_is_skipped(service: QueueService) -> None:
@@ -126,7 +126,7 @@ async def test_closed_consumer_is_skipped(service: QueueService) -> None:
     closed = Inbox()
     await service.want(closed, "x", name, None)
     closed.open = False
-    await service.put(name, "v")
+    await service.put(name, NewItem("v"))
     assert closed.got == []
     assert (await service.take(name)).value == "v"
 
@@ -134,7 +134,7 @@ async def test_closed_consumer_is_skipped(service: QueueService) -> None:
 async def test_give_back_goes_to_front(service: QueueService) -> None:
     """An item that could not be delivered is the next one taken."""
     name = await service.create_queue()
-    await service.put(name, "later")
+    await service.put(name, NewItem("later"))
     await service.give_back(name, Item("first"))
     assert (await service.take(name)).value == "first"
 
@@ -154,7 +154,7 @@ async def test_delete_cancels_wants(service: QueueService) -> None:
     await service.want(inbox, "w", name, None)
     await service.delete_queue(name)
     await service.create_queue(name)
-    await service.put(name, "v")
+    await service.put(name, NewItem("v"))
     assert inbox.got == []
     assert (await service.info(name))["size"] == 1
 
@@ -164,8 +164,9 @@ async def test_cancelled_want_gets_nothing(service: QueueService) -> None:
     name = await service.create_queue()
     inbox = Inbox()
     want = await service.want(inbox, "w", name, None)
+    assert want is not None
     service.cancel(want)
-    await service.put(name, "v")
+    await service.put(name, NewItem("v"))
     assert inbox.got == []
 
 

@@ -1,9 +1,11 @@
 """The queue service: the protocol's actions over a storage backend.
 
 It knows the rules that involve more than storage: queue names, limits, and
-wants (consumers waiting on a WebSocket). A put first looks for a waiting
-want and hands the item over instead of storing it; a want first looks for a
-stored item and waits only when there is none.
+wants (consumers waiting on a WebSocket or a long poll). A plain put first looks
+for a waiting want without a lease and hands the item over instead of storing it
+(API.md Part 1). Everything else is stored first; when items become ready the
+storage tells the core, which serves the waiting wants from storage (with their
+leases) in the order they arrived.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from typing import Any
 from disqueue.config import Limits
 from disqueue.core.names import QueueNames
 from disqueue.core.wants import Consumer, Want, WantRegistry
-from disqueue.errors import NoItem, QueueNotFound, TooLarge, TooMany
-from disqueue.models import Item
+from disqueue.errors import (
+    BadRequest,
+    NoItem,
+    NoSuchLease,
+    NotFound,
+    QueueNotFound,
+    TooLarge,
+    TooMany,
+)
+from disqueue.models import Item, NewItem, QueueSettings
 from disqueue.storage.base import Storage
 
 log = logging.getLogger("disqueue.core")
@@ -27,6 +37,21 @@ def _utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
+class _Poll:
+    """The consumer behind a long-polling take: the first item ends the wait."""
+
+    def __init__(self) -> None:
+        self.item: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
+
+    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+        if self.item.done():
+            return False
+        self.item.set_result(item)
+        if receipt is not None:
+            receipt.set_result(None)
+        return True
+
+
 class QueueService:
     """Everything a transport may ask of the queues."""
 
@@ -34,17 +59,37 @@ class QueueService:
         self.storage = storage
         self.names = names
         self.limits = limits
+        # Wants without a lease can take a put by hand-off; leased ones are served from
+        # storage. Both are served in arrival order when items become ready.
         self.wants = WantRegistry()
+        self.leased_wants = WantRegistry()
+        self._serving: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+        storage.on_ready = self._wake
 
-    async def create_queue(self, name: str | None = None) -> str:
-        """Create a queue (a new random name without `name`); an existing name is returned."""
+    # -- queues -----------------------------------------------------------------
+
+    async def create_queue(
+        self, name: str | None = None, settings: QueueSettings | None = None
+    ) -> str:
+        """Create a queue (a new random name without `name`); an existing name is
+        returned as it is, its settings unchanged."""
         name = self.names.generate() if name is None else self.names.parse(name)
         if await self.storage.exists(name):
             return name
+        settings = settings or QueueSettings()
+        if settings.dead_letter is not None:
+            letters = self.names.parse(settings.dead_letter)
+            if letters == name:
+                raise BadRequest("invalid parameter 'dead_letter'")
+            if not await self.storage.exists(letters):
+                raise NotFound("dead letter queue does not exist")
+            settings = QueueSettings(settings.lease, settings.max_attempts, letters,
+                                     settings.max_items)  # fmt: skip
         limit = self.limits.max_queues
         if limit is not None and await self.storage.queue_count() >= limit:
             raise TooMany("too many queues")
-        await self.storage.create_queue(name)
+        await self.storage.create_queue(name, settings)
         return name
 
     async def queues(self) -> list[str]:
@@ -56,10 +101,19 @@ class QueueService:
         return {
             "name": info.name,
             "size": info.size,
-            "consumers": self.wants.count(name),
+            "delayed": info.delayed,
+            "in_flight": info.in_flight,
+            "consumers": self.wants.count(name) + self.leased_wants.count(name),
             "created": info.created.isoformat(),
+            "lease": info.settings.lease,
+            "max_attempts": info.settings.max_attempts,
+            "dead_letter": info.settings.dead_letter,
+            "max_items": info.settings.max_items,
             "put": info.put,
             "taken": info.taken,
+            "acked": info.acked,
+            "expired": info.expired,
+            "dead_lettered": info.dead_lettered,
         }
 
     async def delete_queue(self, name: str) -> None:
@@ -67,36 +121,96 @@ class QueueService:
         name = self.names.parse(name)
         await self.storage.delete_queue(name)
         self.wants.cancel_queue(name)
+        self.leased_wants.cancel_queue(name)
 
-    def _check_sizes(self, value: str, key: str | None) -> None:
+    async def purge(self, name: str) -> int:
+        return await self.storage.purge(self.names.parse(name))
+
+    # -- put ----------------------------------------------------------------------
+
+    def check_item(self, value: str, key: str | None) -> None:
         if _utf8_size(value) > self.limits.max_value_bytes:
             raise TooLarge("value too large")
         if key is not None and _utf8_size(key) > self.limits.max_key_bytes:
             raise TooLarge("key too large")
 
-    async def put(self, name: str, value: str, key: str | None = None) -> Item:
-        """Store an item, or hand it straight to the longest-waiting matching want."""
+    async def put(self, name: str, item: NewItem) -> str:
+        """Store an item, or hand a plain one straight to the longest-waiting want."""
         name = self.names.parse(name)
-        self._check_sizes(value, key)
-        item = Item(value=value, key=key)
-        if self.wants.waiting(name):
-            if not await self.storage.exists(name):
-                raise QueueNotFound()
+        self.check_item(item.value, item.key)
+        plain = item.delay == 0 and item.ttl is None and item.dedup_id is None
+        if plain and self.wants.waiting(name):
+            await self.storage.info(name)  # raises QueueNotFound
             # The put is answered once the item is written to the consumer (or, if that
-            # failed, stored again): an acknowledged put is never only in a buffer.
+            # failed, stored again): an acknowledged put never sits only in a buffer.
             receipt = asyncio.get_running_loop().create_future()
-            if self._hand_off(name, item, receipt):
+            if self._hand_off(name, Item(item.value, item.key, item.id), receipt):
                 await self.storage.count_handoff(name)
                 await receipt
-                return item
-        await self.storage.put(name, item)
-        return item
+                return item.id
+        (item_id,) = await self.storage.put_many(name, [item])
+        return item_id
 
-    async def take(self, name: str, key: str | None = None) -> Item:
-        item = await self.storage.take(self.names.parse(name), key)
-        if item is None:
+    async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
+        """Store all of `items` or none."""
+        for item in items:
+            self.check_item(item.value, item.key)
+        return await self.storage.put_many(self.names.parse(name), items)
+
+    # -- take -----------------------------------------------------------------------
+
+    async def _lease_for(self, name: str, lease: float | None) -> float | None:
+        if lease is not None:
+            return lease
+        return (await self.storage.info(name)).settings.lease
+
+    async def take_many(
+        self,
+        name: str,
+        key: str | None = None,
+        *,
+        count: int = 1,
+        lease: float | None = None,
+        wait: float = 0.0,
+    ) -> list[Item]:
+        """Up to `count` items (leased with `lease` or the queue's default lease);
+        with `wait`, wait that long for the first one."""
+        name = self.names.parse(name)
+        lease = await self._lease_for(name, lease)
+        if count == 0:
+            return []
+        items = await self.storage.take_many(name, key, count, lease)
+        if items or wait <= 0:
+            return items
+        first = await self._wait(name, key, lease, wait)
+        if first is None:
+            return []
+        more = await self.storage.take_many(name, key, count - 1, lease) if count > 1 else []
+        return [first, *more]
+
+    async def take(
+        self, name: str, key: str | None = None, *, lease: float | None = None, wait: float = 0.0
+    ) -> Item:
+        items = await self.take_many(name, key, count=1, lease=lease, wait=wait)
+        if not items:
             raise NoItem("take")
-        return item
+        return items[0]
+
+    async def _wait(
+        self, name: str, key: str | None, lease: float | None, wait: float
+    ) -> Item | None:
+        poll = _Poll()
+        want = await self.want(poll, None, name, key, lease=lease)
+        if want is None:
+            return poll.item.result()
+        try:
+            return await asyncio.wait_for(asyncio.shield(poll.item), wait)
+        except TimeoutError:
+            self._registry(want).remove(want)
+            if poll.item.done():  # delivered in the same instant
+                return poll.item.result()
+            poll.item.cancel()
+            return None
 
     async def peek(self, name: str, key: str | None = None) -> Item:
         item = await self.storage.peek(self.names.parse(name), key)
@@ -104,50 +218,128 @@ class QueueService:
             raise NoItem("peek")
         return item
 
+    # -- leases -----------------------------------------------------------------------
+
+    async def ack(self, name: str, item_id: str) -> None:
+        if not await self.storage.ack(self.names.parse(name), item_id):
+            raise NoSuchLease()
+
+    async def release(self, name: str, item_id: str, delay: float = 0.0) -> None:
+        if not await self.storage.release(self.names.parse(name), item_id, delay):
+            raise NoSuchLease()
+
+    async def touch(self, name: str, item_id: str, lease: float) -> float:
+        until = await self.storage.touch(self.names.parse(name), item_id, lease)
+        if until is None:
+            raise NoSuchLease()
+        return until
+
+    # -- wants ------------------------------------------------------------------------
+
     async def want(
-        self, consumer: Consumer, identifier: object, name: str, key: str | None
-    ) -> Want:
-        """Register a want; it is answered now from storage or later by a put.
+        self,
+        consumer: Consumer,
+        identifier: object,
+        name: str,
+        key: str | None,
+        *,
+        lease: float | None = None,
+        count: int = 1,
+    ) -> Want | None:
+        """Register a want for `count` items; it is served now from storage as far as
+        storage has items, and later by puts. Returns the want while it waits, None
+        once it is fully served.
 
         The want is registered before storage is asked, so a put that lands
-        meanwhile either finds the want or is found by the take; if both
-        happen, the want keeps the hand-off and the taken item goes back.
+        meanwhile either finds the want or is found by the take.
         """
-        want = Want(consumer, identifier, self.names.parse(name), key)
-        self.wants.add(want)
-        try:
-            item = await self.storage.take(want.queue, key)
-        except QueueNotFound:
-            self.wants.remove(want)
-            raise
-        if item is not None:
-            if self.wants.remove(want) and consumer.deliver(want, item, None):
-                return want
-            await self.give_back(want.queue, item)
-        return want
+        name = self.names.parse(name)
+        lease = await self._lease_for(name, lease)
+        want = Want(consumer, identifier, name, key, lease=lease, count=count)
+        registry = self._registry(want)
+        registry.add(want)
+        await self._serve_want(want)
+        return want if registry.pending(want) else None
+
+    def _registry(self, want: Want) -> WantRegistry:
+        return self.wants if want.lease is None else self.leased_wants
 
     def cancel(self, want: Want) -> None:
         """Forget a want that is no longer wanted (its connection closed)."""
-        self.wants.remove(want)
+        self._registry(want).remove(want)
+
+    async def _serve_want(self, want: Want) -> None:
+        """Give `want` what storage has for it, up to what it still wants."""
+        try:
+            items = await self.storage.take_many(want.queue, want.key, want.remaining, want.lease)
+        except QueueNotFound:
+            self._registry(want).remove(want)
+            raise
+        for item in items:
+            if self._registry(want).pending(want) and self._deliver(want, item, None):
+                continue
+            await self.give_back(want.queue, item)
+
+    def _deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+        """Deliver one item to a want and count it; False if the consumer refused.
+        A want that wants more goes to the back of the line."""
+        registry = self._registry(want)
+        registry.remove(want)
+        if not want.consumer.deliver(want, item, receipt):
+            return False
+        want.remaining -= 1
+        if want.remaining > 0:
+            registry.add(want)
+        return True
+
+    def _wake(self, name: str) -> None:
+        """Items became ready in `name`: serve its waiting wants from storage."""
+        if not (self.wants.waiting(name) or self.leased_wants.waiting(name)):
+            return
+        if name in self._serving:
+            self._again.add(name)
+            return
+        task = asyncio.get_running_loop().create_task(self._serve_queue(name))
+        self._serving[name] = task
+        task.add_done_callback(lambda _: self._serving.pop(name, None))
+
+    async def _serve_queue(self, name: str) -> None:
+        try:
+            while True:
+                self._again.discard(name)
+                waiting = [*self.wants.in_order(name), *self.leased_wants.in_order(name)]
+                for want in sorted(waiting, key=lambda want: want.seq):
+                    if self._registry(want).pending(want):
+                        await self._serve_want(want)
+                if name not in self._again:
+                    return
+        except QueueNotFound:
+            self.wants.cancel_queue(name)
+            self.leased_wants.cancel_queue(name)
+        except Exception:
+            log.exception("serving the wants of queue %s failed", name)
 
     async def give_back(
         self, name: str, item: Item, receipt: asyncio.Future[None] | None = None
     ) -> None:
-        """An item chosen for a want that could not receive it: offer it to the next
-        matching want, else put it back at the front of its queue. If the queue was
-        deleted meanwhile, the item goes with it. `receipt` travels with the item and
-        is resolved once it is delivered or stored again."""
-        if self._hand_off(name, item, receipt):
-            return
+        """An item chosen for a want that could not receive it. A leased item's lease
+        is released; another goes to the next matching want, else back to the front
+        of its queue. If the queue was deleted meanwhile, the item goes with it.
+        `receipt` travels with the item and is resolved once it is placed again."""
         try:
-            await self.storage.put_front(name, item)
+            if item.lease_expires is not None:
+                await self.storage.release(name, item.id)
+            elif not self._hand_off(name, item, receipt):
+                await self.storage.put_front(name, item)
         except QueueNotFound:
             log.info("item %s not returned: queue %s was deleted", item.id, name)
         if receipt is not None and not receipt.done():
             receipt.set_result(None)
 
     def _hand_off(self, name: str, item: Item, receipt: asyncio.Future[None] | None = None) -> bool:
+        """Give `item` to the longest-waiting matching want that takes items without
+        a lease; False if there is none."""
         while (want := self.wants.pop_match(name, item)) is not None:
-            if want.consumer.deliver(want, item, receipt):
+            if self._deliver(want, item, receipt):
                 return True
         return False

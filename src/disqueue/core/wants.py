@@ -1,10 +1,12 @@
-"""Wants: consumers waiting for the next item of a queue.
+"""Wants: consumers waiting for items of a queue.
 
-A want is answered by exactly one item. A put is handed to the longest-waiting
-want whose key matches: a want without a key matches any item, a keyed want
-only items with the same key (case-insensitively). Finding that want costs
-O(1): per queue, unkeyed wants and each key's wants are kept in arrival order
-and only the heads are compared.
+A want is answered by one item, or by `count` items one after another (a
+standing want, for streaming). A put is handed to the longest-waiting want whose
+key matches: a want without a key matches any item, a keyed want only items with
+the same key (case-insensitively). Finding that want costs O(1): per queue,
+unkeyed wants and each key's wants are kept in arrival order and only the heads
+are compared. A want served but not finished goes to the back of the line, so
+standing wants share a busy queue in turn.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from disqueue.models import Item, match_key
 
 
 class Consumer(Protocol):
-    """Something that can receive items for its wants (a WebSocket connection)."""
+    """Something that can receive items for its wants (a WebSocket, a long poll)."""
 
     def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         """Hand `item` to `want`; False if the consumer can no longer take it.
@@ -33,16 +35,27 @@ _arrival = itertools.count()
 
 
 class Want:
-    """One outstanding request for one item."""
+    """One outstanding request for `remaining` more items."""
 
-    __slots__ = ("consumer", "identifier", "key", "match", "queue", "seq")
+    __slots__ = ("consumer", "identifier", "key", "lease", "match", "queue", "remaining", "seq")
 
-    def __init__(self, consumer: Consumer, identifier: object, queue: str, key: str | None):
+    def __init__(
+        self,
+        consumer: Consumer,
+        identifier: object,
+        queue: str,
+        key: str | None,
+        *,
+        lease: float | None = None,
+        count: int = 1,
+    ) -> None:
         self.consumer = consumer
         self.identifier = identifier
         self.queue = queue
         self.key = key
         self.match = match_key(key)
+        self.lease = lease
+        self.remaining = count
         self.seq = next(_arrival)
 
     def accepts(self, item: Item) -> bool:
@@ -67,6 +80,8 @@ class WantRegistry:
         self._queues: dict[str, _QueueWants] = {}
 
     def add(self, want: Want) -> None:
+        """Register `want` at the back of the line (again, if it was served in part)."""
+        want.seq = next(_arrival)
         wants = self._queues.get(want.queue)
         if wants is None:
             wants = self._queues[want.queue] = _QueueWants()
@@ -92,14 +107,14 @@ class WantRegistry:
         return found
 
     def pending(self, want: Want) -> bool:
-        """Whether `want` is still waiting for its item."""
+        """Whether `want` is still waiting for an item."""
         wants = self._queues.get(want.queue)
         if wants is None:
             return False
         if want.match is None:
-            return want.seq in wants.any
+            return wants.any.get(want.seq) is want
         keyed = wants.keyed.get(want.match)
-        return keyed is not None and want.seq in keyed
+        return keyed is not None and keyed.get(want.seq) is want
 
     def pop_match(self, queue: str, item: Item) -> Want | None:
         """Remove and return the longest-waiting want of `queue` that accepts `item`."""
@@ -122,14 +137,22 @@ class WantRegistry:
             self.remove(chosen)
         return chosen
 
-    def cancel_queue(self, queue: str) -> int:
-        """Drop every want on `queue` (it was deleted); returns how many."""
-        wants = self._queues.pop(queue, None)
-        return 0 if wants is None else len(wants)
+    def in_order(self, queue: str) -> list[Want]:
+        """The pending wants of `queue`, longest-waiting first."""
+        wants = self._queues.get(queue)
+        if wants is None:
+            return []
+        every = [*wants.any.values(), *(w for k in wants.keyed.values() for w in k.values())]
+        return sorted(every, key=lambda want: want.seq)
 
     def waiting(self, queue: str) -> bool:
         """Whether any want is pending on `queue`."""
         return queue in self._queues
+
+    def cancel_queue(self, queue: str) -> int:
+        """Drop every want on `queue` (it was deleted); returns how many."""
+        wants = self._queues.pop(queue, None)
+        return 0 if wants is None else len(wants)
 
     def count(self, queue: str) -> int:
         wants = self._queues.get(queue)

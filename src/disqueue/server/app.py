@@ -25,6 +25,10 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/put": {"POST": http.put},
     "/take": {"POST": http.take},
     "/peek": {"POST": http.peek},
+    "/ack": {"POST": http.ack},
+    "/release": {"POST": http.release},
+    "/touch": {"POST": http.touch},
+    "/purge": {"POST": http.purge},
     "/take/ws": {"GET": websocket.take_ws},
     "/health": {"GET": http.health},
 }

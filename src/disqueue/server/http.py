@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from disqueue import __version__
+from disqueue.errors import BadRequest, DisqueueError
+from disqueue.models import NewItem, QueueSettings
 from disqueue.server.envelope import ok
-from disqueue.server.params import read_params
+from disqueue.server.params import Params, read_params
 from disqueue.server.state import SERVICE
+
+#: At most this many items in one batch put or one take with `count`.
+MAX_BATCH = 1000
 
 
 async def queues(request: web.Request) -> web.Response:
@@ -16,7 +23,13 @@ async def queues(request: web.Request) -> web.Response:
 
 async def create_queue(request: web.Request) -> web.Response:
     params = await read_params(request)
-    return ok(await request.app[SERVICE].create_queue(params.get("name")))
+    settings = QueueSettings(
+        lease=params.number("lease"),
+        max_attempts=params.integer("max_attempts"),
+        dead_letter=params.get("dead_letter"),
+        max_items=params.integer("max_items"),
+    )
+    return ok(await request.app[SERVICE].create_queue(params.get("name"), settings))
 
 
 async def info(request: web.Request) -> web.Response:
@@ -30,23 +43,90 @@ async def delete_queue(request: web.Request) -> web.Response:
     return ok(None)
 
 
+async def purge(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    return ok({"purged": await request.app[SERVICE].purge(params.require("name"))})
+
+
+def new_item(params: Params) -> NewItem:
+    """An item to put, from `value`, `key` and the put options."""
+    return NewItem(
+        value=params.require("value"),
+        key=params.get("key"),
+        delay=params.number("delay") or 0.0,
+        ttl=params.number("ttl"),
+        dedup_id=params.get("dedup_id"),
+    )
+
+
+def _batch(raw: Any) -> list[NewItem]:
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_BATCH:
+        raise BadRequest("invalid parameter 'items'")
+    items = []
+    for index, entry in enumerate(raw):
+        try:
+            if not isinstance(entry, dict):
+                raise BadRequest("must be an object")
+            items.append(new_item(Params(entry)))
+        except DisqueueError as exc:
+            raise BadRequest(f"items[{index}]: {exc.message}") from exc
+    return items
+
+
 async def put(request: web.Request) -> web.Response:
     params = await read_params(request)
     name = params.require("name")
-    item = await request.app[SERVICE].put(name, params.require("value"), params.get("key"))
-    return ok({"id": item.id})
+    service = request.app[SERVICE]
+    if params.has("items"):
+        items = _batch(params.raw("items"))
+        for index, item in enumerate(items):
+            try:
+                service.check_item(item.value, item.key)
+            except DisqueueError as exc:
+                raise BadRequest(f"items[{index}]: {exc.message}") from exc
+        return ok({"ids": await service.put_many(name, items)})
+    return ok({"id": await service.put(name, new_item(params))})
 
 
 async def take(request: web.Request) -> web.Response:
     params = await read_params(request)
-    item = await request.app[SERVICE].take(params.require("name"), params.get("key"))
-    return ok(item.to_wire())
+    service = request.app[SERVICE]
+    name, key = params.require("name"), params.get("key")
+    lease, wait = params.number("lease"), params.number("wait") or 0.0
+    count = params.integer("count")
+    if count is None:
+        item = await service.take(name, key, lease=lease, wait=wait)
+        return ok(item.to_wire())
+    items = await service.take_many(name, key, count=count, lease=lease, wait=wait)
+    return ok([item.to_wire() for item in items])
 
 
 async def peek(request: web.Request) -> web.Response:
     params = await read_params(request)
     item = await request.app[SERVICE].peek(params.require("name"), params.get("key"))
     return ok(item.to_wire())
+
+
+async def ack(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    await request.app[SERVICE].ack(params.require("name"), params.require("id"))
+    return ok(None)
+
+
+async def release(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    delay = params.number("delay") or 0.0
+    await request.app[SERVICE].release(params.require("name"), params.require("id"), delay)
+    return ok(None)
+
+
+async def touch(request: web.Request) -> web.Response:
+    params = await read_params(request)
+    name, item_id = params.require("name"), params.require("id")
+    lease = params.number("lease")
+    if lease is None:
+        raise BadRequest("missing parameter 'lease'")
+    return ok({"lease_expires": await request.app[SERVICE].touch(name, item_id, lease)})
 
 
 async def health(request: web.Request) -> web.Response:

@@ -1,7 +1,13 @@
-"""Request parameters: query string, then a form or JSON body (the body wins)."""
+"""Request parameters: query string, then a form or JSON body (the body wins).
+
+Values are strings; in a JSON body numbers may also be JSON numbers. The ranges
+of the numeric parameters are the protocol's (API.md Part 2), in `RANGES`.
+"""
 
 from __future__ import annotations
 
+import math
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -9,28 +15,73 @@ from aiohttp import web
 
 from disqueue.errors import BadRequest, InvalidParameter, MissingParameter
 
+#: name → (lowest, highest, whether the lowest itself is allowed, whole numbers only)
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "lease": (0, 43_200, False, False),
+    "delay": (0, 604_800, True, False),
+    "ttl": (0, 31_536_000, False, False),
+    "wait": (0, 60, True, False),
+    "count": (0, 1000, True, True),
+    "max_attempts": (1, 2**31, True, True),
+    "max_items": (1, 2**62, True, True),
+}
+
 
 class Params:
-    """The parameters of one request, all strings."""
+    """The parameters of one request (or one WebSocket message)."""
 
     __slots__ = ("_values",)
 
-    def __init__(self, values: dict[str, str]) -> None:
+    def __init__(self, values: dict[str, Any]) -> None:
         self._values = values
 
     def get(self, name: str) -> str | None:
-        return self._values.get(name)
+        """A string parameter, or None when absent (JSON null counts as absent)."""
+        value = self._values.get(name)
+        if value is not None and not isinstance(value, str):
+            raise InvalidParameter(name)
+        return value
 
     def require(self, name: str) -> str:
-        value = self._values.get(name)
+        value = self.get(name)
         if value is None:
             raise MissingParameter(name)
         return value
 
+    def raw(self, name: str) -> Any:
+        return self._values.get(name)
+
+    def has(self, name: str) -> bool:
+        return name in self._values
+
+    def number(self, name: str) -> float | None:
+        """A numeric parameter within its range (`RANGES`), or None when absent."""
+        value = self._values.get(name)
+        if value is None:
+            return None
+        low, high, low_included, whole = RANGES[name]
+        invalid = BadRequest(f"invalid parameter '{name}'")
+        if isinstance(value, str):
+            try:
+                value = int(value) if whole else float(value)
+            except ValueError:
+                raise invalid from None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise invalid
+        if whole and isinstance(value, float) and not value.is_integer():
+            raise invalid
+        if math.isnan(value) or value > high or value < low or (value == low and not low_included):
+            raise invalid
+        return value
+
+    def integer(self, name: str) -> int | None:
+        value = self.number(name)
+        return None if value is None else int(value)
+
 
 async def read_params(request: web.Request) -> Params:
-    """Gather the parameters; undecodable bodies and non-string values are 400s."""
-    values = dict(request.query) if request.query_string else {}
+    """Gather the parameters; undecodable bodies are 400s."""
+    values: dict[str, Any] = dict(request.query) if request.query_string else {}
     if request.body_exists:
         kind = request.content_type
         if kind == "application/json":
@@ -53,18 +104,11 @@ def _form_params(body: bytes) -> dict[str, str]:
         raise BadRequest("invalid request body") from exc
 
 
-def _json_params(body: bytes) -> dict[str, str]:
+def _json_params(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise BadRequest("invalid request body") from exc
     if not isinstance(data, dict):
         raise BadRequest("invalid request body")
-    values = {}
-    for name, value in data.items():
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise InvalidParameter(name)
-        values[name] = value
-    return values
+    return data

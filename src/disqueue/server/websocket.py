@@ -1,10 +1,9 @@
-"""`GET /take/ws`: consumers send wants, the server pushes one item per want.
+"""`GET /take/ws`: consumers send wants, the server pushes items; Part 2 adds ops.
 
 Each connection is a `Consumer` of the core. Items chosen for it are queued in
 an outbox and written by one sender task; an item that cannot be written (the
-connection closed) is given back to the core, which offers it to the next
-want or puts it back at the front of its queue. When the connection closes,
-its pending wants are cancelled.
+connection closed) is given back to the core. When the connection closes, its
+pending wants are cancelled and every lease it holds is released at once.
 """
 
 from __future__ import annotations
@@ -18,9 +17,11 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from disqueue.core import QueueService, Want
-from disqueue.errors import InvalidQueueId, QueueNotFound
+from disqueue.errors import DisqueueError, InvalidQueueId, NoSuchLease, QueueNotFound
 from disqueue.models import Item
 from disqueue.server.envelope import failure_body
+from disqueue.server.http import new_item
+from disqueue.server.params import Params
 from disqueue.server.state import CONNECTIONS, MAX_MESSAGE, SERVICE
 
 log = logging.getLogger("disqueue.websocket")
@@ -29,21 +30,31 @@ log = logging.getLogger("disqueue.websocket")
 HEARTBEAT = 30.0
 
 
+def _frame(payload: Any) -> str:
+    return orjson.dumps({"success": True, "message": None, "payload": payload}).decode()
+
+
 class WebSocketConsumer:
-    """One WebSocket connection: its pending wants and the items on their way to it."""
+    """One WebSocket connection: its wants, its leases, the items on their way to it."""
 
     def __init__(self, ws: web.WebSocketResponse, service: QueueService) -> None:
         self.ws = ws
         self.service = service
         self.wants: set[Want] = set()
+        self.leases: set[tuple[str, str]] = set()  # (queue, item id) delivered leased
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
 
+    # -- delivery -----------------------------------------------------------------
+
     def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         if not self.open or self.ws.closed:
             return False
-        self.wants.discard(want)
+        if want.remaining <= 1:
+            self.wants.discard(want)
+        if item.lease_expires is not None:
+            self.leases.add((want.queue, item.id))
         self.outbox.append((want, item, receipt))
         if self.sender is None:
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
@@ -53,10 +64,9 @@ class WebSocketConsumer:
         try:
             while self.outbox and self.open:
                 want, item, receipt = self.outbox[0]
-                payload = {"id": want.identifier, "item": item.to_wire()}
-                frame = orjson.dumps({"success": True, "message": None, "payload": payload})
+                frame = _frame({"id": want.identifier, "item": item.to_wire()})
                 try:
-                    await self.ws.send_str(frame.decode())
+                    await self.ws.send_str(frame)
                 except (ConnectionError, RuntimeError):
                     self.open = False
                     break
@@ -73,6 +83,7 @@ class WebSocketConsumer:
             return
         while self.outbox:
             want, item, receipt = self.outbox.popleft()
+            self.leases.discard((want.queue, item.id))
             try:
                 await self.service.give_back(want.queue, item, receipt)
             except Exception as exc:
@@ -80,12 +91,15 @@ class WebSocketConsumer:
                 if receipt is not None and not receipt.done():
                     receipt.set_exception(exc)
 
-    async def send_error(self, message: str) -> None:
+    # -- messages -----------------------------------------------------------------
+
+    async def send_error(self, message: str, identifier: object = None) -> None:
         if not self.ws.closed:
-            await self.ws.send_str(failure_body(message).decode())
+            payload = None if identifier is None else {"id": identifier}
+            await self.ws.send_str(failure_body(message, payload).decode())
 
     async def handle(self, text: str) -> None:
-        """One client message: a want, or an error answer."""
+        """One client message: a want, an op, or an error answer."""
         try:
             message: Any = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -93,29 +107,75 @@ class WebSocketConsumer:
         if not isinstance(message, dict):
             return await self.send_error("failed to read message")
         identifier = message.get("identifier")
-        queue = message.get("queue")
-        key = message.get("key")
         if identifier is None or identifier == "":
             return await self.send_error("no identifier")
+        if "op" in message:
+            return await self._op(message, identifier)
+        queue = message.get("queue")
         if queue is None or queue == "":
             return await self.send_error("no queue")
+        key = message.get("key")
         if not isinstance(queue, str):
             return await self.send_error("queue not found")
         if key is not None and not isinstance(key, str):
             return await self.send_error("failed to read message")
         try:
-            want = await self.service.want(self, identifier, queue, key)
+            params = Params(message)
+            lease, count = params.number("lease"), params.integer("count")
+        except DisqueueError as exc:
+            return await self.send_error(exc.message, identifier)
+        try:
+            want = await self.service.want(
+                self, identifier, queue, key, lease=lease, count=count or 1
+            )
         except (InvalidQueueId, QueueNotFound):
             return await self.send_error("queue not found")
-        if self.service.wants.pending(want):
+        if want is not None:
             self.wants.add(want)
 
+    async def _op(self, message: dict[str, Any], identifier: object) -> None:
+        """ack, release, touch or put; the reply carries the request's identifier."""
+        params = Params(message)
+        service = self.service
+        result: dict[str, Any] = {}
+        try:
+            op, queue = message["op"], params.require("queue")
+            if op == "put":
+                result["item_id"] = await service.put(queue, new_item(params))
+            elif op in ("ack", "release", "touch"):
+                item_id = params.require("id")
+                if op == "ack":
+                    await service.ack(queue, item_id)
+                elif op == "release":
+                    await service.release(queue, item_id, params.number("delay") or 0.0)
+                else:
+                    lease = params.number("lease")
+                    if lease is None:
+                        return await self.send_error("missing parameter 'lease'", identifier)
+                    result["lease_expires"] = await service.touch(queue, item_id, lease)
+                if op != "touch":
+                    self.leases.discard((service.names.parse(queue), item_id))
+            else:
+                return await self.send_error("unknown op", identifier)
+        except DisqueueError as exc:
+            return await self.send_error(exc.message, identifier)
+        await self.ws.send_str(_frame({"id": identifier, **result}))
+
     async def close(self) -> None:
-        """The connection is gone: cancel its wants, give back what it did not get."""
+        """The connection is gone: cancel its wants, release its leases, give back
+        what it did not get."""
         self.open = False
         for want in self.wants:
             self.service.cancel(want)
         self.wants.clear()
+        leases, self.leases = self.leases, set()
+        for queue, item_id in leases:
+            try:
+                await self.service.release(queue, item_id)
+            except (NoSuchLease, QueueNotFound):
+                pass  # acked, expired or deleted meanwhile
+            except DisqueueError as exc:
+                log.error("lease %s on %s not released: %s", item_id, queue, exc)
         if self.sender is None:
             await self._give_back_outbox()
 

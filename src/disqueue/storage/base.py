@@ -8,16 +8,22 @@ Methods on a queue that does not exist raise `QueueNotFound`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from disqueue.models import Item, QueueInfo
+from disqueue.models import Item, NewItem, QueueInfo, QueueSettings
 
 
 class Storage(Protocol):
-    """Queues of items, FIFO per queue, with case-insensitive key matching."""
+    """Queues of items, FIFO per queue, with case-insensitive key matching, leases,
+    delays, ttl, de-duplication and dead letters (API.md Part 2)."""
 
     #: A short name for `/health` and logs ("memory", "sqlite", ...).
     kind: str
+
+    #: Called with a queue's name when items become ready other than by a put (a lease
+    #: ended, a delay ended, a dead letter arrived), so the core can wake consumers.
+    on_ready: Callable[[str], None]
 
     async def open(self) -> None:
         """Make the backend ready to serve (connect, load, migrate)."""
@@ -27,7 +33,7 @@ class Storage(Protocol):
         """Release everything; nothing acknowledged may be lost by closing."""
         ...
 
-    async def create_queue(self, name: str) -> bool:
+    async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
         """Create `name` if it does not exist; True if it was created now."""
         ...
 
@@ -55,12 +61,40 @@ class Storage(Protocol):
         """Append `item` at the back of the queue."""
         ...
 
+    async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
+        """Store all of `items` (with their options) or none; their ids. Raises
+        `QueueFull` past the queue's `max_items`."""
+        ...
+
     async def put_front(self, name: str, item: Item) -> None:
         """Give `item` back at the front of the queue (it was not delivered)."""
         ...
 
-    async def take(self, name: str, key: str | None) -> Item | None:
-        """Remove and return the oldest item (with a matching key, if `key` is given)."""
+    async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
+        """Remove and return the oldest item (with a matching key, if `key` is given);
+        with `lease`, keep it in flight for that many seconds instead of removing it."""
+        ...
+
+    async def take_many(
+        self, name: str, key: str | None, count: int, lease: float | None = None
+    ) -> list[Item]:
+        """Up to `count` items, as `take` would return them one by one."""
+        ...
+
+    async def ack(self, name: str, item_id: str) -> bool:
+        """Remove an item in flight; False if no live lease has that id."""
+        ...
+
+    async def release(self, name: str, item_id: str, delay: float = 0.0) -> bool:
+        """End a lease early: the item goes back to the front (after `delay`)."""
+        ...
+
+    async def touch(self, name: str, item_id: str, lease_seconds: float) -> float | None:
+        """Extend a lease to `lease_seconds` from now; its new end, or None."""
+        ...
+
+    async def purge(self, name: str) -> int:
+        """Drop every ready and delayed item; how many."""
         ...
 
     async def peek(self, name: str, key: str | None) -> Item | None:

@@ -1,105 +1,78 @@
-"""The in-memory backend: fast, and nothing survives a restart."""
+"""The in-memory backend: fast, and nothing survives a restart.
+
+All the rules live in `RuleStorage`; this backend only keeps each item's values.
+"""
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
 
-from disqueue.errors import QueueNotFound
-from disqueue.models import Item, QueueInfo, match_key
-from disqueue.storage.index import QueueIndex
+from disqueue.models import QueueSettings
+from disqueue.storage.rules import Row, RuleStorage, Stored, Totals
 
-# An item as kept here: (value, key, id). A tuple of strings is something Python's
-# garbage collector stops tracking, so a million queued items add nothing to the
-# collector's full passes (an object per item made them pause for 100+ ms).
-_Stored = tuple[str, str | None, str]
-
-
-class _Queue:
-    __slots__ = ("created", "index", "items", "put", "taken")
-
-    def __init__(self) -> None:
-        self.created: datetime = QueueInfo.now()
-        self.index = QueueIndex()
-        self.items: dict[int, _Stored] = {}
-        self.put = 0
-        self.taken = 0
+# An item as kept here: (id, key, value, attempts). A tuple of strings and an int is
+# something Python's garbage collector stops tracking, so a million queued items add
+# nothing to the collector's full passes (an object per item made them pause 100+ ms).
+_Values = tuple[str, str | None, str, int]
 
 
-class MemoryStorage:
-    """Queues in a dict, kept in creation order; each queue's order in a `QueueIndex`."""
+class MemoryStorage(RuleStorage):
+    """Items in a dict by position; everything else in `RuleStorage`'s memory."""
 
     kind = "memory"
 
     def __init__(self) -> None:
-        self._queues: dict[str, _Queue] = {}
-        self._pos = itertools.count()
-
-    def _queue(self, name: str) -> _Queue:
-        queue = self._queues.get(name)
-        if queue is None:
-            raise QueueNotFound()
-        return queue
+        super().__init__()
+        self._values: dict[int, _Values] = {}
+        self._next_queue_id = 0
 
     async def open(self) -> None:
         return None
 
     async def close(self) -> None:
+        await self._stop_chores()
+
+    async def _p_create(self, name: str, created: datetime, settings: QueueSettings) -> int:
+        self._next_queue_id += 1
+        return self._next_queue_id
+
+    async def _p_drop(self, queue_id: int, positions: list[int]) -> None:
+        for pos in positions:
+            self._values.pop(pos, None)
+
+    async def _p_insert(
+        self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
+    ) -> None:
+        for row in rows:
+            self._values[row.pos] = (row.id, row.key, row.value, row.attempts)
+
+    async def _p_take(self, positions: list[int]) -> list[Stored | None]:
+        return [Stored(*self._values.pop(pos)) for pos in positions]
+
+    async def _p_lease(self, positions: list[int], until: float) -> list[Stored | None]:
+        leased: list[Stored | None] = []
+        for pos in positions:
+            item_id, key, value, attempts = self._values[pos]
+            self._values[pos] = (item_id, key, value, attempts + 1)
+            leased.append(Stored(item_id, key, value, attempts + 1))
+        return leased
+
+    async def _p_peek(self, pos: int) -> Stored | None:
+        values = self._values.get(pos)
+        return None if values is None else Stored(*values)
+
+    async def _p_delete(self, positions: list[int]) -> None:
+        for pos in positions:
+            self._values.pop(pos, None)
+
+    async def _p_requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+        self._values[new_pos] = self._values.pop(pos)
+
+    async def _p_touch(self, pos: int, until: float) -> None:
         return None
 
-    async def create_queue(self, name: str) -> bool:
-        if name in self._queues:
-            return False
-        self._queues[name] = _Queue()
-        return True
+    async def _p_move(self, pos: int, queue_id: int, new_pos: int) -> None:
+        self._values[new_pos] = self._values.pop(pos)
 
-    async def queues(self) -> list[str]:
-        return list(self._queues)
-
-    async def queue_count(self) -> int:
-        return len(self._queues)
-
-    async def exists(self, name: str) -> bool:
-        return name in self._queues
-
-    async def info(self, name: str) -> QueueInfo:
-        queue = self._queue(name)
-        return QueueInfo(name, queue.created, len(queue.items), put=queue.put, taken=queue.taken)
-
-    async def delete_queue(self, name: str) -> None:
-        self._queue(name)
-        del self._queues[name]
-
-    def _add(self, queue: _Queue, item: Item, front: bool) -> None:
-        pos = next(self._pos)
-        queue.items[pos] = (item.value, item.key, item.id)
-        queue.index.add(pos, match_key(item.key), front=front)
-
-    async def put(self, name: str, item: Item) -> None:
-        queue = self._queue(name)
-        self._add(queue, item, front=False)
-        queue.put += 1
-
-    async def put_front(self, name: str, item: Item) -> None:
-        queue = self._queue(name)
-        self._add(queue, item, front=True)
-        queue.taken -= 1
-
-    async def take(self, name: str, key: str | None) -> Item | None:
-        queue = self._queue(name)
-        pos = queue.index.head(match_key(key))
-        if pos is None:
-            return None
-        queue.index.remove(pos)
-        queue.taken += 1
-        return Item(*queue.items.pop(pos))
-
-    async def peek(self, name: str, key: str | None) -> Item | None:
-        queue = self._queue(name)
-        pos = queue.index.head(match_key(key))
-        return None if pos is None else Item(*queue.items[pos])
-
-    async def count_handoff(self, name: str) -> None:
-        queue = self._queue(name)
-        queue.put += 1
-        queue.taken += 1
+    def _p_count(self, queue_id: int, totals: Totals) -> None:
+        return None

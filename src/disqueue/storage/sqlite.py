@@ -13,19 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import sqlite3
-from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from disqueue.errors import ConfigError, QueueNotFound, StorageFailure
-from disqueue.models import Item, QueueInfo, match_key
-from disqueue.storage.index import QueueIndex
-from disqueue.storage.sqlite_writer import SQLiteWriter
+from disqueue.errors import ConfigError, StorageFailure
+from disqueue.models import QueueSettings
+from disqueue.storage.rules import Row, RuleStorage, Stored, Totals
+from disqueue.storage.sqlite_writer import (
+    COUNT,
+    CREATE,
+    DELETE,
+    DROP,
+    INSERT,
+    LEASE,
+    MOVE,
+    PEEK,
+    REQUEUE,
+    TAKE,
+    TOUCH,
+    SQLiteWriter,
+)
 
 log = logging.getLogger("disqueue.storage")
 
@@ -39,31 +50,17 @@ def migrations() -> list[str]:
     return [(folder / name).read_text(encoding="utf-8") for name in names]
 
 
-@dataclass(slots=True)
-class _Queue:
-    id: int
-    created: datetime
-    index: QueueIndex
-    put: int = 0
-    taken: int = 0
-    deleted: bool = False
-
-
-class SQLiteStorage:
-    """Queues in an SQLite file, with their order kept in memory."""
+class SQLiteStorage(RuleStorage):
+    """Queues in an SQLite file; their order, leases and deadlines in `RuleStorage`."""
 
     kind = "sqlite"
 
     def __init__(self, path: Path, sync: Sync = "full") -> None:
+        super().__init__()
         self.path = path
         self.sync = sync
-        self._queues: dict[str, _Queue] = {}
-        self._back = itertools.count(1)
-        self._front = itertools.count(-1, -1)
         self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
-        self._pending: set[asyncio.Future[None]] = set()
-        # Creates and deletes on their way to the disk, by queue name.
-        self._changing: dict[str, asyncio.Future[Any]] = {}
+        self._counting: set[asyncio.Future[None]] = set()
 
     # -- life cycle -------------------------------------------------------------
 
@@ -101,140 +98,86 @@ class SQLiteStorage:
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._writer.start, loop)
         try:
-            await self._writer.call(self._load)
+            queues, items, dedup = await self._writer.call(_load)
         except StorageFailure as exc:
             raise ConfigError(f"storage {self.path}: cannot load: {exc.__cause__}") from exc
-
-    def _load(self, connection: sqlite3.Connection) -> None:
-        """Rebuild the in-memory queues from the file (writer thread, before serving)."""
-        queues: dict[int, _Queue] = {}
-        for qid, name, created, put, taken in connection.execute(
-            "SELECT id, name, created, put_total, taken_total FROM queues ORDER BY id"
-        ):
-            queue = _Queue(qid, datetime.fromisoformat(created), QueueIndex(), put, taken)
-            self._queues[name] = queues[qid] = queue
-        low = high = 0
-        rows = connection.execute("SELECT pos, queue_id, key FROM items ORDER BY pos")
-        for pos, qid, key in rows:
-            queues[qid].index.add(pos, None if key is None else key.lower())
-            low, high = min(low, pos), max(high, pos)
-        self._back = itertools.count(high + 1)
-        self._front = itertools.count(low - 1, -1)
+        self._restore(queues, items, dedup)
 
     async def close(self) -> None:
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._stop_chores()
+        if self._counting:
+            await asyncio.gather(*self._counting, return_exceptions=True)
         await self._writer.stop()
 
-    # -- queues -----------------------------------------------------------------
+    # -- persistence ------------------------------------------------------------
 
-    def _queue(self, name: str) -> _Queue:
-        queue = self._queues.get(name)
-        if queue is None or queue.deleted:
-            raise QueueNotFound()
-        return queue
+    async def _p_create(self, name: str, created: datetime, settings: QueueSettings) -> int:
+        fields = (settings.lease, settings.max_attempts, settings.dead_letter, settings.max_items)
+        queue_id: int = await self._writer.submit(CREATE, (name, created.isoformat(), fields))
+        return queue_id
 
-    async def _settled(self, name: str) -> None:
-        """Wait until no create or delete of `name` is on its way to the disk."""
-        while (change := self._changing.get(name)) is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(change)
+    async def _p_drop(self, queue_id: int, positions: list[int]) -> None:
+        await self._writer.submit(DROP, queue_id)
 
-    async def create_queue(self, name: str) -> bool:
-        await self._settled(name)
-        if await self.exists(name):
-            return False
-        created = QueueInfo.now()
-        change = self._changing[name] = self._writer.create(name, created.isoformat())
-        try:
-            qid = await change
-        finally:
-            del self._changing[name]
-        self._queues[name] = _Queue(qid, created, QueueIndex())
-        return True
+    async def _p_insert(
+        self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
+    ) -> None:
+        await self._writer.submit(INSERT, (queue_id, rows, dedup))
 
-    async def queues(self) -> list[str]:
-        return [name for name, queue in self._queues.items() if not queue.deleted]
+    async def _p_take(self, positions: list[int]) -> list[Stored | None]:
+        rows = await self._writer.submit(TAKE, positions)
+        return [None if row is None else Stored(*row) for row in rows]
 
-    async def queue_count(self) -> int:
-        return sum(not queue.deleted for queue in self._queues.values())
+    async def _p_lease(self, positions: list[int], until: float) -> list[Stored | None]:
+        rows = await self._writer.submit(LEASE, (positions, until))
+        return [None if row is None else Stored(*row) for row in rows]
 
-    async def exists(self, name: str) -> bool:
-        queue = self._queues.get(name)
-        return queue is not None and not queue.deleted
+    async def _p_peek(self, pos: int) -> Stored | None:
+        row = await self._writer.submit(PEEK, pos)
+        return None if row is None else Stored(*row)
 
-    async def info(self, name: str) -> QueueInfo:
-        queue = self._queue(name)
-        return QueueInfo(name, queue.created, len(queue.index), put=queue.put, taken=queue.taken)
+    async def _p_delete(self, positions: list[int]) -> None:
+        if positions:
+            await self._writer.submit(DELETE, positions)
 
-    async def delete_queue(self, name: str) -> None:
-        await self._settled(name)
-        queue = self._queue(name)
-        queue.deleted = True  # later puts and takes see a missing queue at once
-        change = self._changing[name] = self._writer.drop(queue.id)
-        try:
-            await change
-        except BaseException:
-            queue.deleted = False
-            raise
-        finally:
-            del self._changing[name]
-        del self._queues[name]
+    async def _p_requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+        await self._writer.submit(REQUEUE, (pos, new_pos, visible_at))
 
-    # -- items ------------------------------------------------------------------
+    async def _p_touch(self, pos: int, until: float) -> None:
+        await self._writer.submit(TOUCH, (pos, until))
 
-    async def _insert(self, name: str, item: Item, front: bool) -> None:
-        queue = self._queue(name)
-        pos = next(self._front) if front else next(self._back)
-        await self._writer.insert((pos, queue.id, item.id, item.key, item.value), front)
-        queue.index.add(pos, match_key(item.key), front=front)
-        if front:
-            queue.taken -= 1
-        else:
-            queue.put += 1
+    async def _p_move(self, pos: int, queue_id: int, new_pos: int) -> None:
+        await self._writer.submit(MOVE, (pos, queue_id, new_pos))
 
-    async def put(self, name: str, item: Item) -> None:
-        await self._insert(name, item, front=False)
-
-    async def put_front(self, name: str, item: Item) -> None:
-        await self._insert(name, item, front=True)
-
-    async def take(self, name: str, key: str | None) -> Item | None:
-        queue = self._queue(name)
-        pos = queue.index.head(match_key(key))
-        if pos is None:
-            return None
-        match = queue.index.remove(pos)  # no other take can choose it from now on
-        try:
-            row = await asyncio.shield(self._writer.delete(pos, queue.id))
-        except StorageFailure:
-            queue.index.add(pos, match, front=True)  # nothing changed on disk
-            raise
-        if row is None:  # cannot happen: the index and the file disagree
-            raise StorageFailure(f"storage failure: item at {pos} is missing")
-        queue.taken += 1
-        return Item(value=row[2], key=row[1], id=row[0])
-
-    async def peek(self, name: str, key: str | None) -> Item | None:
-        queue = self._queue(name)
-        pos = queue.index.head(match_key(key))
-        if pos is None:
-            return None
-        row = await self._writer.peek(pos)
-        if row is None:  # taken while we looked: look again
-            return await self.peek(name, key)
-        return Item(value=row[2], key=row[1], id=row[0])
-
-    async def count_handoff(self, name: str) -> None:
-        queue = self._queue(name)
-        queue.put += 1
-        queue.taken += 1
-        # Totals are statistics: not worth a wait for the disk on the hand-off path.
-        future = self._writer.count(queue.id, 1, 1)
-        self._pending.add(future)
+    def _p_count(self, queue_id: int, totals: Totals) -> None:
+        # Totals are statistics: written with the next batch, never waited for.
+        future = self._writer.submit(COUNT, (queue_id, totals))
+        self._counting.add(future)
         future.add_done_callback(self._counted)
 
     def _counted(self, future: asyncio.Future[None]) -> None:
-        self._pending.discard(future)
+        self._counting.discard(future)
         with contextlib.suppress(asyncio.CancelledError, StorageFailure):
             future.result()
+
+
+def _load(connection: sqlite3.Connection) -> tuple[list[Any], list[Any], list[Any]]:
+    """Everything `RuleStorage._restore` needs, read in the writer thread at start."""
+    queues = [
+        (
+            queue_id, name, datetime.fromisoformat(created),
+            QueueSettings(lease, max_attempts, dead_letter, max_items),
+            Totals(put, taken, acked, expired, dead),
+        )
+        for queue_id, name, created, lease, max_attempts, dead_letter, max_items, put, taken,
+        acked, expired, dead in connection.execute(
+            "SELECT id, name, created, lease, max_attempts, dead_letter, max_items, put_total, "
+            "taken_total, acked_total, expired_total, dead_lettered_total FROM queues ORDER BY id"
+        )
+    ]  # fmt: skip
+    items = connection.execute(
+        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at "
+        "FROM items ORDER BY pos"
+    ).fetchall()
+    dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup").fetchall()
+    return queues, items, dedup

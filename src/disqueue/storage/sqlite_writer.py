@@ -21,6 +21,7 @@ import logging
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,16 +31,18 @@ log = logging.getLogger("disqueue.storage")
 
 #: At most this many operations share one transaction.
 MAX_BATCH = 4096
-#: Positions per `DELETE ... WHERE pos IN (...)` statement.
-_DELETE_CHUNK = 500
+#: Positions per `... WHERE pos IN (...)` statement.
+_CHUNK = 500
 
-ItemRow = tuple[int, int, str, str | None, str]  # pos, queue id, item id, key, value
-Taken = tuple[str, str | None, str]  # item id, key, value
+Taken = tuple[str, str | None, str, int]  # item id, key, value, attempts
 
 # Kinds of operation, in the order a batch runs them.
-PEEK, CREATE, INSERT, DELETE, COUNT, DROP, CALL = range(7)
+CALL, PEEK, CREATE, INSERT, LEASE, TAKE, DELETE, REQUEUE, TOUCH, MOVE, COUNT, DROP = range(12)
 
 _Task = tuple[int, Any, "asyncio.Future[Any]"]
+
+#: Every this many batches, forget de-duplication ids whose window has closed.
+_DEDUP_SWEEP = 1000
 
 
 class SQLiteWriter:
@@ -74,25 +77,6 @@ class SQLiteWriter:
         future: asyncio.Future[Any] = self._loop.create_future()
         self._tasks.put((kind, argument, future))
         return future
-
-    # The operations, typed.
-    def peek(self, pos: int) -> asyncio.Future[Taken | None]:
-        return self.submit(PEEK, pos)
-
-    def create(self, name: str, created: str) -> asyncio.Future[int]:
-        return self.submit(CREATE, (name, created))
-
-    def insert(self, row: ItemRow, front: bool) -> asyncio.Future[None]:
-        return self.submit(INSERT, (row, front))
-
-    def delete(self, pos: int, queue_id: int) -> asyncio.Future[Taken | None]:
-        return self.submit(DELETE, (pos, queue_id))
-
-    def count(self, queue_id: int, put: int, taken: int) -> asyncio.Future[None]:
-        return self.submit(COUNT, (queue_id, put, taken))
-
-    def drop(self, queue_id: int) -> asyncio.Future[None]:
-        return self.submit(DROP, queue_id)
 
     def call(self, function: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
         """Run any function of the connection inside a batch (start-up, maintenance)."""
@@ -136,7 +120,7 @@ class SQLiteWriter:
     def _commit(self, connection: sqlite3.Connection, batch: list[_Task]) -> None:
         try:
             connection.execute("BEGIN IMMEDIATE")
-            results = _execute(connection, batch)
+            results = _execute(connection, batch, self.batches)
             connection.execute("COMMIT")
         except Exception as exc:
             log.error("storage failure, %d operations refused: %s", len(batch), exc)
@@ -155,67 +139,123 @@ class SQLiteWriter:
             self._loop.call_soon_threadsafe(_resolve, results)
 
 
+def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _returning(
+    connection: sqlite3.Connection, sql: str, positions: list[int], *before: Any
+) -> dict[int, Taken]:
+    """Run `sql` (with `{marks}` for the positions) chunk by chunk; rows by position."""
+    found: dict[int, Taken] = {}
+    for chunk in _chunks(positions):
+        marks = ",".join("?" * len(chunk))
+        for pos, *row in connection.execute(sql.format(marks=marks), [*before, *chunk]):
+            found[pos] = tuple(row)
+    return found
+
+
 def _execute(
-    connection: sqlite3.Connection, batch: list[_Task]
+    connection: sqlite3.Connection, batch: list[_Task], number: int
 ) -> list[tuple[asyncio.Future[Any], Any, bool]]:
     """Run one batch inside the open transaction; (future, result, failed) for each task."""
-    by_kind: list[list[_Task]] = [[] for _ in range(CALL + 1)]
+    by_kind: list[list[_Task]] = [[] for _ in range(DROP + 1)]
     for task in batch:
         by_kind[task[0]].append(task)
     results: list[tuple[asyncio.Future[Any], Any, bool]] = []
-    totals: dict[int, list[int]] = {}
-
-    def add_total(queue_id: int, put: int, taken: int) -> None:
-        entry = totals.setdefault(queue_id, [0, 0])
-        entry[0] += put
-        entry[1] += taken
+    done = results.append
 
     for _, function, future in by_kind[CALL]:
-        results.append((future, function(connection), False))
+        done((future, function(connection), False))
     for _, pos, future in by_kind[PEEK]:
-        row = connection.execute("SELECT id, key, value FROM items WHERE pos = ?", (pos,))
-        found = row.fetchone()
-        results.append((future, None if found is None else tuple(found), False))
-    for _, (name, created), future in by_kind[CREATE]:
+        row = connection.execute(
+            "SELECT id, key, value, attempts FROM items WHERE pos = ?", (pos,)
+        ).fetchone()
+        done((future, None if row is None else tuple(row), False))
+    for _, (name, created, settings), future in by_kind[CREATE]:
         cursor = connection.execute(
-            "INSERT INTO queues (name, created) VALUES (?, ?)", (name, created)
+            "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, created, *settings),
         )
-        results.append((future, cursor.lastrowid, False))
-    inserts = by_kind[INSERT]
-    if inserts:
+        done((future, cursor.lastrowid, False))
+    if by_kind[INSERT]:
+        rows, dedup = [], []
+        for _, (queue_id, items, dedups), future in by_kind[INSERT]:
+            rows += [(r[0], queue_id, *r[1:]) for r in items]
+            dedup += [(queue_id, *d) for d in dedups]
+            done((future, None, False))
         connection.executemany(
-            "INSERT INTO items (pos, queue_id, id, key, value) VALUES (?, ?, ?, ?, ?)",
-            [argument[0] for _, argument, _ in inserts],
+            "INSERT INTO items (pos, queue_id, id, key, value, attempts, visible_at, ttl_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
-        for _, (row, front), future in inserts:
-            add_total(row[1], 0 if front else 1, -1 if front else 0)
-            results.append((future, None, False))
-    deletes = by_kind[DELETE]
-    if deletes:
-        taken: dict[int, Taken] = {}
-        for start in range(0, len(deletes), _DELETE_CHUNK):
-            chunk = [argument[0] for _, argument, _ in deletes[start : start + _DELETE_CHUNK]]
+        if dedup:
+            connection.executemany("INSERT OR REPLACE INTO dedup VALUES (?, ?, ?, ?)", dedup)
+    for _, (positions, until), future in by_kind[LEASE]:
+        leased = _returning(
+            connection,
+            "UPDATE items SET attempts = attempts + 1, lease_until = ? WHERE pos IN ({marks}) "
+            "RETURNING pos, id, key, value, attempts",
+            positions,
+            until,
+        )
+        done((future, [leased.get(pos) for pos in positions], False))
+    if by_kind[TAKE]:
+        every = [pos for _, positions, _ in by_kind[TAKE] for pos in positions]
+        taken = _returning(
+            connection,
+            "DELETE FROM items WHERE pos IN ({marks}) RETURNING pos, id, key, value, attempts",
+            every,
+        )
+        for _, positions, future in by_kind[TAKE]:
+            done((future, [taken.get(pos) for pos in positions], False))
+    if by_kind[DELETE]:
+        every = [pos for _, positions, _ in by_kind[DELETE] for pos in positions]
+        for chunk in _chunks(every):
             marks = ",".join("?" * len(chunk))
-            for pos, item_id, key, value in connection.execute(
-                f"DELETE FROM items WHERE pos IN ({marks}) RETURNING pos, id, key, value", chunk
-            ):
-                taken[pos] = (item_id, key, value)
-        for _, (pos, queue_id), future in deletes:
-            add_total(queue_id, 0, 1)
-            results.append((future, taken.get(pos), False))
-    for _, (queue_id, put, taken_count), future in by_kind[COUNT]:
-        add_total(queue_id, put, taken_count)
-        results.append((future, None, False))
-    if totals:
+            connection.execute(f"DELETE FROM items WHERE pos IN ({marks})", chunk)
+        results += [(future, None, False) for _, _, future in by_kind[DELETE]]
+    for _, (pos, new_pos, visible_at), future in by_kind[REQUEUE]:
+        connection.execute(
+            "UPDATE items SET pos = ?, lease_until = NULL, visible_at = ? WHERE pos = ?",
+            (new_pos, visible_at, pos),
+        )
+        done((future, None, False))
+    if by_kind[TOUCH]:
         connection.executemany(
-            "UPDATE queues SET put_total = put_total + ?, taken_total = taken_total + ? "
-            "WHERE id = ?",
-            [(put, taken_count, queue_id) for queue_id, (put, taken_count) in totals.items()],
+            "UPDATE items SET lease_until = ? WHERE pos = ?",
+            [(until, pos) for _, (pos, until), _ in by_kind[TOUCH]],
+        )
+        results += [(future, None, False) for _, _, future in by_kind[TOUCH]]
+    for _, (pos, queue_id, new_pos), future in by_kind[MOVE]:
+        connection.execute(
+            "UPDATE items SET queue_id = ?, pos = ?, lease_until = NULL, visible_at = NULL "
+            "WHERE pos = ?",
+            (queue_id, new_pos, pos),
+        )
+        done((future, None, False))
+    if by_kind[COUNT]:
+        totals: dict[int, list[int]] = {}
+        for _, (queue_id, changes), future in by_kind[COUNT]:
+            entry = totals.setdefault(queue_id, [0, 0, 0, 0, 0])
+            for i, change in enumerate(changes):
+                entry[i] += change
+            done((future, None, False))
+        connection.executemany(
+            "UPDATE queues SET put_total = put_total + ?, taken_total = taken_total + ?, "
+            "acked_total = acked_total + ?, expired_total = expired_total + ?, "
+            "dead_lettered_total = dead_lettered_total + ? WHERE id = ?",
+            [(*changes, queue_id) for queue_id, changes in totals.items()],
         )
     for _, queue_id, future in by_kind[DROP]:
         connection.execute("DELETE FROM items WHERE queue_id = ?", (queue_id,))
+        connection.execute("DELETE FROM dedup WHERE queue_id = ?", (queue_id,))
         connection.execute("DELETE FROM queues WHERE id = ?", (queue_id,))
-        results.append((future, None, False))
+        done((future, None, False))
+    if number % _DEDUP_SWEEP == 0:
+        connection.execute("DELETE FROM dedup WHERE until < ?", (time.time(),))
     return results
 
 

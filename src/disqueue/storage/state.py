@@ -1,0 +1,124 @@
+"""One queue's state in memory, and the one timer structure of a backend.
+
+Both embedded backends keep this in memory and differ only in where values go
+(a dict, or an SQLite file): the ready order (`QueueIndex`), the items in flight
+(leased), the delayed items, the de-duplication window and the totals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from disqueue.models import QueueInfo, QueueSettings
+from disqueue.storage.index import QueueIndex
+
+#: How long a `dedup_id` is remembered.
+DEDUP_WINDOW = 300.0
+
+
+@dataclass(slots=True)
+class Lease:
+    """An item in flight: where it is, how often it was delivered, until when."""
+
+    pos: int
+    match: str | None
+    attempts: int
+    expires: float
+
+
+@dataclass(slots=True)
+class QueueState:
+    """Everything about one queue that is decided in memory."""
+
+    id: int
+    name: str
+    created: datetime
+    settings: QueueSettings
+    index: QueueIndex = field(default_factory=QueueIndex)  # ready items: pos → key
+    leases: dict[str, Lease] = field(default_factory=dict)  # in flight, by item id
+    delayed: dict[int, str | None] = field(default_factory=dict)  # pos → key
+    ttl: dict[int, float] = field(default_factory=dict)  # pos → when it is dropped
+    dedup: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (item, until)
+    put: int = 0
+    taken: int = 0
+    acked: int = 0
+    expired: int = 0
+    dead_lettered: int = 0
+    deleted: bool = False
+    pending: int = 0  # items of puts on their way to storage (for `max_items`)
+
+    def count(self) -> int:
+        """Items held: ready, delayed and in flight (what `max_items` limits)."""
+        return len(self.index) + len(self.delayed) + len(self.leases)
+
+    def info(self) -> QueueInfo:
+        return QueueInfo(
+            self.name, self.created, self.settings, size=len(self.index),
+            delayed=len(self.delayed), in_flight=len(self.leases), put=self.put,
+            taken=self.taken, acked=self.acked, expired=self.expired,
+            dead_lettered=self.dead_lettered,
+        )  # fmt: skip
+
+    def remembered(self, dedup_id: str, now: float) -> str | None:
+        """The item id a `dedup_id` stands for, while its window is open."""
+        entry = self.dedup.get(dedup_id)
+        if entry is None:
+            return None
+        if entry[1] <= now:
+            del self.dedup[dedup_id]
+            return None
+        return entry[0]
+
+
+class Timers:
+    """Every deadline of a backend (lease expiry, end of a delay, end of a ttl) in one
+    heap, served by one timer handle set for the earliest; due events are handed to
+    `fire` in one call."""
+
+    def __init__(self, fire: Callable[[list[Any]], None]) -> None:
+        self._fire = fire
+        self._heap: list[tuple[float, int, Any]] = []
+        self._seq = itertools.count()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for = float("inf")
+
+    def at(self, when: float, event: Any) -> None:
+        """Call `fire` with `event` at Unix time `when` (or soon after)."""
+        heapq.heappush(self._heap, (when, next(self._seq), event))
+        if when < self._armed_for:
+            self._arm()
+
+    def _arm(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            self._armed_for = float("inf")
+        if not self._heap:
+            return
+        when = self._heap[0][0]
+        loop = asyncio.get_running_loop()
+        self._handle = loop.call_later(max(0.0, when - time.time()), self._run)
+        self._armed_for = when
+
+    def _run(self) -> None:
+        self._handle = None
+        self._armed_for = float("inf")
+        now = time.time()
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            due.append(heapq.heappop(self._heap)[2])
+        self._arm()
+        if due:
+            self._fire(due)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._heap.clear()
