@@ -24,6 +24,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import ws_load
+from delivery import delivery_rows, ws_url
 from fill import create_queue, delete_queue, fill
 from procs import free_port, running
 from table import Row, format_table, set_ratios
@@ -135,10 +136,6 @@ def durable_rows(base: str, load: Load, rows: list[Row]) -> None:
     delete_queue(base, queue)
 
 
-def ws_url(base: str) -> str:
-    return base.replace("http://", "ws://", 1) + "/take/ws"
-
-
 def run_script(name: str, *args: str) -> None:
     """Run another benchmark of bench/ and let it print its own report."""
     script = BENCH / name
@@ -177,9 +174,15 @@ def main() -> int:
             load = replace(load, alive=lambda: server.poll() is None)
             http_rows(ref, base, load, rows)
             ws_rows(ref, base, load, args.ws_processes, rows)
+            take = next(row.name for row in rows if row.name.startswith("take ("))
+            delivery_rows(base, load, rows, "memory", "put", take, args.ws_processes)
         with disqueue_server({"type": "sqlite"}) as (base, server):
             load = replace(load, alive=lambda: server.poll() is None)
             durable_rows(base, load, rows)
+            take = next(row.name for row in rows if row.name.startswith("durable take"))
+            delivery_rows(
+                base, load, rows, "sqlite", "durable put (sqlite)", take, args.ws_processes
+            )
     except Exception as exc:  # report the rows measured so far, then the failure
         failure = f"{type(exc).__name__}: {exc}"
     set_ratios(rows)

@@ -68,12 +68,12 @@ def set_ratios(rows: list[Row]) -> None:
 
 
 def format_table(rows: list[Row]) -> str:
-    header = f"{'row':<36} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'errors':>6}"
+    header = f"{'row':<44} {'per s':>8} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'errors':>6}"
     lines = [header, "-" * len(header)]
     for row in rows:
         ratio = f"{row.ratio:.0%}" if row.ratio is not None else "-"
         line = (
-            f"{row.name:<36} {row.rps:>8.0f} {row.p50_ms:>7.2f} {row.p99_ms:>7.2f}"
+            f"{row.name:<44} {row.rps:>8.0f} {row.p50_ms:>7.2f} {row.p99_ms:>7.2f}"
             f" {ratio:>6} {row.errors:>6}"
         )
         lines.append(f"{line}  {row.note}".rstrip())

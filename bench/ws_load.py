@@ -34,6 +34,7 @@ STALLED_AFTER = 1.0  # seconds a want may wait at the end before it counts as st
 @dataclass
 class Stats:
     latencies_us: array[int] = field(default_factory=lambda: array("q"))
+    delivered: int = 0  # items (a streaming want brings many per latency sample)
     errors: int = 0
     stalled: int = 0
     started: float = 0.0
@@ -70,19 +71,66 @@ async def _consume(
             continue
         now = time.perf_counter()
         stats.latencies_us.append(int((now - sent) * 1e6))
+        stats.delivered += 1
+        stats.elapsed = max(stats.elapsed, now - stats.started)
+
+
+async def _stream(
+    ws: aiohttp.ClientWebSocketResponse, want: dict[str, Any], quota: int, stats: Stats
+) -> None:
+    """Standing wants of `want["count"]` items; with a lease, ack each item as it comes
+    (without waiting for the ack's reply). One latency sample per want: from sending
+    it to its last item."""
+    prefix = f"{os.getpid()}-{id(ws)}-"
+    sequence, received = 0, 0
+    lease = "lease" in want
+    while received < quota:
+        sequence += 1
+        count = min(want["count"], quota - received)
+        identifier = f"{prefix}{sequence}"
+        sent = time.perf_counter()
+        await ws.send_str(orjson.dumps({**want, "identifier": identifier, "count": count}).decode())
+        got = 0
+        while got < count:
+            message = await ws.receive()
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                stats.error(f"connection ended: {message.type.name}")
+                return
+            answer = orjson.loads(message.data)
+            payload = answer.get("payload") or {}
+            if not answer.get("success"):
+                stats.error(message.data)
+                continue
+            if "item" not in payload:
+                continue  # the reply to an ack
+            got += 1
+            if lease:
+                ack = {"op": "ack", "identifier": "a", "queue": want["queue"]}
+                await ws.send_str(orjson.dumps({**ack, "id": payload["item"]["id"]}).decode())
+        received += count
+        now = time.perf_counter()
+        stats.latencies_us.append(int((now - sent) * 1e6))
+        stats.delivered += count
         stats.elapsed = max(stats.elapsed, now - stats.started)
 
 
 async def _worker(
-    url: str, queue: str, connections: int, quota: int, start_at: float, duration: float
+    url: str,
+    queue: str,
+    connections: int,
+    quota: int,
+    start_at: float,
+    duration: float,
+    options: dict[str, Any],
 ) -> Stats:
     stats = Stats()
-    want: dict[str, Any] = {"queue": queue}
+    want: dict[str, Any] = {"queue": queue, **options}
+    consume = _stream if "count" in options else _consume
     async with aiohttp.ClientSession() as session:
         sockets = [await session.ws_connect(url) for _ in range(connections)]
         await asyncio.sleep(max(0.0, start_at - time.time()))
         stats.started = time.perf_counter()
-        tasks = [asyncio.create_task(_consume(ws, dict(want), quota, stats)) for ws in sockets]
+        tasks = [asyncio.create_task(consume(ws, dict(want), quota, stats)) for ws in sockets]
         _, pending = await asyncio.wait(tasks, timeout=duration)
         for task in pending:
             task.cancel()
@@ -93,7 +141,7 @@ async def _worker(
     return stats
 
 
-def _process(args: tuple[str, str, int, int, float, float]) -> Stats:
+def _process(args: tuple[str, str, int, int, float, float, dict[str, Any]]) -> Stats:
     with contextlib.suppress(ImportError):
         import uvloop
 
@@ -109,13 +157,23 @@ def run(
     processes: int = 2,
     duration: float = 5.0,
     items: int = 0,
+    count: int = 0,
+    lease: float = 0.0,
 ) -> dict[str, Any]:
-    """Load `url` from `processes` processes; return deliveries, rps, p50/p99 and errors."""
+    """Load `url` from `processes` processes; return deliveries, rps, p50/p99 and errors.
+
+    With `count`, each connection streams through standing wants of `count` items
+    (and with `lease`, leases and acks every item)."""
+    options: dict[str, Any] = {}
+    if count:
+        options["count"] = count
+    if lease:
+        options["lease"] = lease
     processes = max(1, min(processes, connections))
     shares = [connections // processes + (i < connections % processes) for i in range(processes)]
     quota = items // connections if items else sys.maxsize
     start_at = time.time() + 1.0 + 0.02 * connections  # time to connect everywhere
-    jobs = [(url, queue, share, quota, start_at, duration) for share in shares]
+    jobs = [(url, queue, share, quota, start_at, duration, options) for share in shares]
     with multiprocessing.Pool(processes) as pool:
         results = pool.map(_process, jobs)
     latencies = sorted(value for stats in results for value in stats.latencies_us)
@@ -124,10 +182,11 @@ def run(
     def percentile_ms(q: float) -> float:
         return latencies[int(q * (len(latencies) - 1))] / 1000 if latencies else 0.0
 
+    delivered = sum(stats.delivered for stats in results)
     return {
-        "requests": len(latencies),
+        "requests": delivered,
         "seconds": seconds,
-        "rps": len(latencies) / seconds,
+        "rps": delivered / seconds,
         "p50_ms": percentile_ms(0.50),
         "p99_ms": percentile_ms(0.99),
         "errors": sum(stats.errors for stats in results),

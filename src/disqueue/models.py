@@ -45,16 +45,27 @@ class Item:
         return wire
 
 
-@dataclass(frozen=True, slots=True)
 class NewItem:
-    """An item to put, with its put options (API.md Part 2)."""
+    """An item to put, with its put options (API.md Part 2). (A plain class: a batch
+    put makes a thousand of these per request.)"""
 
-    value: str
-    key: str | None = None
-    delay: float = 0.0
-    ttl: float | None = None
-    dedup_id: str | None = None
-    id: str = field(default_factory=new_item_id)
+    __slots__ = ("dedup_id", "delay", "id", "key", "ttl", "value")
+
+    def __init__(
+        self,
+        value: str,
+        key: str | None = None,
+        delay: float = 0.0,
+        ttl: float | None = None,
+        dedup_id: str | None = None,
+        id: str | None = None,
+    ) -> None:
+        self.value = value
+        self.key = key
+        self.delay = delay
+        self.ttl = ttl
+        self.dedup_id = dedup_id
+        self.id = id or new_item_id()
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,9 +112,7 @@ def test_delayed_items_survive_a_restart(start_server: StartServer, tmp_path: Pa
         api.take(QUEUE).error(404, "no item to take")
 
 
-def test_queue_settings_and_totals_survive_a_restart(
-    start_server: StartServer, tmp_path: Path
-) -> None:
+def test_queue_settings_survive_a_restart(start_server: StartServer, tmp_path: Path) -> None:
     """lease, max_attempts, dead_letter and max_items are kept across a restart, and obeyed."""
     server = start_server(SQLITE, directory=tmp_path / "node")
     with Api(server.url) as api:

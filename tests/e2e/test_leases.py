@@ -53,7 +53,7 @@ def test_take_without_lease_is_part_one(api: Api, queue: str) -> None:
 def test_ack_removes_the_item_for_good(api: Api, queue: str) -> None:
     """ack → null; the item never comes back, a second ack → 404 no such lease."""
     put_item(api, queue, "acked")
-    item = take_leased(api, queue, 0.3)
+    item = take_leased(api, queue, 0.6)
     assert lease_call(api, "ack", queue, item["id"]).ok() is None
     info = api.info(queue)
     assert (info["size"], info["in_flight"], info["acked"]) == (0, 0, 1)
@@ -90,7 +90,7 @@ def test_expired_lease_returns_item_to_the_front(api: Api, queue: str) -> None:
     """An expired lease puts the item back at the front of its queue, not before its time."""
     put_item(api, queue, "a")
     put_item(api, queue, "b")
-    item = take_leased(api, queue, 0.3)
+    item = take_leased(api, queue, 0.6)
     assert item["value"] == "a"
     assert api.peek(queue).ok()["value"] == "b"
 
@@ -163,6 +163,8 @@ def test_release_with_delay(api: Api, queue: str) -> None:
     item = take_leased(api, queue, 30)
     released = time.monotonic()
     assert lease_call(api, "release", queue, item["id"], delay=0.6).ok() is None
+    info = api.info(queue)
+    assert (info["size"], info["delayed"], info["in_flight"]) == (1, 1, 0)
     assert api.take_item(queue)["value"] == "b"
     api.take(queue).error(404, "no item to take")
     again = take_eventually(api, queue, timeout=2.0, lease=30)
@@ -185,7 +187,7 @@ def test_release_with_bad_delay(api: Api, queue: str) -> None:
 def test_touch_extends_the_lease(api: Api, queue: str) -> None:
     """touch → {"lease_expires": now+lease}; the item outlives its first lease and can be acked."""
     put_item(api, queue, "slow")
-    item = take_leased(api, queue, 0.4)
+    item = take_leased(api, queue, 1)
     before = time.time()
     payload = lease_call(api, "touch", queue, item["id"], lease=3).ok()
     after = time.time()
@@ -259,14 +261,14 @@ def test_leased_take_with_key(api: Api, queue: str) -> None:
 
 def test_queue_default_lease(api: Api) -> None:
     """A queue created with `lease` leases every take without one; an explicit lease wins."""
-    queue = create_queue(api, lease=0.5)
-    assert api.info(queue)["lease"] == 0.5
+    queue = create_queue(api, lease=0.8)
+    assert api.info(queue)["lease"] == 0.8
     put_item(api, queue, "a")
     put_item(api, queue, "b")
     before = time.time()
     item = api.take_item(queue)
     assert item["attempts"] == 1 and item["value"] == "a"
-    assert abs(item["lease_expires"] - (before + 0.5)) < 0.3, item
+    assert abs(item["lease_expires"] - (before + 0.8)) < 0.3, item
     explicit = take_leased(api, queue, 20)
     assert explicit["value"] == "b"
     assert api.info(queue)["in_flight"] == 2
@@ -289,7 +291,7 @@ def test_attempts_count_every_delivery(api: Api, queue: str) -> None:
 def test_many_leases_expire_together(api: Api, queue: str) -> None:
     """Twenty leases expiring together all come back, each once, within a second of expiry."""
     ids = [put_item(api, queue, f"v{i}") for i in range(20)]
-    items = [take_leased(api, queue, 0.3) for _ in range(20)]
+    items = take_with(api, queue, count=20, lease=0.5).ok()
     assert [item["id"] for item in items] == ids
     last = max(item["lease_expires"] for item in items)
     wait_until(
@@ -318,3 +320,21 @@ def test_delete_queue_with_leases_then_release(api: Api) -> None:
     assert api.new_queue(queue) == queue
     api.take(queue).error(404, "no item to take")
     assert api.info(queue)["in_flight"] == 0
+
+
+def test_expiring_item_is_always_ready_or_in_flight(api: Api, queue: str) -> None:
+    """While leases expire, every item is counted in size or in_flight at every moment."""
+    for i in range(20):
+        put_item(api, queue, f"v{i}")
+    take_with(api, queue, count=20, lease=0.3).ok()
+    deadline = time.monotonic() + 2.0
+    seen = []
+    while time.monotonic() < deadline:
+        info = api.info(queue)
+        seen.append((info["size"], info["in_flight"]))
+        if info["size"] == 20:
+            break
+    assert seen[-1] == (20, 0), seen[-5:]
+    assert all(size + in_flight == 20 for size, in_flight in seen), [
+        pair for pair in seen if sum(pair) != 20
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import Api, Reply, Server, lease_call, put_item, take_with
+from .helpers import Api, Reply, Server, create_queue, lease_call, put_item, take_with
 
 SETTLE = 0.4  # time for a waiting take to reach the server before the put
 
@@ -80,7 +81,7 @@ def test_keyed_wait_ignores_other_keys(
     put_item(api, queue, "blue item", key="blue")
     put_item(api, queue, "no key")
     time.sleep(0.4)
-    assert not future.done(), f"woken by another key: {future.result().body}"
+    assert not future.done(), f"woken by another key: {future.result()[0].body}"
     put_at = time.monotonic()
     put_item(api, queue, "red item", key="rED")
     reply, ended = future.result(timeout=10)
@@ -203,3 +204,69 @@ def test_wait_on_unknown_queue(api: Api) -> None:
         404, "queue does not exist"
     )
     assert time.monotonic() - started < 1.0
+
+
+def hang_up_while_waiting(server: Server, body: str) -> None:
+    """Send a long-polling `POST /take` on a raw socket and close it while it waits."""
+    host, port = server.url.split("://", 1)[1].rsplit(":", 1)
+    request = (
+        f"POST /take HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    )
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request.encode())
+        time.sleep(SETTLE)
+    time.sleep(0.3)  # time for the server to see the hang-up
+
+
+def test_put_after_a_waiting_client_hung_up_is_not_lost(
+    api: Api, queue: str, open_server: Server
+) -> None:
+    """A plain long-polling take whose client hung up does not swallow the next put."""
+    hang_up_while_waiting(open_server, f"name={queue}&wait=10")
+    item_id = put_item(api, queue, "not lost")
+    item = take_with(api, queue, wait=1).ok()
+    assert (item["id"], item["value"]) == (item_id, "not lost")
+
+
+def test_leased_put_after_a_waiting_client_hung_up_comes_back(
+    api: Api, queue: str, open_server: Server
+) -> None:
+    """A leased long-polling take whose client hung up loses nothing (at worst: lease expiry)."""
+    hang_up_while_waiting(open_server, f"name={queue}&wait=10&lease=1")
+    item_id = put_item(api, queue, "not lost")
+    item = take_with(api, queue, wait=2.5, lease=30).ok()
+    assert (item["id"], item["value"]) == (item_id, "not lost")
+
+
+def test_keyed_waiter_is_skipped_for_other_keys(
+    api: Api, queue: str, open_server: Server, pool: ThreadPoolExecutor
+) -> None:
+    """A put goes to the longest-waiting take it matches, skipping keyed ones it does not."""
+    keyed = waiting_take(pool, open_server, queue, key="k", wait=10)
+    time.sleep(SETTLE)
+    plain = waiting_take(pool, open_server, queue, wait=10)
+    time.sleep(SETTLE)
+    put_item(api, queue, "for anyone", key="other")
+    assert plain.result(timeout=10)[0].ok()["value"] == "for anyone"
+    assert not keyed.done()
+    put_item(api, queue, "for k", key="K")
+    assert keyed.result(timeout=10)[0].ok()["value"] == "for k"
+
+
+def test_dead_letter_arrival_answers_a_wait(
+    api: Api, open_server: Server, pool: ThreadPoolExecutor
+) -> None:
+    """An item moved to a dead-letter queue answers a take waiting on that queue."""
+    dead = api.new_queue()
+    source = create_queue(api, max_attempts=1, dead_letter=dead)
+    put_item(api, source, "poison")
+    future = waiting_take(pool, open_server, dead, wait=10)
+    time.sleep(SETTLE)
+    item = take_with(api, source, lease=30).ok()
+    moved_at = time.monotonic()
+    lease_call(api, "release", source, item["id"]).ok()
+    reply, ended = future.result(timeout=10)
+    assert reply.ok()["value"] == "poison"
+    assert ended - moved_at < 2.0

@@ -107,14 +107,14 @@ async def test_op_touch_extends_the_lease(
     """op touch → payload {"id", "lease_expires"} ≈ now+lease; the item outlives its lease."""
     put_item(api, queue, "slow")
     async with http.ws_connect(ws_url(open_server.url)) as ws:
-        await send(ws, {"identifier": "w", "queue": queue, "lease": 0.5})
+        await send(ws, {"identifier": "w", "queue": queue, "lease": 1})
         _, item = await recv_delivery(ws)
         await send_op(ws, "touch", "t", queue, id=item["id"], lease=5)
         reply = await recv_reply(ws, "t")
         assert reply["success"] is True, reply
         assert set(reply["payload"]) == {"id", "lease_expires"}
         assert abs(reply["payload"]["lease_expires"] - (time.time() + 5)) < 1.0, reply
-        await assert_silent(ws, 0.8)
+        await assert_silent(ws, max(0.0, item["lease_expires"] - time.time()) + 0.3)
         take_with(api, queue).error(404, "no item to take")
         assert api.info(queue)["in_flight"] == 1
         await send_op(ws, "ack", "a", queue, id=item["id"])
@@ -301,10 +301,11 @@ async def test_closing_the_connection_releases_its_leases(
     async with http.ws_connect(ws_url(open_server.url)) as ws:
         await send(ws, {"identifier": "x", "queue": queue, "lease": 60})
         await send(ws, {"identifier": "y", "queue": queue, "lease": 60})
-        got = {(await recv_delivery(ws))[1]["value"] for _ in range(2)}
-        assert got == {"a", "b"}
+        got = {item["value"]: item for _, item in [await recv_delivery(ws) for _ in range(2)]}
+        assert set(got) == {"a", "b"}
         assert api.info(queue)["in_flight"] == 2
     wait_until(lambda: api.info(queue)["in_flight"] == 0, timeout=1.0, what="release on close")
+    api.call("POST", "/ack", data={"name": queue, "id": got["a"]["id"]}).error(404, "no such lease")
     items = take_with(api, queue, count=10, lease=30).ok()
     assert sorted(item["value"] for item in items) == ["a", "b", "c"]
     attempts = {item["value"]: item["attempts"] for item in items}
@@ -337,13 +338,16 @@ async def test_close_with_half_served_count_want(
         assert [item["value"] for item in delivered] == ["v0", "v1", "v2"]
         api.wait_for_consumers(queue, 1)
     api.wait_for_consumers(queue, 0, timeout=2.0)
+    wait_until(lambda: api.info(queue)["in_flight"] == 0, timeout=1.0, what="release on close")
+    # once no longer in flight, the released items are ready, at the front of the queue
+    assert api.info(queue)["size"] == 3
     later = [put_item(api, queue, f"w{i}") for i in range(2)]
     info = api.info(queue)
     assert (info["size"], info["in_flight"]) == (5, 0)
     items = take_with(api, queue, count=10).ok()
-    assert sorted(item["value"] for item in items) == ["v0", "v1", "v2", "w0", "w1"]
+    assert sorted(item["value"] for item in items[:3]) == ["v0", "v1", "v2"]
+    assert [item["id"] for item in items[3:]] == later
     assert len({item["id"] for item in items}) == 5
-    assert [item["id"] for item in items][-2:] == later
 
 
 async def test_close_with_half_served_count_want_without_lease(
@@ -376,3 +380,38 @@ async def test_close_releases_leases_on_several_queues(
     for q in queues:
         wait_until(lambda q=q: api.info(q)["size"] == 1, timeout=1.0, what=f"release in {q}")
         assert take_with(api, q, lease=5).ok()["attempts"] == 2
+
+
+async def test_count_want_with_key(
+    api: Api, queue: str, http: aiohttp.ClientSession, open_server: Server
+) -> None:
+    """A count want with a key is served only items of that key (case-insensitive)."""
+    put_item(api, queue, "other", key="x")
+    put_item(api, queue, "mine0", key="Me")
+    async with http.ws_connect(ws_url(open_server.url)) as ws:
+        await send(ws, {"identifier": "k", "queue": queue, "key": "me", "count": 2})
+        assert (await recv_delivery(ws))[1]["value"] == "mine0"
+        api.wait_for_consumers(queue, 1)
+        put_item(api, queue, "other2", key="y")
+        put_item(api, queue, "mine1", key="ME")
+        assert (await recv_delivery(ws))[1]["value"] == "mine1"
+        await assert_silent(ws, 0.3)
+    assert api.drain(queue) == ["other", "other2"]
+
+
+async def test_waiting_leased_want_gets_a_later_put_leased(
+    api: Api, queue: str, http: aiohttp.ClientSession, open_server: Server
+) -> None:
+    """A leased want waiting on an empty queue gets the next put, leased and in flight."""
+    async with http.ws_connect(ws_url(open_server.url)) as ws:
+        await send(ws, {"identifier": "lw", "queue": queue, "lease": 30})
+        api.wait_for_consumers(queue, 1)
+        item_id = put_item(api, queue, "fresh", key="k")
+        identifier, item = await recv_delivery(ws)
+        assert (identifier, item["id"], item["value"]) == ("lw", item_id, "fresh")
+        check_leased(item, 30)
+        info = api.info(queue)
+        assert (info["size"], info["in_flight"], info["consumers"]) == (0, 1, 0)
+        await send_op(ws, "ack", "ack", queue, id=item_id)
+        assert (await recv_reply(ws, "ack"))["success"] is True
+    assert api.info(queue)["acked"] == 1

@@ -56,3 +56,20 @@ def test_compaction_bounds_dead_entries(monkeypatch) -> None:  # type: ignore[no
     assert len(index._all.order) < 30
     assert index.head(None) == 0
     assert len(index) == 1
+
+
+def test_restore_puts_the_item_back_in_its_place() -> None:
+    """Undoing a removal (storage failed) keeps FIFO and lists the item once."""
+    index = QueueIndex()
+    index.add(1, None)
+    index.add(2, "a")
+    index.add(3, None)
+    index.remove(2)
+    index.restore(2, "a")
+    assert index.positions() == [1, 2, 3]
+    assert index.head("a") == 2
+    head = index.head(None)
+    assert head == 1
+    index.remove(head)
+    index.restore(head, None)  # its entry was at the head: still first
+    assert drain(index) == [1, 2, 3]

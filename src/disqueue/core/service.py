@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from disqueue.config import Limits
@@ -19,6 +20,7 @@ from disqueue.core.names import QueueNames
 from disqueue.core.wants import Consumer, Want, WantRegistry
 from disqueue.errors import (
     BadRequest,
+    DisqueueError,
     NoItem,
     NoSuchLease,
     NotFound,
@@ -30,6 +32,9 @@ from disqueue.models import Item, NewItem, QueueSettings
 from disqueue.storage.base import Storage
 
 log = logging.getLogger("disqueue.core")
+
+#: How often a long poll looks whether its client hung up (seconds).
+HANG_UP_CHECK = 0.2
 
 
 def _utf8_size(text: str) -> int:
@@ -64,6 +69,7 @@ class QueueService:
         self.wants = WantRegistry()
         self.leased_wants = WantRegistry()
         self._serving: dict[str, asyncio.Task[None]] = {}
+        self._wakes: dict[str, int] = {}  # per queue: how often items became ready
         self._again: set[str] = set()
         storage.on_ready = self._wake
 
@@ -122,6 +128,7 @@ class QueueService:
         await self.storage.delete_queue(name)
         self.wants.cancel_queue(name)
         self.leased_wants.cancel_queue(name)
+        self._wakes.pop(name, None)
 
     async def purge(self, name: str) -> int:
         return await self.storage.purge(self.names.parse(name))
@@ -140,7 +147,7 @@ class QueueService:
         self.check_item(item.value, item.key)
         plain = item.delay == 0 and item.ttl is None and item.dedup_id is None
         if plain and self.wants.waiting(name):
-            await self.storage.info(name)  # raises QueueNotFound
+            self.storage.settings(name)  # raises QueueNotFound
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
             receipt = asyncio.get_running_loop().create_future()
@@ -153,8 +160,11 @@ class QueueService:
 
     async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
         """Store all of `items` or none."""
-        for item in items:
-            self.check_item(item.value, item.key)
+        for index, item in enumerate(items):
+            try:
+                self.check_item(item.value, item.key)
+            except DisqueueError as exc:
+                raise BadRequest(f"items[{index}]: {exc.message}") from exc
         return await self.storage.put_many(self.names.parse(name), items)
 
     # -- take -----------------------------------------------------------------------
@@ -162,7 +172,7 @@ class QueueService:
     async def _lease_for(self, name: str, lease: float | None) -> float | None:
         if lease is not None:
             return lease
-        return (await self.storage.info(name)).settings.lease
+        return self.storage.settings(name).lease
 
     async def take_many(
         self,
@@ -172,9 +182,10 @@ class QueueService:
         count: int = 1,
         lease: float | None = None,
         wait: float = 0.0,
+        gone: Callable[[], bool] | None = None,
     ) -> list[Item]:
         """Up to `count` items (leased with `lease` or the queue's default lease);
-        with `wait`, wait that long for the first one."""
+        with `wait`, wait that long for the first one (or until `gone()`)."""
         name = self.names.parse(name)
         lease = await self._lease_for(name, lease)
         if count == 0:
@@ -182,35 +193,59 @@ class QueueService:
         items = await self.storage.take_many(name, key, count, lease)
         if items or wait <= 0:
             return items
-        first = await self._wait(name, key, lease, wait)
+        first = await self._wait(name, key, lease, wait, gone)
         if first is None:
             return []
         more = await self.storage.take_many(name, key, count - 1, lease) if count > 1 else []
         return [first, *more]
 
     async def take(
-        self, name: str, key: str | None = None, *, lease: float | None = None, wait: float = 0.0
+        self,
+        name: str,
+        key: str | None = None,
+        *,
+        lease: float | None = None,
+        wait: float = 0.0,
+        gone: Callable[[], bool] | None = None,
     ) -> Item:
-        items = await self.take_many(name, key, count=1, lease=lease, wait=wait)
+        items = await self.take_many(name, key, count=1, lease=lease, wait=wait, gone=gone)
         if not items:
             raise NoItem("take")
         return items[0]
 
     async def _wait(
-        self, name: str, key: str | None, lease: float | None, wait: float
+        self,
+        name: str,
+        key: str | None,
+        lease: float | None,
+        wait: float,
+        gone: Callable[[], bool] | None,
     ) -> Item | None:
+        """Wait up to `wait` seconds for one item. `gone` tells whether the client hung
+        up: it is looked at a few times a second, and then the want is withdrawn (and
+        an item that reached it meanwhile given back)."""
         poll = _Poll()
         want = await self.want(poll, None, name, key, lease=lease)
         if want is None:
             return poll.item.result()
-        try:
-            return await asyncio.wait_for(asyncio.shield(poll.item), wait)
-        except TimeoutError:
-            self._registry(want).remove(want)
-            if poll.item.done():  # delivered in the same instant
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            step = min(left, HANG_UP_CHECK) if gone is not None else left
+            done, _ = await asyncio.wait([poll.item], timeout=max(step, 0.0))
+            hung_up = gone is not None and gone()
+            if done and not hung_up:
                 return poll.item.result()
-            poll.item.cancel()
-            return None
+            if hung_up or left <= step:
+                break
+        self._registry(want).remove(want)
+        if poll.item.done():  # delivered, but nobody is there to take it any more
+            if hung_up:
+                await self.give_back(name, poll.item.result())
+                return None
+            return poll.item.result()
+        poll.item.cancel()
+        return None
 
     async def peek(self, name: str, key: str | None = None) -> Item:
         item = await self.storage.peek(self.names.parse(name), key)
@@ -269,16 +304,26 @@ class QueueService:
         self._registry(want).remove(want)
 
     async def _serve_want(self, want: Want) -> None:
-        """Give `want` what storage has for it, up to what it still wants."""
-        try:
-            items = await self.storage.take_many(want.queue, want.key, want.remaining, want.lease)
-        except QueueNotFound:
-            self._registry(want).remove(want)
-            raise
-        for item in items:
-            if self._registry(want).pending(want) and self._deliver(want, item, None):
-                continue
-            await self.give_back(want.queue, item)
+        """Give `want` what storage has for it, up to what it still wants. While storage
+        is asked the want is busy (puts pass it over); if items became ready meanwhile,
+        storage is asked again, so no item waits while the want does."""
+        registry = self._registry(want)
+        while registry.pending(want) and not want.busy:
+            wakes, asked = self._wakes.get(want.queue, 0), want.remaining
+            want.busy = True
+            try:
+                items = await self.storage.take_many(want.queue, want.key, asked, want.lease)
+            except QueueNotFound:
+                registry.remove(want)
+                raise
+            finally:
+                want.busy = False
+            for item in items:
+                if registry.pending(want) and self._deliver(want, item, None):
+                    continue
+                await self.give_back(want.queue, item)
+            if len(items) < asked and self._wakes.get(want.queue, 0) == wakes:
+                return
 
     def _deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         """Deliver one item to a want and count it; False if the consumer refused.
@@ -296,6 +341,7 @@ class QueueService:
         """Items became ready in `name`: serve its waiting wants from storage."""
         if not (self.wants.waiting(name) or self.leased_wants.waiting(name)):
             return
+        self._wakes[name] = self._wakes.get(name, 0) + 1
         if name in self._serving:
             self._again.add(name)
             return

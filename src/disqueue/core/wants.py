@@ -37,7 +37,9 @@ _arrival = itertools.count()
 class Want:
     """One outstanding request for `remaining` more items."""
 
-    __slots__ = ("consumer", "identifier", "key", "lease", "match", "queue", "remaining", "seq")
+    __slots__ = (
+        "busy", "consumer", "identifier", "key", "lease", "match", "queue", "remaining", "seq",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -57,6 +59,9 @@ class Want:
         self.lease = lease
         self.remaining = count
         self.seq = next(_arrival)
+        # True while storage is asked for this want's items: a put must not be handed to
+        # it then, or an item taken from storage for it would have to be stored again.
+        self.busy = False
 
     def accepts(self, item: Item) -> bool:
         return self.match is None or self.match == match_key(item.key)
@@ -117,16 +122,17 @@ class WantRegistry:
         return keyed is not None and keyed.get(want.seq) is want
 
     def pop_match(self, queue: str, item: Item) -> Want | None:
-        """Remove and return the longest-waiting want of `queue` that accepts `item`."""
+        """Remove and return the longest-waiting want of `queue` that accepts `item`
+        (passing over busy ones)."""
         wants = self._queues.get(queue)
         if wants is None:
             return None
-        first_any = next(iter(wants.any.values()), None)
+        first_any = next((w for w in wants.any.values() if not w.busy), None)
         first_keyed = None
         if item.key is not None:
             keyed = wants.keyed.get(match_key(item.key) or "")
             if keyed:
-                first_keyed = next(iter(keyed.values()))
+                first_keyed = next((w for w in keyed.values() if not w.busy), None)
         if first_any is None:
             chosen = first_keyed
         elif first_keyed is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from disqueue.server.state import SERVICE
 
 #: At most this many items in one batch put or one take with `count`.
 MAX_BATCH = 1000
+_PLAIN = frozenset({"value", "key"})
 
 
 async def queues(request: web.Request) -> web.Response:
@@ -67,7 +69,11 @@ def _batch(raw: Any) -> list[NewItem]:
         try:
             if not isinstance(entry, dict):
                 raise BadRequest("must be an object")
-            items.append(new_item(Params(entry)))
+            value, key = entry.get("value"), entry.get("key")
+            if entry.keys() <= _PLAIN and isinstance(value, str) and isinstance(key, str | None):
+                items.append(NewItem(value, key))  # the common case, without the options
+            else:
+                items.append(new_item(Params(entry)))
         except DisqueueError as exc:
             raise BadRequest(f"items[{index}]: {exc.message}") from exc
     return items
@@ -78,13 +84,7 @@ async def put(request: web.Request) -> web.Response:
     name = params.require("name")
     service = request.app[SERVICE]
     if params.has("items"):
-        items = _batch(params.raw("items"))
-        for index, item in enumerate(items):
-            try:
-                service.check_item(item.value, item.key)
-            except DisqueueError as exc:
-                raise BadRequest(f"items[{index}]: {exc.message}") from exc
-        return ok({"ids": await service.put_many(name, items)})
+        return ok({"ids": await service.put_many(name, _batch(params.raw("items")))})
     return ok({"id": await service.put(name, new_item(params))})
 
 
@@ -94,11 +94,22 @@ async def take(request: web.Request) -> web.Response:
     name, key = params.require("name"), params.get("key")
     lease, wait = params.number("lease"), params.number("wait") or 0.0
     count = params.integer("count")
+    gone = _hung_up(request) if wait else None
     if count is None:
-        item = await service.take(name, key, lease=lease, wait=wait)
+        item = await service.take(name, key, lease=lease, wait=wait, gone=gone)
         return ok(item.to_wire())
-    items = await service.take_many(name, key, count=count, lease=lease, wait=wait)
+    items = await service.take_many(name, key, count=count, lease=lease, wait=wait, gone=gone)
     return ok([item.to_wire() for item in items])
+
+
+def _hung_up(request: web.Request) -> Callable[[], bool]:
+    """Whether the client of `request` closed its connection."""
+    transport = request.transport
+
+    def gone() -> bool:
+        return transport is None or transport.is_closing()
+
+    return gone
 
 
 async def peek(request: web.Request) -> web.Response:

@@ -81,13 +81,20 @@ class Params:
 
 async def read_params(request: web.Request) -> Params:
     """Gather the parameters; undecodable bodies are 400s."""
-    values: dict[str, Any] = dict(request.query) if request.query_string else {}
+    values: dict[str, Any] = {}
+    query = request.rel_url.raw_query_string  # still percent-encoded: decoded strictly below
+    if query:
+        values.update(_form_params(query.encode("latin-1", "replace"), "invalid query string"))
     if request.body_exists:
         kind = request.content_type
         if kind == "application/json":
             values.update(_json_params(await request.read()))
         elif kind == "multipart/form-data":
-            for name, value in (await request.post()).items():
+            try:
+                form = await request.post()
+            except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+                raise BadRequest("invalid request body") from exc
+            for name, value in form.items():
                 if not isinstance(value, str):
                     raise InvalidParameter(name)
                 values[name] = value
@@ -97,11 +104,11 @@ async def read_params(request: web.Request) -> Params:
     return Params(values)
 
 
-def _form_params(body: bytes) -> dict[str, str]:
+def _form_params(body: bytes, invalid: str = "invalid request body") -> dict[str, str]:
     try:
         return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise BadRequest("invalid request body") from exc
+        raise BadRequest(invalid) from exc
 
 
 def _json_params(body: bytes) -> dict[str, Any]:

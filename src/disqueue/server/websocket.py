@@ -28,6 +28,8 @@ log = logging.getLogger("disqueue.websocket")
 
 #: Seconds between pings; a peer that does not answer is dropped and its wants cancelled.
 HEARTBEAT = 30.0
+#: At shutdown, how long a connection may take to accept its close frame before it is cut.
+CLOSE_TIMEOUT = 5.0
 
 
 def _frame(payload: Any) -> str:
@@ -37,8 +39,11 @@ def _frame(payload: Any) -> str:
 class WebSocketConsumer:
     """One WebSocket connection: its wants, its leases, the items on their way to it."""
 
-    def __init__(self, ws: web.WebSocketResponse, service: QueueService) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, service: QueueService, transport: asyncio.Transport | None
+    ) -> None:
         self.ws = ws
+        self.transport = transport
         self.service = service
         self.wants: set[Want] = set()
         self.leases: set[tuple[str, str]] = set()  # (queue, item id) delivered leased
@@ -75,7 +80,7 @@ class WebSocketConsumer:
                     receipt.set_result(None)
         finally:
             self.sender = None
-        await self._give_back_outbox()
+            await self._give_back_outbox()
 
     async def _give_back_outbox(self) -> None:
         """Return every item not yet written, once the connection can take no more."""
@@ -107,7 +112,11 @@ class WebSocketConsumer:
         if not isinstance(message, dict):
             return await self.send_error("failed to read message")
         identifier = message.get("identifier")
-        if identifier is None or identifier == "":
+        if (
+            identifier == ""
+            or isinstance(identifier, bool)
+            or not isinstance(identifier, str | int | float)
+        ):
             return await self.send_error("no identifier")
         if "op" in message:
             return await self._op(message, identifier)
@@ -176,14 +185,29 @@ class WebSocketConsumer:
                 pass  # acked, expired or deleted meanwhile
             except DisqueueError as exc:
                 log.error("lease %s on %s not released: %s", item_id, queue, exc)
-        if self.sender is None:
+        if self.sender is not None:
+            await self.sender  # it stops at once, and gives back what it did not write
+        else:
             await self._give_back_outbox()
+
+    async def shut(self) -> None:
+        """Server shutdown: a close frame (1001), or, from a peer that does not take it
+        in time, a cut connection; either way the outbox is given back."""
+        try:
+            await asyncio.wait_for(
+                self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"),
+                CLOSE_TIMEOUT,
+            )
+        except (TimeoutError, ConnectionError):
+            if self.transport is not None:
+                self.transport.abort()
 
 
 async def take_ws(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=request.app[MAX_MESSAGE])
     await ws.prepare(request)
-    consumer = WebSocketConsumer(ws, request.app[SERVICE])
+    transport = request.transport
+    consumer = WebSocketConsumer(ws, request.app[SERVICE], transport)
     connections = request.app[CONNECTIONS]
     connections.add(consumer)
     try:
@@ -202,7 +226,4 @@ async def close_all(app: web.Application) -> None:
     """On shutdown: close every WebSocket of the listener with 1001 (going away)."""
     connections = app[CONNECTIONS]
     consumers = [*connections]
-    await asyncio.gather(
-        *(c.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown") for c in consumers),
-        return_exceptions=True,
-    )
+    await asyncio.gather(*(consumer.shut() for consumer in consumers), return_exceptions=True)

@@ -49,6 +49,10 @@ class Storage(Protocol):
         """Whether the queue exists."""
         ...
 
+    def settings(self, name: str) -> QueueSettings:
+        """What the queue was created with (raises `QueueNotFound`)."""
+        ...
+
     async def info(self, name: str) -> QueueInfo:
         """Size, creation time and totals of the queue."""
         ...

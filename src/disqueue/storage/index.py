@@ -77,6 +77,23 @@ class QueueIndex:
             del self._keys[match]
         return None
 
+    def restore(self, pos: int, match: str | None) -> None:
+        """Undo `remove(pos)` (its storage failed): the item gets its old place back,
+        or the front if its entry was dropped meanwhile. O(n): for failures only."""
+        lanes = [self._all]
+        if match is not None:
+            lane = self._keys.get(match)
+            if lane is None:
+                lane = self._keys[match] = _Lane(match)
+            match = lane.key
+            lanes.append(lane)
+        self._alive[pos] = match
+        for lane in lanes:
+            if pos in lane.order:
+                lane.dead -= 1  # its dead entry is alive again, in its old place
+            else:
+                lane.order.appendleft(pos)
+
     def remove(self, pos: int) -> str | None:
         """Forget an item (taken or deleted); returns its lower-cased key."""
         match = self._alive.pop(pos)

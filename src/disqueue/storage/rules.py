@@ -193,6 +193,9 @@ class RuleStorage(ABC):
     async def info(self, name: str) -> QueueInfo:
         return self._queue(name).info()
 
+    def settings(self, name: str) -> QueueSettings:
+        return self._queue(name).settings
+
     async def delete_queue(self, name: str) -> None:
         await self._settled(name)
         queue = self._queue(name)
@@ -307,12 +310,12 @@ class RuleStorage(ABC):
         until = time.time() + lease if lease is not None else None
         try:
             if until is None:
-                stored = await asyncio.shield(self._p_take(positions))
+                stored = await self._p_take(positions)
             else:
-                stored = await asyncio.shield(self._p_lease(positions, until))
+                stored = await self._p_lease(positions, until)
         except StorageFailure:
             for pos, item_match in reversed(chosen):
-                queue.index.add(pos, item_match, front=True)  # nothing changed in storage
+                queue.index.restore(pos, item_match)  # nothing changed in storage
             raise
         items = []
         for (pos, item_match), found in zip(chosen, stored, strict=True):
@@ -336,10 +339,14 @@ class RuleStorage(ABC):
 
     async def peek(self, name: str, key: str | None) -> Item | None:
         queue = self._queue(name)
+        looked_at = None
         while (pos := queue.index.head(match_key(key))) is not None:
             found = await self._p_peek(pos)
             if found is not None:
                 return Item(found.value, found.key, found.id)
+            if pos == looked_at:  # still the head, and not in storage: they disagree
+                raise StorageFailure(f"storage failure: item at {pos} is missing")
+            looked_at = pos  # taken while we looked: look at the new head
         return None
 
     async def purge(self, name: str) -> int:
@@ -360,7 +367,7 @@ class RuleStorage(ABC):
     def _live_lease(self, name: str, item_id: str) -> tuple[QueueState, Lease] | None:
         queue = self._queue(name)
         lease = queue.leases.get(item_id)
-        if lease is None or lease.expires <= time.time():
+        if lease is None or lease.ending or lease.expires <= time.time():
             return None  # an expired lease is the timer's to return
         return queue, lease
 
@@ -369,12 +376,13 @@ class RuleStorage(ABC):
         if found is None:
             return False
         queue, lease = found
-        del queue.leases[item_id]
+        lease.ending = True
         try:
             await self._p_delete([lease.pos])
         except BaseException:
-            queue.leases[item_id] = lease
+            lease.ending = False
             raise
+        del queue.leases[item_id]
         queue.acked += 1
         self._p_count(queue.id, Totals(acked=1))
         return True
@@ -384,7 +392,6 @@ class RuleStorage(ABC):
         if found is None:
             return False
         queue, lease = found
-        del queue.leases[item_id]
         await self._give_back(queue, item_id, lease, delay)
         return True
 
@@ -404,17 +411,20 @@ class RuleStorage(ABC):
 
     async def _give_back(self, queue: QueueState, item_id: str, lease: Lease, delay: float) -> None:
         """A lease ended without an ack: back to the front of the queue (after `delay`),
-        or, after the queue's `max_attempts`-th delivery, to its dead-letter queue."""
+        or, after the queue's `max_attempts`-th delivery, to its dead-letter queue. The
+        lease stays in `queue.leases` (ending) until storage has done it."""
         limit = queue.settings.max_attempts
         if limit is not None and lease.attempts >= limit:
             return await self._dead_letter(queue, item_id, lease)
         new_pos = next(self._front)
         visible_at = time.time() + delay if delay > 0 else None
+        lease.ending = True
         try:
             await self._p_requeue(lease.pos, new_pos, visible_at)
         except BaseException:
-            queue.leases[item_id] = lease
+            lease.ending = False
             raise
+        del queue.leases[item_id]
         if lease.pos in queue.ttl:
             queue.ttl[new_pos] = queue.ttl.pop(lease.pos)
             self._timers.at(queue.ttl[new_pos], ("ttl", queue, new_pos))
@@ -428,6 +438,7 @@ class RuleStorage(ABC):
     async def _dead_letter(self, queue: QueueState, item_id: str, lease: Lease) -> None:
         target = queue.settings.dead_letter
         letters = self._queues.get(target) if target is not None else None
+        lease.ending = True
         try:
             if letters is None or letters.deleted:
                 await self._p_delete([lease.pos])
@@ -441,8 +452,9 @@ class RuleStorage(ABC):
                 self._p_count(letters.id, Totals(put=1))
                 self.on_ready(letters.name)
         except BaseException:
-            queue.leases[item_id] = lease
+            lease.ending = False
             raise
+        del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
         queue.dead_lettered += 1
         self._p_count(queue.id, Totals(dead_lettered=1))
@@ -469,8 +481,7 @@ class RuleStorage(ABC):
         if kind == "lease":
             _, _, item_id, until = event
             lease = queue.leases.get(item_id)
-            if lease is not None and lease.expires == until:
-                del queue.leases[item_id]
+            if lease is not None and lease.expires == until and not lease.ending:
                 await self._give_back(queue, item_id, lease, 0.0)
         elif kind == "delay":
             pos = event[2]
@@ -490,7 +501,7 @@ class RuleStorage(ABC):
             try:
                 await self._p_delete([pos])
             except BaseException:
-                queue.index.add(pos, match, front=True)
+                queue.index.restore(pos, match)
                 raise
             del queue.ttl[pos]
             queue.expired += 1

@@ -61,6 +61,8 @@ class SQLiteStorage(RuleStorage):
         self.sync = sync
         self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
         self._counting: set[asyncio.Future[None]] = set()
+        self._totals: dict[int, Totals] = {}
+        self._totals_flush = False
 
     # -- life cycle -------------------------------------------------------------
 
@@ -105,6 +107,7 @@ class SQLiteStorage(RuleStorage):
 
     async def close(self) -> None:
         await self._stop_chores()
+        self._flush_totals()
         if self._counting:
             await asyncio.gather(*self._counting, return_exceptions=True)
         await self._writer.stop()
@@ -150,10 +153,24 @@ class SQLiteStorage(RuleStorage):
         await self._writer.submit(MOVE, (pos, queue_id, new_pos))
 
     def _p_count(self, queue_id: int, totals: Totals) -> None:
-        # Totals are statistics: written with the next batch, never waited for.
-        future = self._writer.submit(COUNT, (queue_id, totals))
-        self._counting.add(future)
-        future.add_done_callback(self._counted)
+        # Totals are statistics: gathered, written with the next batch, never waited for.
+        pending = self._totals.get(queue_id)
+        self._totals[queue_id] = (
+            totals
+            if pending is None
+            else Totals(*(a + b for a, b in zip(pending, totals, strict=True)))
+        )
+        if not self._totals_flush:
+            self._totals_flush = True
+            asyncio.get_running_loop().call_soon(self._flush_totals)
+
+    def _flush_totals(self) -> None:
+        self._totals_flush = False
+        for queue_id, totals in self._totals.items():
+            future = self._writer.submit(COUNT, (queue_id, totals))
+            self._counting.add(future)
+            future.add_done_callback(self._counted)
+        self._totals.clear()
 
     def _counted(self, future: asyncio.Future[None]) -> None:
         self._counting.discard(future)

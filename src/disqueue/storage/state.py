@@ -31,6 +31,9 @@ class Lease:
     match: str | None
     attempts: int
     expires: float
+    # Set while the item goes back to its queue (or on to a dead-letter queue): it is
+    # still counted in flight until storage has it queued again, but no longer leased.
+    ending: bool = False
 
 
 @dataclass(slots=True)
