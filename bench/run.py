@@ -203,6 +203,7 @@ def main() -> int:
     if failure:
         print(f"\nfailed: {failure}", file=sys.stderr)
     run_script("core_keyed.py")
+    run_script("expiry.py")
     run_script("scale.py", "--items", str(args.scale_items))
     print(f"\n(total {time.monotonic() - started:.0f} s; results in bench/results/latest.json)")
     return 1 if failure else 0
