@@ -155,6 +155,9 @@ class QueueService:
                 await self.storage.count_handoff(name)
                 await receipt
                 return item.id
+        if plain:
+            await self.storage.put(name, Item(item.value, item.key, item.id))
+            return item.id
         (item_id,) = await self.storage.put_many(name, [item])
         return item_id
 

@@ -117,34 +117,44 @@ class RuleStorage(ABC):
         items: Iterable[tuple[int, int, str, str | None, int, float | None, float | None,
                               float | None]],
         dedup: Iterable[tuple[int, str, str, float]],
-    ) -> None:  # fmt: skip
-        """Rebuild memory from what a backend loaded (items ordered by position)."""
+    ) -> list[tuple[float, Any]]:  # fmt: skip
+        """Rebuild memory from what a backend loaded (items ordered by position). May run
+        outside the event loop (in a backend's own thread, reading row by row); returns
+        the deadlines to arm with `_arm` once back on the loop."""
         by_id: dict[int, QueueState] = {}
         for queue_id, name, created, settings, totals in queues:
             state = QueueState(queue_id, name, created, settings)
             state.put, state.taken, state.acked, state.expired, state.dead_lettered = totals
             self._queues[name] = by_id[queue_id] = state
         now, low, high = time.time(), 0, 0
+        deadlines: list[tuple[float, Any]] = []
         for pos, queue_id, item_id, key, attempts, lease_until, visible_at, ttl_at in items:
             state = by_id[queue_id]
-            match = match_key(key)
+            match = None if key is None else key.lower()
             if lease_until is not None:
                 state.leases[item_id] = Lease(pos, match, attempts, lease_until)
-                self._timers.at(lease_until, ("lease", state, item_id, lease_until))
+                deadlines.append((lease_until, ("lease", state, item_id, lease_until)))
             elif visible_at is not None and visible_at > now:
                 state.delayed[pos] = match
-                self._timers.at(visible_at, ("delay", state, pos))
+                deadlines.append((visible_at, ("delay", state, pos)))
             else:
                 state.index.add(pos, match)
             if ttl_at is not None:
                 state.ttl[pos] = ttl_at
-                self._timers.at(ttl_at, ("ttl", state, pos))
-            low, high = min(low, pos), max(high, pos)
+                deadlines.append((ttl_at, ("ttl", state, pos)))
+            if pos < low:
+                low = pos
+            high = pos  # rows come ordered by position
         for queue_id, dedup_id, item_id, until in dedup:
             if until > now and queue_id in by_id:
                 by_id[queue_id].dedup[dedup_id] = (item_id, until)
-        self._back = itertools.count(high + 1)
+        self._back = itertools.count(max(high, 0) + 1)
         self._front = itertools.count(low - 1, -1)
+        return deadlines
+
+    def _arm(self, deadlines: list[tuple[float, Any]]) -> None:
+        for when, event in deadlines:
+            self._timers.at(when, event)
 
     async def _stop_chores(self) -> None:
         self._timers.close()
@@ -274,7 +284,24 @@ class RuleStorage(ABC):
                 del queue.dedup[dedup_id]
 
     async def put(self, name: str, item: Item) -> None:
-        await self.put_many(name, [NewItem(value=item.value, key=item.key, id=item.id)])
+        """`put_many` of one item without options: the hot path of the original protocol."""
+        queue = self._queue(name)
+        limit = queue.settings.max_items
+        if limit is not None and queue.count() + queue.pending >= limit:
+            raise QueueFull()
+        pos = next(self._back)
+        queue.pending += 1
+        try:
+            await self._p_insert(
+                queue.id, [Row(pos, item.id, item.key, item.value, 0, None, None)], []
+            )
+        finally:
+            queue.pending -= 1
+        queue.index.add(pos, match_key(item.key))
+        queue.put += 1
+        self._p_count(queue.id, Totals(put=1))
+        if not queue.deleted:
+            self.on_ready(name)
 
     async def put_front(self, name: str, item: Item) -> None:
         """Give back an item taken without a lease that could not be delivered."""

@@ -100,10 +100,10 @@ class SQLiteStorage(RuleStorage):
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._writer.start, loop)
         try:
-            queues, items, dedup = await self._writer.call(_load)
+            deadlines = await self._writer.call(self._load)
         except StorageFailure as exc:
             raise ConfigError(f"storage {self.path}: cannot load: {exc.__cause__}") from exc
-        self._restore(queues, items, dedup)
+        self._arm(deadlines)
 
     async def close(self) -> None:
         await self._stop_chores()
@@ -177,9 +177,14 @@ class SQLiteStorage(RuleStorage):
         with contextlib.suppress(asyncio.CancelledError, StorageFailure):
             future.result()
 
+    def _load(self, connection: sqlite3.Connection) -> list[tuple[float, Any]]:
+        """Rebuild memory from the file, in the writer thread before serving; items are
+        read row by row, so a million of them never sit in memory as a list."""
+        return self._restore(*_rows(connection))
 
-def _load(connection: sqlite3.Connection) -> tuple[list[Any], list[Any], list[Any]]:
-    """Everything `RuleStorage._restore` needs, read in the writer thread at start."""
+
+def _rows(connection: sqlite3.Connection) -> tuple[list[Any], Any, list[Any]]:
+    """The queues, an iterator over the items (by position), and the dedup window."""
     queues = [
         (
             queue_id, name, datetime.fromisoformat(created),
@@ -195,6 +200,6 @@ def _load(connection: sqlite3.Connection) -> tuple[list[Any], list[Any], list[An
     items = connection.execute(
         "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at "
         "FROM items ORDER BY pos"
-    ).fetchall()
+    )
     dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup").fetchall()
     return queues, items, dedup
