@@ -48,6 +48,8 @@ def _batch_put(base: str, name: str, items: list[dict[str, Any]]) -> bool:
 
 def fill(base: str, name: str, count: int, load: Load, keys: int = 0) -> str:
     """Put `count` 100-byte items (key `k<i mod keys>` when `keys`); return the method."""
+    if count <= 0:
+        return "nothing to fill"
 
     def batch(start: int) -> list[dict[str, Any]]:
         stop = min(start + BATCH, count)

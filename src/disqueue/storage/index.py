@@ -45,8 +45,8 @@ class QueueIndex:
     def __contains__(self, pos: int) -> bool:
         return pos in self._alive
 
-    def add(self, pos: int, match: str | None, *, front: bool = False) -> None:
-        """Add an item at the back (or, given back, at the front)."""
+    def _enter(self, pos: int, match: str | None) -> list[_Lane]:
+        """Mark `pos` alive under `match`; the lanes it belongs in."""
         lanes = [self._all]
         if match is not None:
             lane = self._keys.get(match)
@@ -55,7 +55,11 @@ class QueueIndex:
             match = lane.key
             lanes.append(lane)
         self._alive[pos] = match
-        for lane in lanes:
+        return lanes
+
+    def add(self, pos: int, match: str | None, *, front: bool = False) -> None:
+        """Add an item at the back (or, given back, at the front)."""
+        for lane in self._enter(pos, match):
             if front:
                 lane.order.appendleft(pos)
             else:
@@ -80,15 +84,7 @@ class QueueIndex:
     def restore(self, pos: int, match: str | None) -> None:
         """Undo `remove(pos)` (its storage failed): the item gets its old place back,
         or the front if its entry was dropped meanwhile. O(n): for failures only."""
-        lanes = [self._all]
-        if match is not None:
-            lane = self._keys.get(match)
-            if lane is None:
-                lane = self._keys[match] = _Lane(match)
-            match = lane.key
-            lanes.append(lane)
-        self._alive[pos] = match
-        for lane in lanes:
+        for lane in self._enter(pos, match):
             if pos in lane.order:
                 lane.dead -= 1  # its dead entry is alive again, in its old place
             else:

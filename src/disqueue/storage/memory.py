@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from disqueue.models import QueueSettings
-from disqueue.storage.rules import Row, RuleStorage, Stored, Totals
+from disqueue.storage.persistence import Row, Stored, Totals
+from disqueue.storage.rules import RuleStorage
 
 # An item as kept here: (id, key, value, attempts). A tuple of strings and an int is
 # something Python's garbage collector stops tracking, so a million queued items add

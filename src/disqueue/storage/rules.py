@@ -19,54 +19,23 @@ import contextlib
 import itertools
 import logging
 import time
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from disqueue.errors import QueueFull, QueueNotFound, StorageFailure
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
+from disqueue.storage.persistence import Persistence, Row, Totals
 from disqueue.storage.state import DEDUP_WINDOW, Lease, QueueState, Timers
 
 log = logging.getLogger("disqueue.storage")
-
-
-class Stored(NamedTuple):
-    """An item as a backend hands it back."""
-
-    id: str
-    key: str | None
-    value: str
-    attempts: int
-
-
-class Row(NamedTuple):
-    """An item to store: where, what, and its put options as Unix times."""
-
-    pos: int
-    id: str
-    key: str | None
-    value: str
-    attempts: int
-    visible_at: float | None
-    ttl_at: float | None
-
-
-class Totals(NamedTuple):
-    """Changes to a queue's running totals."""
-
-    put: int = 0
-    taken: int = 0
-    acked: int = 0
-    expired: int = 0
-    dead_lettered: int = 0
 
 
 def _ignore(name: str) -> None:
     return None
 
 
-class RuleStorage(ABC):
+class RuleStorage(Persistence):
     """Queues with leases, delays, ttl, de-duplication and dead letters."""
 
     kind: str
@@ -81,33 +50,6 @@ class RuleStorage(ABC):
         #: Called with a queue's name when items become ready without a put (a lease
         #: returned, a delay ended, a dead letter arrived), so waiting consumers wake.
         self.on_ready: Callable[[str], None] = _ignore
-
-    # -- what a backend provides ----------------------------------------------------
-
-    @abstractmethod
-    async def _p_create(self, name: str, created: datetime, settings: QueueSettings) -> int: ...
-    @abstractmethod
-    async def _p_drop(self, queue_id: int, positions: list[int]) -> None: ...
-    @abstractmethod
-    async def _p_insert(
-        self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
-    ) -> None: ...
-    @abstractmethod
-    async def _p_take(self, positions: list[int]) -> list[Stored | None]: ...
-    @abstractmethod
-    async def _p_lease(self, positions: list[int], until: float) -> list[Stored | None]: ...
-    @abstractmethod
-    async def _p_peek(self, pos: int) -> Stored | None: ...
-    @abstractmethod
-    async def _p_delete(self, positions: list[int]) -> None: ...
-    @abstractmethod
-    async def _p_requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None: ...
-    @abstractmethod
-    async def _p_touch(self, pos: int, until: float) -> None: ...
-    @abstractmethod
-    async def _p_move(self, pos: int, queue_id: int, new_pos: int) -> None: ...
-    @abstractmethod
-    def _p_count(self, queue_id: int, totals: Totals) -> None: ...
 
     # -- life cycle -----------------------------------------------------------------
 

@@ -22,7 +22,8 @@ from typing import Any, Literal
 
 from disqueue.errors import ConfigError, StorageFailure
 from disqueue.models import QueueSettings
-from disqueue.storage.rules import Row, RuleStorage, Stored, Totals
+from disqueue.storage.persistence import Row, Stored, Totals
+from disqueue.storage.rules import RuleStorage
 from disqueue.storage.sqlite_writer import (
     COUNT,
     CREATE,
