@@ -50,6 +50,9 @@ class WebSocketConsumer:
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
+        # While the connection's own handler processes a message it writes what that
+        # message brought itself, afterwards: no task per answered want.
+        self.handling = False
 
     # -- delivery -----------------------------------------------------------------
 
@@ -61,7 +64,7 @@ class WebSocketConsumer:
         if item.lease_expires is not None:
             self.leases.add((want.queue, item.id))
         self.outbox.append((want, item, receipt))
-        if self.sender is None:
+        if self.sender is None and not self.handling:
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
         return True
 
@@ -97,6 +100,17 @@ class WebSocketConsumer:
                     receipt.set_exception(exc)
 
     # -- messages -----------------------------------------------------------------
+
+    async def receive(self, text: str) -> None:
+        """Handle one message in the connection's handler, then write what it brought."""
+        self.handling = True
+        try:
+            await self.handle(text)
+        finally:
+            self.handling = False
+        if self.outbox and self.sender is None:
+            self.sender = asyncio.current_task()
+            await self._send_outbox()
 
     async def send_error(self, message: str, identifier: object = None) -> None:
         if not self.ws.closed:
@@ -213,7 +227,7 @@ async def take_ws(request: web.Request) -> web.StreamResponse:
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
-                await consumer.handle(message.data)
+                await consumer.receive(message.data)
             elif message.type == WSMsgType.BINARY:
                 await consumer.send_error("failed to read message")
     finally:
