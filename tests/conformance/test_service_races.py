@@ -7,6 +7,7 @@ import asyncio
 
 from disqueue.config import Limits
 from disqueue.core import QueueNames, QueueService, Want
+from disqueue.errors import TooMany
 from disqueue.models import Item, NewItem
 from disqueue.storage import Storage
 
@@ -61,3 +62,15 @@ async def test_puts_racing_a_busy_want_are_not_given_twice(storage: Storage) -> 
     everything = inbox.got + left
     assert sorted(everything) == sorted(["stored", "p0", "p1", "p2", "p3", "p4"])
     assert len(inbox.got) == 3
+
+
+async def test_max_queues_holds_under_concurrent_creates(storage: Storage) -> None:
+    """Concurrent creates never go past max_queues; the ones refused get 'too many queues'."""
+    service = QueueService(storage, QueueNames(), Limits(max_queues=3))
+    results = await asyncio.gather(
+        *(service.create_queue() for _ in range(8)), return_exceptions=True
+    )
+    created = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, TooMany)]
+    assert (len(created), len(refused)) == (3, 5)
+    assert len(await service.queues()) == 3

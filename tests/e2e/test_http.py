@@ -125,3 +125,12 @@ async def test_keep_alive_aiohttp(open_server: Server) -> None:
                 got.append(body["payload"]["value"])
     assert got == [str(i) for i in range(20)]
     assert len(created) == 1
+
+
+@pytest.mark.parametrize("path", ["/queues", "/health"])
+def test_head_of_a_get_path(api: Api, path: str) -> None:
+    """HEAD of a GET endpoint answers like GET, without a body."""
+    response = api.session.head(api.base_url + path, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.content == b""

@@ -70,6 +70,7 @@ class QueueService:
         self.leased_wants = WantRegistry()
         self._serving: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, int] = {}  # per queue: how often items became ready
+        self._creating = asyncio.Lock()  # serialises creates while `max_queues` is set
         self._again: set[str] = set()
         storage.on_ready = self._wake
 
@@ -93,9 +94,13 @@ class QueueService:
             settings = QueueSettings(settings.lease, settings.max_attempts, letters,
                                      settings.max_items)  # fmt: skip
         limit = self.limits.max_queues
-        if limit is not None and await self.storage.queue_count() >= limit:
-            raise TooMany("too many queues")
-        await self.storage.create_queue(name, settings)
+        if limit is None:
+            await self.storage.create_queue(name, settings)
+            return name
+        async with self._creating:  # the count and the create, as one step
+            if await self.storage.queue_count() >= limit and not await self.storage.exists(name):
+                raise TooMany("too many queues")
+            await self.storage.create_queue(name, settings)
         return name
 
     async def queues(self) -> list[str]:

@@ -77,6 +77,8 @@ def build_app(
     for path, methods in ROUTES.items():
         for method, handler in methods.items():
             app.router.add_route(method, path, _guarded(handler, auth))
+            if method == "GET" and path != "/take/ws":
+                app.router.add_route("HEAD", path, _guarded(handler, auth))
         app.router.add_route("*", path, _guarded(_not_allowed, auth))
     app.router.add_route("*", "/{tail:.*}", _guarded(_not_found, auth))
     app.on_shutdown.append(websocket.close_all)
