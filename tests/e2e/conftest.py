@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import trustme
 
-from .helpers import Api, Server, launch
+from .helpers import Api, Server, launch, running
 
 StartServer = Callable[..., Server]
 
@@ -34,10 +34,7 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
 
     yield start
     for server in servers:
-        try:
-            server.stop()
-        finally:
-            server.kill()
+        server.shutdown()
 
 
 @pytest.fixture(scope="session", params=["memory", "sqlite"])
@@ -46,15 +43,9 @@ def open_server(
 ) -> Iterator[Server]:
     """One open listener (no auth, no TLS, default limits) shared by the protocol tests,
     on each storage backend: the protocol must not depend on where items live."""
-    storage = {"type": request.param}
-    server = launch(tmp_path_factory.mktemp(f"open-server-{request.param}"), {"storage": storage})
-    try:
+    folder = tmp_path_factory.mktemp(f"open-server-{request.param}")
+    with running(folder, {"storage": {"type": request.param}}) as server:
         yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            server.kill()
 
 
 @pytest.fixture

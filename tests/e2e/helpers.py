@@ -21,7 +21,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -143,6 +143,27 @@ class Server:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+    def shutdown(self) -> None:
+        """Stop it cleanly (failing the test if that hangs), and kill whatever is left."""
+        try:
+            self.stop()
+        finally:
+            self.kill()
+
+
+@contextlib.contextmanager
+def running(
+    directory: Path,
+    config: Mapping[str, Any] | None = None,
+    files: Mapping[str, str | bytes] | None = None,
+) -> Iterator[Server]:
+    """A server launched for the block, shut down after it."""
+    server = launch(directory, config, files)
+    try:
+        yield server
+    finally:
+        server.shutdown()
 
 
 def _health_ok(url: str, timeout: float = 1.0) -> bool:

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from .conftest import StartServer
-from .helpers import Api, Server, basic, check_envelope, launch, ws_url
+from .helpers import Api, Server, basic, check_envelope, running, ws_url
 
 PASSWORDS = """\
 # users of the tests
@@ -33,14 +33,8 @@ AUTH_CONFIG = {
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A listener requiring the `default` password file above."""
-    server = launch(tmp_path_factory.mktemp("auth"), AUTH_CONFIG, {"passwords": PASSWORDS})
-    try:
+    with running(tmp_path_factory.mktemp("auth"), AUTH_CONFIG, {"passwords": PASSWORDS}) as server:
         yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            server.kill()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from .conftest import StartServer
-from .helpers import Api, Server, launch
+from .helpers import Api, Server, running
 
 MiB = 1024 * 1024
 KiB = 1024
@@ -22,14 +22,8 @@ SMALL = {"max_value_bytes": 100, "max_key_bytes": 10, "max_body_bytes": 1000}
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with small configured size limits."""
-    server = launch(tmp_path_factory.mktemp("limits"), {"limits": SMALL})
-    try:
+    with running(tmp_path_factory.mktemp("limits"), {"limits": SMALL}) as server:
         yield server
-    finally:
-        try:
-            server.stop()
-        finally:
-            server.kill()
 
 
 @pytest.fixture
