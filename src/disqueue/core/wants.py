@@ -63,9 +63,6 @@ class Want:
         # it then, or an item taken from storage for it would have to be stored again.
         self.busy = False
 
-    def accepts(self, item: Item) -> bool:
-        return self.match is None or self.match == match_key(item.key)
-
 
 class _QueueWants:
     __slots__ = ("any", "keyed")
