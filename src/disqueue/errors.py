@@ -12,6 +12,7 @@ wire lives here and nowhere else::
     ├── TooLarge (413)              value too large, request body too large, ...
     ├── TooMany (429)               too many queues, queue is full
     ├── StorageFailure (500)
+    ├── StorageUnavailable (503)    the database cannot be reached; try again
     └── ConfigError                 not a request error: the server cannot start
 """
 
@@ -100,6 +101,14 @@ class NoSuchLease(NotFound):
 class StorageFailure(DisqueueError):
     status = 500
     default_message = "storage failure"
+
+
+class StorageUnavailable(DisqueueError):
+    """The storage cannot be reached right now (a database restarting); nothing was
+    changed, and the same request may be sent again."""
+
+    status = 503
+    default_message = "storage unavailable"
 
 
 class ConfigError(DisqueueError):

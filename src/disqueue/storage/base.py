@@ -29,6 +29,10 @@ class Storage(Protocol):
         """Make the backend ready to serve (connect, load, migrate)."""
         ...
 
+    async def check(self) -> None:
+        """Raise `StorageUnavailable` if the backend cannot serve now (for `/health`)."""
+        ...
+
     async def close(self) -> None:
         """Release everything; nothing acknowledged may be lost by closing."""
         ...

@@ -53,6 +53,11 @@ class RuleStorage(Persistence):
 
     # -- life cycle -----------------------------------------------------------------
 
+    async def check(self) -> None:
+        """Memory is always there while the process runs; a backend with a remote
+        part overrides this."""
+        return None
+
     def _restore(
         self,
         queues: Iterable[tuple[int, str, datetime, QueueSettings, Totals]],
