@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -59,11 +60,17 @@ DEFAULT_DATABASE = Path("data") / "disqueue.db"
 
 @dataclass(frozen=True, slots=True)
 class StorageConfig:
-    """`{"type": "sqlite", "path": ..., "sync": "full" | "normal"}` or `{"type": "memory"}`."""
+    """`{"type": "sqlite", "path": ..., "sync": "full" | "normal"}`, `{"type": "memory"}`
+    or `{"type": "postgres", "dsn": ..., "schema": "disqueue", "pool": 10}`."""
 
-    type: Literal["memory", "sqlite"] = "sqlite"
+    type: Literal["memory", "sqlite", "postgres"] = "sqlite"
     path: Path = DEFAULT_DATABASE
     sync: Literal["full", "normal"] = "full"
+    #: PostgreSQL: where the database is, the schema that holds Disqueue's tables (one
+    #: schema is one queue service), and at most how many connections each node opens.
+    dsn: str = ""
+    schema: str = "disqueue"
+    pool: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +220,20 @@ class _Reader:
         return TLSConfig(paths["certificate"], paths["privatekey"], client_ca)
 
     def storage(self, data: object) -> StorageConfig:
-        fields = self.obj(data, "storage", {"type", "path", "sync"})
-        kind = self.choice(fields.get("type"), "storage.type", ("sqlite", "memory"))
+        fields = self.obj(data, "storage", {"type", "path", "sync", "dsn", "schema", "pool"})
+        kind = self.choice(fields.get("type"), "storage.type", ("sqlite", "memory", "postgres"))
+        if kind == "postgres":
+            self.obj(data, "storage", {"type", "dsn", "schema", "pool"})
+            schema = self.text(fields.get("schema", "disqueue"), "storage.schema")
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+                raise self.fail("storage.schema", "must match [a-z_][a-z0-9_]*")
+            return StorageConfig(
+                type="postgres",
+                dsn=self.text(fields.get("dsn"), "storage.dsn"),
+                schema=schema,
+                pool=self.integer(fields.get("pool", 10), "storage.pool", 2, 1000),
+            )
+        self.obj(data, "storage", {"type", "path", "sync"})
         if kind == "memory":
             self.obj(data, "storage", {"type"})
             return StorageConfig(type="memory")
