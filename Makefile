@@ -31,6 +31,7 @@ typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
 test: lint typecheck
+	scripts/ensure-postgres
 	$(BIN)/pytest $(ARGS)
 
 bench: $(VENV)/.test-deps
