@@ -18,7 +18,6 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -123,7 +122,7 @@ class PrivatePostgres:
     never do to the machine's shared one. Run as the `postgres` user when we are root
     (PostgreSQL refuses to run as root)."""
 
-    def __init__(self) -> None:
+    def __init__(self, **settings: str) -> None:
         self.bin = _postgres_bin()
         # Not under pytest's tmp_path: the `postgres` user cannot enter root's folders.
         self.directory = Path(tempfile.mkdtemp(prefix="disqueue-pg-"))
@@ -131,7 +130,13 @@ class PrivatePostgres:
         self.log = self.directory / "postgres.log"
         self.port = free_port()
         self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self._lock = threading.Lock()
+        self.settings = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.directory),
+            "fsync": "off",  # a crash of the server, not of the machine, loses nothing
+            "max_connections": "60",
+            **settings,
+        }
 
     def _run(self, *args: str, timeout: float = 60.0) -> None:
         command = [str(self.bin / args[0]), *args[1:]]
@@ -152,31 +157,42 @@ class PrivatePostgres:
             return ""
         return "--- postgres.log ---\n" + self.log.read_text(errors="replace")[-4000:]
 
-    def init(self) -> None:
-        """Create the data directory (trust auth for everyone: it is ours alone)."""
+    def _own(self) -> None:
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
+
+    def init(self) -> None:
+        """Create the data directory (trust auth for everyone: it is ours alone)."""
+        self._own()
         self._run(
             "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
             "--no-sync", "-E", "UTF8",
         )  # fmt: skip
 
+    def init_standby(self, primary: PrivatePostgres) -> None:
+        """Make the data directory a streaming-replication standby of `primary`
+        (pg_basebackup -R); it connects as application `walreceiver`."""
+        self._own()
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
+        )  # fmt: skip
+
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
-        with self._lock:
-            options = (
-                f"-p {self.port} -c listen_addresses=127.0.0.1 "
-                f"-c unix_socket_directories={self.directory} -c fsync=off "
-                "-c max_connections=60"
-            )
-            self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
-                      "-w", "-t", "30", "start")  # fmt: skip
+        # pg_ctl hands -o to a shell: every value here is free of shell characters.
+        options = f"-p {self.port} " + " ".join(f"-c {k}={v}" for k, v in self.settings.items())
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
+                  "-w", "-t", "30", "start")  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server: `immediate` (a crash: no checkpoint, connections cut) or
         `fast` (a clean shutdown that ends every session)."""
-        with self._lock:
-            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
+
+    def promote(self) -> None:
+        """Promote this standby to a primary (a failover) and wait until it takes writes."""
+        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "promote")
 
     def destroy(self) -> None:
         """Stop it if it runs and remove its files."""

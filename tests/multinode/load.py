@@ -7,6 +7,7 @@ stops by itself when `stop` is set, or when its node goes away if the test allow
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import Any
 
 import requests
 
-from ..e2e.helpers import Api, Reply
+from ..e2e.helpers import Api, Reply, wait_until
 
 STORAGE_UNAVAILABLE = (503, "storage unavailable")
 NO_ITEM = (404, "no item to take")
@@ -50,6 +51,20 @@ class Ledger:
     def duplicates(self) -> dict[str, int]:
         """Values delivered more than once, and how often."""
         return {value: n for value, n in Counter(self.delivered).items() if n > 1}
+
+    def assert_at_least_once(self) -> None:
+        """Nothing unexpected was answered, every put answered 200 was delivered, and an
+        item was delivered again only after an ack of it had failed."""
+        assert not self.errors, self.errors[:10]
+        assert self.acknowledged, "no put was answered 200"
+        lost = self.acknowledged - set(self.delivered)
+        assert not lost, f"{len(lost)} acknowledged puts never delivered: {sorted(lost)[:10]}"
+        again = {
+            value: times
+            for value, times in self.duplicates().items()
+            if times - 1 > self.failed_acks[value]
+        }
+        assert not again, f"delivered again after a successful ack: {again}"
 
     def summary(self) -> str:
         """The answers by (op, status, message), for the test's output."""
@@ -168,3 +183,25 @@ class Load:
                 if info["size"] == info["in_flight"] == info["delayed"] == 0:
                     return
                 time.sleep(0.2)
+
+
+def _put_answered(client: Api, queue: str, value: str) -> bool:
+    reply = client.call("POST", "/put", data={"name": queue, "value": value})
+    if reply.status == 200:
+        return True
+    reply.error(*STORAGE_UNAVAILABLE)
+    return False
+
+
+def wait_serving(load: Load, urls: list[str], timeout: float = 30.0) -> None:
+    """Wait until a put through each URL is answered 200 (503 meanwhile); the items put
+    are in the ledger, for the drain."""
+    for n, url in enumerate(urls):
+        value = f"recovery-{n}"
+        with load.ledger.lock:
+            load.ledger.attempted.add(value)
+        with Api(url) as client:
+            check = functools.partial(_put_answered, client, load.queue, value)
+            wait_until(check, timeout=timeout, interval=0.2, what=f"{url} serving again")
+        with load.ledger.lock:
+            load.ledger.acknowledged.add(value)
