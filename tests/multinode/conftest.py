@@ -4,10 +4,11 @@ PostgreSQL database and schema, that is one queue service."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from ..e2e.helpers import Api, Server, launch
@@ -52,6 +53,13 @@ def apis(nodes: tuple[Server, Server]) -> Iterator[tuple[Api, Api]]:
     """HTTP clients of node A and node B."""
     with Api(nodes[0].url) as a, Api(nodes[1].url) as b:
         yield a, b
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp client session, closed after the test."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

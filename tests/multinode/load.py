@@ -15,9 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import requests
 
-from ..e2e.helpers import Api, Reply, wait_until
+from ..e2e.helpers import Api, Reply, recv_delivery, send_want, wait_until, ws_url
 
 STORAGE_UNAVAILABLE = (503, "storage unavailable")
 NO_ITEM = (404, "no item to take")
@@ -205,3 +206,37 @@ def wait_serving(load: Load, urls: list[str], timeout: float = 30.0) -> None:
             wait_until(check, timeout=timeout, interval=0.2, what=f"{url} serving again")
         with load.ledger.lock:
             load.ledger.acknowledged.add(value)
+
+
+def outage_load(urls: list[str], queue: str, lease: float) -> Load:
+    """Through each URL a putter and a taker with `lease` (acking each item); 503
+    `storage unavailable` is an allowed answer: the database is about to go away."""
+    load = Load(queue, allowed={STORAGE_UNAVAILABLE}, lease=lease)
+    for n, url in enumerate(urls):
+        load.putter(url, f"p{n}")
+        load.taker(url)
+    return load
+
+
+def check_after_outage(load: Load, urls: list[str]) -> None:
+    """After the load: every URL serves again, the queue is drained, and the ledger
+    shows at-least-once delivery with only 200 or 503 answers."""
+    wait_serving(load, urls)
+    with Api(urls[-1]) as client:
+        load.drain(client)
+    print(f"\n{load.ledger.summary()}")
+    load.ledger.assert_at_least_once()
+
+
+async def assert_woken_across(
+    http: aiohttp.ClientSession, put_url: str, want_url: str, queue: str
+) -> None:
+    """A WebSocket want through `want_url` gets an item put through `put_url` (after an
+    outage: the node listening for notifications listens again)."""
+    with Api(put_url) as putter, Api(want_url) as wanter:
+        async with http.ws_connect(ws_url(want_url)) as ws:
+            await send_want(ws, "after-outage", queue)
+            wanter.wait_for_consumers(queue, 1)
+            putter.put(queue, "after the outage")
+            identifier, item = await recv_delivery(ws, within=10)
+    assert (identifier, item["value"]) == ("after-outage", "after the outage")

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import time
 
+import aiohttp
 import pytest
 
 from ..e2e.helpers import Api
 from ..pg import PrivatePostgres, new_schema_name
 from .conftest import StartNode
-from .load import STORAGE_UNAVAILABLE, Load, wait_serving
+from .load import Load, assert_woken_across, check_after_outage, outage_load
 
 LEASE = 3.0  # an item whose ack was lost comes back after this
 OUTAGE = 2.0  # seconds the database stays down each time
 
 
 @pytest.mark.timeout(150)
-def test_database_restart_mid_load(
-    private_postgres: PrivatePostgres, start_node: StartNode
+async def test_database_restart_mid_load(
+    private_postgres: PrivatePostgres, start_node: StartNode, http: aiohttp.ClientSession
 ) -> None:
     """Puts and leased takes through two nodes while the database crashes, restarts,
     shuts down and restarts: only 200 or 503 answers; every acknowledged put delivered;
@@ -37,25 +38,26 @@ def test_database_restart_mid_load(
     nodes = [start_node(schema, private_postgres.dsn) for _ in range(2)]
     with Api(nodes[0].url) as a:
         queue = a.new_queue()
-    load = Load(queue, allowed={STORAGE_UNAVAILABLE}, lease=LEASE)
-    for n, node in enumerate(nodes):
-        load.putter(node.url, f"p{n}")
-        load.taker(node.url)
-    try:
-        for mode in ("immediate", "fast"):
-            time.sleep(1.5)
-            private_postgres.stop(mode)
-            time.sleep(OUTAGE)
-            private_postgres.start()
-        time.sleep(1.5)
-    finally:
-        ledger = load.finish()
-    wait_serving(load, [node.url for node in nodes])
-    with Api(nodes[1].url) as b:
-        load.drain(b)
-    print(f"\n{ledger.summary()}")
-    ledger.assert_at_least_once()
+    urls = [node.url for node in nodes]
+    load = outage_load(urls, queue, LEASE)
+    restart_twice(private_postgres, load)
+    check_after_outage(load, urls)
+    await assert_woken_across(http, urls[0], urls[1], queue)
     for node in nodes:
         with Api(node.url) as client:
             assert client.call("GET", "/health").status == 200
             assert queue in client.queues()
+
+
+def restart_twice(database: PrivatePostgres, load: Load) -> None:
+    """Under the load: crash and start the database, then shut it down and start it;
+    then stop the load."""
+    try:
+        for mode in ("immediate", "fast"):
+            time.sleep(1.5)
+            database.stop(mode)
+            time.sleep(OUTAGE)
+            database.start()
+        time.sleep(1.5)
+    finally:
+        load.finish()

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from ..e2e.helpers import Api, recv_delivery, send_want, wait_until, ws_url
+from ..e2e.helpers import Api, wait_until
 from ..pg import PrivatePostgres, new_schema_name, run_sql
 from .conftest import StartNode
-from .load import STORAGE_UNAVAILABLE, Load, wait_serving
+from .load import Load, assert_woken_across, check_after_outage, outage_load
 
 LEASE = 3.0
 
@@ -63,24 +63,12 @@ async def test_nodes_follow_a_failover_to_the_promoted_standby(
     nodes = [start_node(schema, dsn) for schema in [new_schema_name()] * 2]
     with Api(nodes[0].url) as a:
         queue = a.new_queue()
-    load = Load(queue, allowed={STORAGE_UNAVAILABLE}, lease=LEASE)
-    for n, node in enumerate(nodes):
-        load.putter(node.url, f"p{n}")
-        load.taker(node.url)
+    urls = [node.url for node in nodes]
+    load = outage_load(urls, queue, LEASE)
     fail_over(primary, standby, load)
-    wait_serving(load, [node.url for node in nodes])
-    with Api(nodes[1].url) as b:
-        load.drain(b)
-    print(f"\n{load.ledger.summary()}")
-    load.ledger.assert_at_least_once()
+    check_after_outage(load, urls)
 
-    with Api(nodes[0].url) as a, Api(nodes[1].url) as b:
-        async with http.ws_connect(ws_url(nodes[1].url)) as ws:
-            await send_want(ws, "after", queue)
-            b.wait_for_consumers(queue, 1)
-            a.put(queue, "on the new primary")
-            identifier, item = await recv_delivery(ws, within=10)
-        assert (identifier, item["value"]) == ("after", "on the new primary")
+    await assert_woken_across(http, urls[0], urls[1], queue)
 
 
 def fail_over(primary: PrivatePostgres, standby: PrivatePostgres, load: Load) -> None:
