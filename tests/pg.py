@@ -1,201 +1,57 @@
-"""PostgreSQL for the tests: the shared test database, a fresh schema per test, and a
-private throw-away PostgreSQL server for tests that stop the database.
+"""The PostgreSQL the tests use: the machine's own (CI's `.ci/run` makes sure it runs).
 
-The shared database is `DISQUEUE_TEST_POSTGRES` (default
-`postgresql://postgres@127.0.0.1:5432/test`, trust auth; `scripts/ensure-postgres`,
-run by `make test`, starts it). One schema is one queue service, so a test isolates
-itself with a schema of its own (`t_<hex>`), dropped afterwards. When the database
-cannot be reached the tests that need it fail with a message saying so: they are
-never skipped.
+Each test or server gets a fresh schema of its own, dropped afterwards, so tests never
+see each other's queues. An unreachable database fails the tests that need it, with
+a message saying what to do; it never skips them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
+from contextlib import contextmanager
 
 import asyncpg
 import pytest
 
-from .e2e.helpers import free_port
-
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-DSN = os.environ.get("DISQUEUE_TEST_POSTGRES", DEFAULT_DSN)
-
-CONNECT_TIMEOUT = 5.0
+DSN = os.environ.get("DISQUEUE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-# --------------------------------------------------------------------------- SQL
-
-
-def run_sql(dsn: str, *statements: str) -> list[list[Any]]:
-    """Run each statement on one fresh connection; the rows of each (as lists).
-
-    Runs on a private event loop in a worker thread, so it works from sync tests,
-    async tests and fixtures alike.
-    """
-
-    async def run() -> list[list[Any]]:
-        conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT)
-        try:
-            return [[list(row) for row in await conn.fetch(sql)] for sql in statements]
-        finally:
-            await conn.close()
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, run()).result()
-
-
-def require_postgres(dsn: str = DSN) -> None:
-    """Fail the test (never skip it) when PostgreSQL at `dsn` does not answer."""
+async def _execute(statement: str) -> None:
     try:
-        run_sql(dsn, "SELECT 1")
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        connection = await asyncpg.connect(DSN, timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
         pytest.fail(
-            f"PostgreSQL is not reachable at {dsn} ({type(exc).__name__}: {exc}). "
-            "The PostgreSQL tests need it: run scripts/ensure-postgres (make test does), "
-            "or point DISQUEUE_TEST_POSTGRES at a database with trust auth.",
-            pytrace=False,
+            f"PostgreSQL at {DSN} is not reachable ({exc}): run scripts/ensure-postgres "
+            "or point DISQUEUE_TEST_POSTGRES at a database"
         )
-
-
-def new_schema_name() -> str:
-    """A schema name no other test uses (valid for `storage.schema`)."""
-    return f"t_{secrets.token_hex(6)}"
-
-
-def drop_schema(dsn: str, schema: str) -> None:
-    """Drop the schema and everything in it (nothing if it is not there)."""
-    run_sql(dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-def schema_exists(dsn: str, schema: str) -> bool:
-    """Whether the schema is in the database."""
-    rows = run_sql(
-        dsn, f"SELECT 1 FROM information_schema.schemata WHERE schema_name = '{schema}'"
-    )[0]
-    return bool(rows)
-
-
-@contextlib.contextmanager
-def fresh_schema(dsn: str = DSN) -> Iterator[str]:
-    """A new schema name for the block (the server creates it); dropped after."""
-    require_postgres(dsn)
-    schema = new_schema_name()
     try:
-        yield schema
+        await connection.execute(statement)
     finally:
-        drop_schema(dsn, schema)
+        await connection.close()
 
 
-def storage_config(schema: str, dsn: str = DSN, pool: int = 4) -> dict[str, Any]:
-    """The `storage` part of a server config for that schema."""
-    return {"type": "postgres", "dsn": dsn, "schema": schema, "pool": pool}
+def execute(statement: str) -> None:
+    """Run one statement on the test database (in a thread of its own, so that it works
+    from inside an event loop too)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _execute(statement)).result()
 
 
-# --------------------------------------------------------------------------- a private server
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """The name of a schema nobody uses (the server creates it), dropped afterwards."""
+    name = f"t_{secrets.token_hex(6)}"
+    execute("SELECT 1")  # fails the test now if there is no database
+    try:
+        yield name
+    finally:
+        execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
-def _postgres_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not found:
-        pytest.fail(
-            "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin "
-            "(scripts/ensure-postgres installs them)",
-            pytrace=False,
-        )
-    return found[-1].parent
-
-
-class PrivatePostgres:
-    """A throw-away PostgreSQL server of our own (initdb + pg_ctl), on a free port on
-    127.0.0.1, trust auth: for tests that stop and start the database, which they must
-    never do to the machine's shared one. Run as the `postgres` user when we are root
-    (PostgreSQL refuses to run as root)."""
-
-    def __init__(self, **settings: str) -> None:
-        self.bin = _postgres_bin()
-        # Not under pytest's tmp_path: the `postgres` user cannot enter root's folders.
-        self.directory = Path(tempfile.mkdtemp(prefix="disqueue-pg-"))
-        self.data = self.directory / "data"
-        self.log = self.directory / "postgres.log"
-        self.port = free_port()
-        self.dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self.settings = {
-            "listen_addresses": "127.0.0.1",
-            "unix_socket_directories": str(self.directory),
-            "fsync": "off",  # a crash of the server, not of the machine, loses nothing
-            "max_connections": "60",
-            **settings,
-        }
-
-    def _run(self, *args: str, timeout: float = 60.0) -> None:
-        command = [str(self.bin / args[0]), *args[1:]]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        result = subprocess.run(
-            command, capture_output=True, text=True, timeout=timeout, check=False
-        )
-        if result.returncode != 0:
-            raise AssertionError(
-                f"{' '.join(command)} exited {result.returncode}\n"
-                f"{result.stdout}\n{result.stderr}\n{self.server_log()}"
-            )
-
-    def server_log(self) -> str:
-        """The server's log so far (for failure messages)."""
-        if not self.log.exists():
-            return ""
-        return "--- postgres.log ---\n" + self.log.read_text(errors="replace")[-4000:]
-
-    def _own(self) -> None:
-        if os.geteuid() == 0:
-            shutil.chown(self.directory, "postgres", "postgres")
-
-    def init(self) -> None:
-        """Create the data directory (trust auth for everyone: it is ours alone)."""
-        self._own()
-        self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-            "--no-sync", "-E", "UTF8",
-        )  # fmt: skip
-
-    def init_standby(self, primary: PrivatePostgres) -> None:
-        """Make the data directory a streaming-replication standby of `primary`
-        (pg_basebackup -R); it connects as application `walreceiver`."""
-        self._own()
-        self._run(
-            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-            "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
-        )  # fmt: skip
-
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        # pg_ctl hands -o to a shell: every value here is free of shell characters.
-        options = f"-p {self.port} " + " ".join(f"-c {k}={v}" for k, v in self.settings.items())
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options,
-                  "-w", "-t", "30", "start")  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        """Stop the server: `immediate` (a crash: no checkpoint, connections cut) or
-        `fast` (a clean shutdown that ends every session)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "30", "stop")
-
-    def promote(self) -> None:
-        """Promote this standby to a primary (a failover) and wait until it takes writes."""
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "30", "promote")
-
-    def destroy(self) -> None:
-        """Stop it if it runs and remove its files."""
-        with contextlib.suppress(AssertionError):
-            self.stop("immediate")
-        shutil.rmtree(self.directory, ignore_errors=True)
+def storage(schema: str) -> dict[str, str]:
+    """The `storage` part of a server configuration on the test database."""
+    return {"type": "postgres", "dsn": DSN, "schema": schema}

@@ -12,7 +12,8 @@ import aiohttp
 import pytest
 
 from ..e2e.helpers import Api, Server, launch
-from ..pg import DSN, PrivatePostgres, fresh_schema, storage_config
+from ..pg import DSN, fresh_schema
+from .pgserver import PrivatePostgres, node_storage
 
 StartNode = Callable[..., Server]
 
@@ -20,7 +21,7 @@ StartNode = Callable[..., Server]
 @pytest.fixture
 def schema() -> Iterator[str]:
     """A fresh schema of the shared test database (one queue service), dropped after."""
-    with fresh_schema(DSN) as name:
+    with fresh_schema() as name:
         yield name
 
 
@@ -33,7 +34,7 @@ def start_node(tmp_path: Path) -> Iterator[StartNode]:
 
     def start(schema: str, dsn: str = DSN, **config: Any) -> Server:
         directory = tmp_path / f"node{next(numbers)}"
-        server = launch(directory, {"storage": storage_config(schema, dsn), **config})
+        server = launch(directory, {"storage": node_storage(dsn, schema), **config})
         nodes.append(server)
         return server
 

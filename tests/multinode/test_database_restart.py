@@ -19,9 +19,9 @@ import aiohttp
 import pytest
 
 from ..e2e.helpers import Api
-from ..pg import PrivatePostgres, new_schema_name
 from .conftest import StartNode
 from .load import Load, assert_woken_across, check_after_outage, outage_load
+from .pgserver import PrivatePostgres
 
 LEASE = 3.0  # an item whose ack was lost comes back after this
 OUTAGE = 2.0  # seconds the database stays down each time
@@ -34,8 +34,7 @@ async def test_database_restart_mid_load(
     """Puts and leased takes through two nodes while the database crashes, restarts,
     shuts down and restarts: only 200 or 503 answers; every acknowledged put delivered;
     no item delivered again after a successful ack; both nodes serve again after."""
-    schema = new_schema_name()
-    nodes = [start_node(schema, private_postgres.dsn) for _ in range(2)]
+    nodes = [start_node("disqueue", private_postgres.dsn) for _ in range(2)]
     with Api(nodes[0].url) as a:
         queue = a.new_queue()
     urls = [node.url for node in nodes]

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 
 from ..e2e.helpers import Api, wait_until
-from ..pg import PrivatePostgres, new_schema_name, run_sql
 from .conftest import StartNode
 from .load import Load, assert_woken_across, check_after_outage, outage_load
+from .pgserver import PrivatePostgres, run_sql
 
 LEASE = 3.0
 
@@ -60,7 +60,7 @@ async def test_nodes_follow_a_failover_to_the_promoted_standby(
         f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}"
         "/postgres?target_session_attrs=read-write"
     )
-    nodes = [start_node(schema, dsn) for schema in [new_schema_name()] * 2]
+    nodes = [start_node("disqueue", dsn) for _ in range(2)]
     with Api(nodes[0].url) as a:
         queue = a.new_queue()
     urls = [node.url for node in nodes]

@@ -8,8 +8,9 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from ..e2e.helpers import Api, Server, create_queue, take_with
-from ..pg import DSN, fresh_schema, schema_exists
+from ..pg import fresh_schema
 from .conftest import StartNode
+from .pgserver import schema_exists
 
 
 def test_queue_made_on_one_node_is_used_on_the_other(apis: tuple[Api, Api]) -> None:
@@ -138,14 +139,14 @@ def test_two_nodes_starting_together_on_an_empty_schema(start_node: StartNode) -
     """The migration race: two nodes started at the same moment on a schema that does
     not exist yet both come up and serve one queue service (twice, on new schemas)."""
     for _ in range(2):
-        with fresh_schema(DSN) as schema:
-            assert not schema_exists(DSN, schema)
+        with fresh_schema() as schema:
+            assert not schema_exists(schema)
             nodes = start_together(start_node, schema)
             with Api(nodes[0].url) as a, Api(nodes[1].url) as b:
                 queue = b.new_queue()
                 a.put(queue, "from a")
                 assert b.take_item(queue)["value"] == "from a"
-            assert schema_exists(DSN, schema)
+            assert schema_exists(schema)
             for node in nodes:
                 node.shutdown()
 
