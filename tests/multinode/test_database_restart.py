@@ -18,7 +18,7 @@ import time
 import aiohttp
 import pytest
 
-from ..e2e.helpers import Api
+from ..e2e.helpers import Api, wait_until
 from .conftest import StartNode
 from .load import Load, assert_woken_across, check_after_outage, outage_load
 from .pgserver import PrivatePostgres
@@ -60,3 +60,25 @@ def restart_twice(database: PrivatePostgres, load: Load) -> None:
         time.sleep(1.5)
     finally:
         load.finish()
+
+
+def health(url: str) -> tuple[int, str | None]:
+    """`GET /health`: its status and message."""
+    with Api(url) as client:
+        reply = client.call("GET", "/health")
+        return reply.status, reply.message
+
+
+def test_health_says_when_the_database_is_away(
+    private_postgres: PrivatePostgres, start_node: StartNode
+) -> None:
+    """`/health` is a readiness answer: 503 `storage unavailable` while the database is
+    stopped, 200 again once it is back, without a restart of the node."""
+    node = start_node("disqueue", private_postgres.dsn)
+    assert health(node.url) == (200, None)
+    private_postgres.stop("fast")
+    wait_until(lambda: health(node.url) == (503, "storage unavailable"), timeout=15,
+               what="/health answering 503 storage unavailable")  # fmt: skip
+    private_postgres.start()
+    wait_until(lambda: health(node.url) == (200, None), timeout=30, interval=0.2,
+               what="/health answering 200 again")  # fmt: skip
