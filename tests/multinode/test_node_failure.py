@@ -53,13 +53,14 @@ def test_lease_of_a_dead_node_wakes_a_long_poll_on_the_other(
 
     def long_poll() -> dict[str, object]:
         with Api(nodes[1].url) as client:
-            item: dict[str, object] = take_with(client, queue, wait=20).ok()
+            item: dict[str, object] = take_with(client, queue, wait=20, lease=30).ok()
             return item
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         item = pool.submit(long_poll).result(timeout=25)
     assert (item["id"], item["value"], item["attempts"]) == (item_id, "job", 2)
     b.take(queue).error(404, "no item to take")
+    assert b.info(queue)["in_flight"] == 1
 
 
 async def test_delayed_item_of_a_dead_node_reaches_a_want_on_the_other(
