@@ -27,6 +27,7 @@ from typing import Any
 import ws_load
 from delivery import delivery_rows, ws_url
 from fill import create_queue, delete_queue, fill
+from postgres import postgres_rows
 from procs import free_port, running
 from table import Row, format_table, set_ratios
 from wrkrun import Load, wrk
@@ -197,6 +198,8 @@ def main() -> int:
             delivery_rows(
                 base, load, rows, "sqlite", "durable put (sqlite)", take, args.ws_processes
             )
+        load = replace(load, alive=lambda: True)
+        postgres_rows(disqueue_server, load, rows, "durable put (sqlite)", take)
     except Exception as exc:  # report the rows measured so far, then the failure
         failure = f"{type(exc).__name__}: {exc}"
     set_ratios(rows)

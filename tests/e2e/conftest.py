@@ -10,6 +10,8 @@ import aiohttp
 import pytest
 import trustme
 
+from tests import pg
+
 from .helpers import Api, Server, launch, running
 
 StartServer = Callable[..., Server]
@@ -37,13 +39,20 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         server.shutdown()
 
 
-@pytest.fixture(scope="session", params=["memory", "sqlite"])
+@pytest.fixture(scope="session", params=["memory", "sqlite", "postgres"])
 def open_server(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Server]:
     """One open listener (no auth, no TLS, default limits) shared by the protocol tests,
     on each storage backend: the protocol must not depend on where items live."""
     folder = tmp_path_factory.mktemp(f"open-server-{request.param}")
+    if request.param == "postgres":
+        with (
+            pg.fresh_schema() as schema,
+            running(folder, {"storage": pg.storage(schema)}) as server,
+        ):
+            yield server
+        return
     with running(folder, {"storage": {"type": request.param}}) as server:
         yield server
 

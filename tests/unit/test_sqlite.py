@@ -10,7 +10,8 @@ import pytest
 
 from disqueue.errors import ConfigError
 from disqueue.models import Item
-from disqueue.storage.sqlite import SQLiteStorage, migrations
+from disqueue.storage.base import migrations
+from disqueue.storage.sqlite import SQLiteStorage
 
 Q = "6f1c0b2e-0000-4000-8000-000000000001"
 R = "6f1c0b2e-0000-4000-8000-000000000002"
@@ -79,13 +80,13 @@ async def test_concurrent_puts_share_commits(tmp_path: Path) -> None:
 
 async def test_newer_schema_is_refused(tmp_path: Path) -> None:
     """A database written by a newer server is refused with a clear error, untouched."""
-    path = tmp_path / "disqueue.db"
+    path, newer = tmp_path / "disqueue.db", len(migrations("sqlite")) + 1
     with sqlite3.connect(path) as connection:
-        connection.execute(f"PRAGMA user_version={len(migrations()) + 1}")
+        connection.execute(f"PRAGMA user_version={newer}")
     with pytest.raises(ConfigError, match="newer than this server"):
         await opened(path)
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations()) + 1,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (newer,)
 
 
 async def test_damaged_file_is_refused(tmp_path: Path) -> None:
@@ -110,4 +111,4 @@ async def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
     storage = await opened(path)
     await storage.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations()),)
+        assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations("sqlite")),)

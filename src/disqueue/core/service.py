@@ -152,7 +152,7 @@ class QueueService:
         self.check_item(item.value, item.key)
         plain = item.delay == 0 and item.ttl is None and item.dedup_id is None
         if plain and self.wants.waiting(name):
-            self.storage.settings(name)  # raises QueueNotFound
+            await self.storage.settings(name)  # raises QueueNotFound
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
             receipt = asyncio.get_running_loop().create_future()
@@ -180,7 +180,7 @@ class QueueService:
     async def _lease_for(self, name: str, lease: float | None) -> float | None:
         if lease is not None:
             return lease
-        return self.storage.settings(name).lease
+        return (await self.storage.settings(name)).lease
 
     async def take_many(
         self,

@@ -17,6 +17,10 @@ def open_storage(config: StorageConfig) -> Storage:
         from disqueue.storage.sqlite import SQLiteStorage
 
         return SQLiteStorage(config.path, config.sync)
+    if config.type == "postgres":
+        from disqueue.storage.postgres import PostgresStorage
+
+        return PostgresStorage(config.dsn, config.schema, config.pool)
     raise ConfigError(f"storage type {config.type!r} is not available")
 
 

@@ -9,8 +9,10 @@ Methods on a queue that does not exist raise `QueueNotFound`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import resources
 from typing import Protocol
 
+from disqueue.errors import ConfigError
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings
 
 
@@ -53,7 +55,7 @@ class Storage(Protocol):
         """Whether the queue exists."""
         ...
 
-    def settings(self, name: str) -> QueueSettings:
+    async def settings(self, name: str) -> QueueSettings:
         """What the queue was created with (raises `QueueNotFound`)."""
         ...
 
@@ -112,3 +114,23 @@ class Storage(Protocol):
     async def count_handoff(self, name: str) -> None:
         """Count an item put and taken at once (handed to a waiting consumer)."""
         ...
+
+
+def pending_migrations(backend: str, version: int, where: str) -> list[tuple[int, str]]:
+    """The migrations that bring a schema at `version` to this server's: (number, SQL)
+    pairs. A schema newer than this server is refused (`where` names it)."""
+    steps = migrations(backend)
+    if version > len(steps):
+        raise ConfigError(
+            f"{where}: schema version {version} is newer than this server's ({len(steps)}); "
+            "upgrade disqueue"
+        )
+    return list(enumerate(steps, 1))[version:]
+
+
+def migrations(backend: str) -> list[str]:
+    """A backend's schema migrations (`sql/<backend>_NNN_*.sql`), in order: migration N
+    brings the schema to version N."""
+    folder = resources.files("disqueue.storage") / "sql"
+    names = sorted(p.name for p in folder.iterdir() if p.name.startswith(f"{backend}_"))
+    return [(folder / name).read_text(encoding="utf-8") for name in names]

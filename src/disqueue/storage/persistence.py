@@ -44,6 +44,9 @@ class Totals(NamedTuple):
     expired: int = 0
     dead_lettered: int = 0
 
+    def plus(self, other: Totals) -> Totals:
+        return Totals(*(a + b for a, b in zip(self, other, strict=True)))
+
 
 class Persistence(ABC):
     """The persistence hooks of an embedded backend."""

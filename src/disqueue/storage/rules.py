@@ -15,7 +15,6 @@ thread. The order of events is what makes it safe:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -26,7 +25,7 @@ from typing import Any
 from disqueue.errors import QueueFull, QueueNotFound, StorageFailure
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
 from disqueue.storage.persistence import Persistence, Row, Totals
-from disqueue.storage.state import DEDUP_WINDOW, Lease, QueueState, Timers
+from disqueue.storage.state import DEDUP_WINDOW, Lease, NameChanges, QueueState, Timers
 
 log = logging.getLogger("disqueue.storage")
 
@@ -42,7 +41,7 @@ class RuleStorage(Persistence):
 
     def __init__(self) -> None:
         self._queues: dict[str, QueueState] = {}
-        self._changing: dict[str, asyncio.Future[Any]] = {}
+        self._changes = NameChanges()
         self._back = itertools.count(1)
         self._front = itertools.count(-1, -1)
         self._timers = Timers(self._due)
@@ -116,24 +115,13 @@ class RuleStorage(Persistence):
             raise QueueNotFound()
         return queue
 
-    async def _settled(self, name: str) -> None:
-        """Wait until no create or delete of `name` is on its way to storage."""
-        while (change := self._changing.get(name)) is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(change)
-
     async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
-        await self._settled(name)
+        await self._changes.settled(name)
         if await self.exists(name):
             return False
         settings = settings or QueueSettings()
         created = QueueInfo.now()
-        change = asyncio.ensure_future(self._p_create(name, created, settings))
-        self._changing[name] = change
-        try:
-            queue_id = await change
-        finally:
-            del self._changing[name]
+        queue_id = await self._changes.run(name, self._p_create(name, created, settings))
         self._queues[name] = QueueState(queue_id, name, created, settings)
         return True
 
@@ -150,23 +138,19 @@ class RuleStorage(Persistence):
     async def info(self, name: str) -> QueueInfo:
         return self._queue(name).info()
 
-    def settings(self, name: str) -> QueueSettings:
+    async def settings(self, name: str) -> QueueSettings:
         return self._queue(name).settings
 
     async def delete_queue(self, name: str) -> None:
-        await self._settled(name)
+        await self._changes.settled(name)
         queue = self._queue(name)
         queue.deleted = True  # later requests see a missing queue at once
         held = [*queue.index.positions(), *queue.delayed, *(x.pos for x in queue.leases.values())]
-        change = asyncio.ensure_future(self._p_drop(queue.id, held))
-        self._changing[name] = change
         try:
-            await change
+            await self._changes.run(name, self._p_drop(queue.id, held))
         except BaseException:
             queue.deleted = False
             raise
-        finally:
-            del self._changing[name]
         del self._queues[name]
 
     # -- putting ------------------------------------------------------------------------

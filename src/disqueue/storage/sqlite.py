@@ -16,12 +16,12 @@ import contextlib
 import logging
 import sqlite3
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from disqueue.errors import ConfigError, StorageFailure
 from disqueue.models import QueueSettings
+from disqueue.storage.base import pending_migrations
 from disqueue.storage.persistence import Row, Stored, Totals
 from disqueue.storage.rules import RuleStorage
 from disqueue.storage.sqlite_writer import (
@@ -42,13 +42,6 @@ from disqueue.storage.sqlite_writer import (
 log = logging.getLogger("disqueue.storage")
 
 Sync = Literal["full", "normal"]
-
-
-def migrations() -> list[str]:
-    """The schema's migrations, in order: migration N brings the schema to version N."""
-    folder = resources.files("disqueue.storage") / "sql"
-    names = sorted(p.name for p in folder.iterdir() if p.name.startswith("sqlite_"))
-    return [(folder / name).read_text(encoding="utf-8") for name in names]
 
 
 class SQLiteStorage(RuleStorage):
@@ -84,17 +77,11 @@ class SQLiteStorage(RuleStorage):
         return connection
 
     def _migrate(self, connection: sqlite3.Connection) -> None:
-        steps = migrations()
         (version,) = connection.execute("PRAGMA user_version").fetchone()
-        if version > len(steps):
-            raise ConfigError(
-                f"storage {self.path}: schema version {version} is newer than this "
-                f"server's ({len(steps)}); upgrade disqueue"
-            )
-        for number in range(version + 1, len(steps) + 1):
+        for number, step in pending_migrations("sqlite", version, f"storage {self.path}"):
             log.info("storage %s: migrating schema to version %d", self.path, number)
             connection.executescript(
-                f"BEGIN IMMEDIATE;\n{steps[number - 1]}\nPRAGMA user_version={number};\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={number};\nCOMMIT;"
             )
 
     async def open(self) -> None:
@@ -156,11 +143,7 @@ class SQLiteStorage(RuleStorage):
     def _p_count(self, queue_id: int, totals: Totals) -> None:
         # Totals are statistics: gathered, written with the next batch, never waited for.
         pending = self._totals.get(queue_id)
-        self._totals[queue_id] = (
-            totals
-            if pending is None
-            else Totals(*(a + b for a, b in zip(pending, totals, strict=True)))
-        )
+        self._totals[queue_id] = totals if pending is None else pending.plus(totals)
         if not self._totals_flush:
             self._totals_flush = True
             asyncio.get_running_loop().call_soon(self._flush_totals)

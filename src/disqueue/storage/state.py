@@ -8,16 +8,19 @@ Both embedded backends keep this in memory and differ only in where values go
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from disqueue.models import QueueInfo, QueueSettings
 from disqueue.storage.index import QueueIndex
+
+T = TypeVar("T")
 
 #: How long a `dedup_id` is remembered.
 DEDUP_WINDOW = 300.0
@@ -125,3 +128,28 @@ class Timers:
         if self._handle is not None:
             self._handle.cancel()
         self._heap.clear()
+
+
+class NameChanges:
+    """Creates and deletes of queue names on their way to storage. A change of a name
+    waits for the one before it, so they apply in the order they were asked for (a
+    create racing a delete of the same name makes the queue anew)."""
+
+    def __init__(self) -> None:
+        self._changing: dict[str, asyncio.Future[Any]] = {}
+
+    async def settled(self, name: str) -> None:
+        """Wait until no create or delete of `name` is on its way to storage. (Returns
+        at once, without yielding, when none is.)"""
+        while (change := self._changing.get(name)) is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(change)
+
+    async def run(self, name: str, work: Awaitable[T]) -> T:
+        """Do `work`, a change of `name`, letting later changes of the name wait for it."""
+        change = asyncio.ensure_future(work)
+        self._changing[name] = change
+        try:
+            return await change
+        finally:
+            del self._changing[name]

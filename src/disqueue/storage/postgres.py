@@ -1,0 +1,458 @@
+"""PostgreSQL storage: several server nodes share one database and are one service.
+
+The database holds everything; a node keeps only a cache of queue names and settings
+(which never change while a queue exists). A take is one statement that picks the head
+with `FOR UPDATE SKIP LOCKED`, so concurrent takers on any node never get the same
+item. A node tells the others that items became ready with `NOTIFY`; deadlines (end of
+a lease, a delay, a ttl) are handled by whichever node sees them first
+(`disqueue.storage.postgres_node`). While the database cannot be reached, requests
+fail with 503 `storage unavailable`, and the pool reconnects once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+
+from disqueue.errors import (
+    ConfigError,
+    QueueFull,
+    QueueNotFound,
+    StorageFailure,
+    StorageUnavailable,
+)
+from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
+from disqueue.storage import postgres_sql as sql
+from disqueue.storage.base import pending_migrations
+from disqueue.storage.persistence import Totals
+from disqueue.storage.postgres_node import Node
+from disqueue.storage.state import DEDUP_WINDOW, NameChanges
+
+log = logging.getLogger("disqueue.storage")
+
+T = TypeVar("T")
+Queue = tuple[int, QueueSettings]
+
+#: Errors that mean the database cannot be reached (or went away mid-request).
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # too many connections
+    asyncpg.InterfaceError,  # connection closed
+    OSError,
+    TimeoutError,
+)
+
+#: How long a request waits for a connection, and a statement for its answer.
+ACQUIRE_TIMEOUT = 5.0
+COMMAND_TIMEOUT = 30.0
+#: How long `open` keeps trying to reach the database before the server gives up.
+OPEN_PATIENCE = 15.0
+
+
+def _ignore(name: str) -> None:
+    return None
+
+
+class PostgresStorage:
+    """The `Storage` interface over a PostgreSQL schema shared by every node."""
+
+    kind = "postgres"
+
+    def __init__(self, dsn: str, schema: str = "disqueue", pool: int = 10) -> None:
+        self.dsn, self.schema, self.pool_size = dsn, schema, pool
+        self.on_ready: Callable[[str], None] = _ignore
+        self._pool: asyncpg.Pool | None = None
+        self._queues: dict[str, Queue] = {}
+        self._changes = NameChanges()
+        self.node = Node(self)
+
+    # -- connections ----------------------------------------------------------------
+
+    def connect_args(self) -> dict[str, Any]:
+        """What every connection of this node is opened with."""
+        return {
+            "dsn": self.dsn,
+            "timeout": ACQUIRE_TIMEOUT,
+            "server_settings": {"search_path": self.schema, "application_name": "disqueue"},
+        }
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; database trouble becomes `StorageUnavailable` (nothing
+        was answered yet, so the client may try again) or `StorageFailure`."""
+        if self._pool is None:
+            raise StorageUnavailable()
+        try:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
+                yield connection
+        except UNAVAILABLE as exc:
+            log.warning("storage postgres: %s: %s", type(exc).__name__, exc)
+            raise StorageUnavailable() from exc
+        except asyncpg.PostgresError as exc:
+            log.error("storage postgres: %s: %s", type(exc).__name__, exc)
+            raise StorageFailure() from exc
+
+    async def run(self, method: str, query: str, *args: Any) -> Any:
+        """`connection.<method>(query, *args)` on a pooled connection."""
+        async with self.connection() as connection:
+            return await getattr(connection, method)(query, *args)
+
+    # -- life cycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        deadline = time.monotonic() + OPEN_PATIENCE
+        pause = 0.2
+        while True:
+            try:
+                await self._migrate()
+                self._pool = await asyncpg.create_pool(
+                    min_size=1,
+                    max_size=self.pool_size,
+                    command_timeout=COMMAND_TIMEOUT,
+                    **self.connect_args(),
+                )
+                break
+            except UNAVAILABLE as exc:
+                if time.monotonic() + pause > deadline:
+                    raise ConfigError(f"storage postgres: cannot connect: {exc}") from exc
+                log.warning("storage postgres: cannot connect (%s); trying again", exc)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
+            except asyncpg.PostgresError as exc:
+                raise ConfigError(f"storage postgres: {exc}") from exc
+        await self.node.start()
+
+    async def _migrate(self) -> None:
+        """Bring the schema to this server's version. Nodes starting at once take turns
+        on an advisory lock, so each migration runs exactly once."""
+        connection = await asyncpg.connect(**self.connect_args())
+        try:
+            async with connection.transaction():
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"disqueue:{self.schema}"
+                )
+                await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+                await connection.execute(f'SET LOCAL search_path TO "{self.schema}"')
+                await connection.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
+                )
+                version = await connection.fetchval("SELECT max(version) FROM schema_version")
+                where = f"storage postgres schema {self.schema}"
+                for number, step in pending_migrations("postgres", version or 0, where):
+                    log.info("%s: migrating to version %d", where, number)
+                    await connection.execute(step)
+                    await connection.execute("INSERT INTO schema_version VALUES ($1)", number)
+        finally:
+            await connection.close()
+
+    async def check(self) -> None:
+        await self.run("fetchval", "SELECT 1")
+
+    async def close(self) -> None:
+        await self.node.stop()
+        if self._pool is not None:
+            try:
+                await asyncio.wait_for(self._pool.close(), timeout=5.0)
+            except TimeoutError:
+                self._pool.terminate()
+            self._pool = None
+
+    # -- queues -----------------------------------------------------------------------
+
+    async def _queue(self, name: str) -> Queue:
+        """The queue's id and settings, from the cache or the database."""
+        queue = self._queues.get(name)
+        return queue if queue is not None else await self._fetch_queue(name)
+
+    async def _fetch_queue(self, name: str) -> Queue:
+        row = await self.run("fetchrow", sql.QUEUE_BY_NAME, name)
+        if row is None:
+            self._queues.pop(name, None)
+            raise QueueNotFound()
+        queue = (row["id"], QueueSettings(*tuple(row)[1:]))
+        self._queues[name] = queue
+        return queue
+
+    def forget(self, name: str) -> None:
+        """Drop `name` from the cache (it was deleted, perhaps by another node)."""
+        self._queues.pop(name, None)
+
+    def forget_all(self) -> None:
+        """Empty the cache (news of deletions may have been missed)."""
+        self._queues.clear()
+
+    async def _on_queue(
+        self,
+        name: str,
+        action: Callable[[int, QueueSettings], Awaitable[T]],
+        found: Callable[[T], bool],
+    ) -> T:
+        """`action` on the queue's id. When it finds nothing (or its queue vanished under
+        it), the cached id is checked: another node may have deleted the queue, or
+        deleted it and made it anew."""
+        queue_id, settings = await self._queue(name)
+        try:
+            result = await action(queue_id, settings)
+        except StorageFailure as exc:
+            if not isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
+                raise
+            current = await self._fetch_queue(name)  # raises QueueNotFound
+            if current[0] == queue_id:
+                raise
+            return await action(*current)
+        if found(result):
+            return result
+        current = await self._fetch_queue(name)
+        return result if current[0] == queue_id else await action(*current)
+
+    async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
+        settings = settings or QueueSettings()
+        await self._changes.settled(name)
+        queue_id = await self._changes.run(name, self.run(
+            "fetchval", sql.CREATE_QUEUE, name, QueueInfo.now(), settings.lease,
+            settings.max_attempts, settings.dead_letter, settings.max_items,
+        ))  # fmt: skip
+        if queue_id is None:
+            return False
+        self._queues[name] = (queue_id, settings)
+        return True
+
+    async def queues(self) -> list[str]:
+        rows = await self.run("fetch", "SELECT name FROM queues ORDER BY id")
+        return [row[0] for row in rows]
+
+    async def queue_count(self) -> int:
+        count: int = await self.run("fetchval", "SELECT count(*) FROM queues")
+        return count
+
+    async def exists(self, name: str) -> bool:
+        try:
+            await self._fetch_queue(name)
+        except QueueNotFound:
+            return False
+        return True
+
+    async def settings(self, name: str) -> QueueSettings:
+        return (await self._queue(name))[1]
+
+    async def info(self, name: str) -> QueueInfo:
+        async with self.node.counting:  # not while totals are on their way
+            row = await self.run("fetchrow", sql.INFO, name, time.time())
+            mine = self.node.totals.get(row["id"], Totals()) if row is not None else Totals()
+        if row is None:
+            self.forget(name)
+            raise QueueNotFound()
+        stored = Totals(row["put_total"], row["taken_total"], row["acked_total"],
+                        row["expired_total"], row["dead_lettered_total"])  # fmt: skip
+        put, taken, acked, expired, dead = stored.plus(mine)
+        return QueueInfo(
+            name, row["created"], QueueSettings(*tuple(row)[2:6]), size=row["ready"],
+            delayed=row["delayed"], in_flight=row["in_flight"], put=put, taken=taken,
+            acked=acked, expired=expired, dead_lettered=dead,
+        )  # fmt: skip
+
+    async def delete_queue(self, name: str) -> None:
+        deleted = await self.run(
+            "fetchval", "DELETE FROM queues WHERE name = $1 RETURNING id", name
+        )
+        self.forget(name)
+        if deleted is None:
+            raise QueueNotFound()
+        self.node.totals.pop(deleted, None)
+        self.node.tell("drop", name)
+
+    # -- putting ------------------------------------------------------------------------
+
+    async def put(self, name: str, item: Item) -> None:
+        async def insert(queue_id: int, settings: QueueSettings) -> bool:
+            async with self.connection() as connection:
+                args = (queue_id, item.id, item.key, match_key(item.key), item.value)
+                if settings.max_items is None:
+                    await connection.execute(sql.PUT, *args)
+                    return True
+                async with connection.transaction():
+                    await self._make_room(connection, queue_id, settings, 1)
+                    await connection.execute(sql.PUT, *args)
+            return True
+
+        await self._on_queue(name, insert, bool)
+        self.node.count(await self._queue_id(name), Totals(put=1))
+        self.ready(name)
+
+    async def _queue_id(self, name: str) -> int:
+        return (await self._queue(name))[0]
+
+    @staticmethod
+    async def _make_room(
+        connection: asyncpg.Connection, queue_id: int, settings: QueueSettings, count: int
+    ) -> None:
+        await connection.execute(sql.LOCK_QUEUE, queue_id)
+        held: int = await connection.fetchval(sql.HELD, queue_id)
+        if settings.max_items is not None and held + count > settings.max_items:
+            raise QueueFull()
+
+    async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
+        """All of `items` or none, in one transaction; a `dedup_id` with a live claim
+        answers with the first item's id and stores nothing."""
+        now = time.time()
+
+        async def insert(queue_id: int, settings: QueueSettings) -> tuple[list[str], list[NewItem]]:
+            async with self.connection() as connection, connection.transaction():
+                ids, new = await self._claim(connection, queue_id, items, now)
+                if settings.max_items is not None:
+                    await self._make_room(connection, queue_id, settings, len(new))
+                if new:
+                    positions = [r[0] for r in await connection.fetch(sql.POSITIONS, len(new))]
+                    await connection.execute(
+                        sql.PUT_MANY, queue_id, positions, [n.id for n in new],
+                        [n.key for n in new], [match_key(n.key) for n in new],
+                        [n.value for n in new],
+                        [now + n.delay if n.delay > 0 else None for n in new],
+                        [now + n.ttl if n.ttl is not None else None for n in new],
+                    )  # fmt: skip
+            return ids, new
+
+        ids, new = await self._on_queue(name, insert, lambda _: True)
+        if new:
+            self.node.count(await self._queue_id(name), Totals(put=len(new)))
+            self.node.deadline(min((now + n.delay for n in new if n.delay > 0), default=None))
+            self.node.deadline(min((now + n.ttl for n in new if n.ttl is not None), default=None))
+            if any(n.delay <= 0 for n in new):
+                self.ready(name)
+        return ids
+
+    @staticmethod
+    async def _claim(
+        connection: asyncpg.Connection, queue_id: int, items: list[NewItem], now: float
+    ) -> tuple[list[str], list[NewItem]]:
+        """Every item's id, and the items to store (those not known by a dedup_id)."""
+        ids: list[str] = []
+        new: list[NewItem] = []
+        for item in items:
+            if item.dedup_id is not None:
+                claimed = await connection.fetchval(
+                    sql.CLAIM, queue_id, item.dedup_id, item.id, now + DEDUP_WINDOW, now
+                )
+                if claimed is None:
+                    ids.append(await connection.fetchval(sql.CLAIMED, queue_id, item.dedup_id))
+                    continue
+            ids.append(item.id)
+            new.append(item)
+        return ids, new
+
+    async def put_front(self, name: str, item: Item) -> None:
+        async def insert(queue_id: int, settings: QueueSettings) -> bool:
+            await self.run(
+                "execute", sql.PUT_FRONT, queue_id, item.id, item.key, match_key(item.key),
+                item.value, item.attempts,
+            )  # fmt: skip
+            return True
+
+        await self._on_queue(name, insert, bool)
+        self.node.count(await self._queue_id(name), Totals(taken=-1))
+        self.ready(name)
+
+    async def count_handoff(self, name: str) -> None:
+        self.node.count(await self._queue_id(name), Totals(put=1, taken=1))
+
+    def ready(self, name: str) -> None:
+        """Items became ready in `name`: wake consumers here, and tell the other nodes."""
+        self.on_ready(name)
+        self.node.tell("ready", name)
+
+    # -- taking ---------------------------------------------------------------------------
+
+    async def take_many(
+        self, name: str, key: str | None, count: int, lease: float | None = None
+    ) -> list[Item]:
+        if count <= 0:
+            await self._queue(name)
+            return []
+        match = match_key(key)
+        now = time.time()
+        until = now + lease if lease is not None else None
+        query = sql.TAKE[(until is not None, match is not None)]
+        args: list[Any] = [count, now]
+        if match is not None:
+            args.append(match)
+        if until is not None:
+            args.append(until)
+
+        async def take(queue_id: int, settings: QueueSettings) -> list[asyncpg.Record]:
+            rows: list[asyncpg.Record] = await self.run("fetch", query, queue_id, *args)
+            return rows
+
+        rows = await self._on_queue(name, take, bool)
+        self.node.waiting(name, len(rows) < count)
+        if not rows:
+            return []
+        rows.sort(key=lambda row: row[0])
+        self.node.count(await self._queue_id(name), Totals(taken=len(rows)))
+        if until is None:
+            return [Item(row[3], row[2], row[1]) for row in rows]
+        self.node.deadline(until)
+        return [Item(row[3], row[2], row[1], row[4], until) for row in rows]
+
+    async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
+        items = await self.take_many(name, key, 1, lease)
+        return items[0] if items else None
+
+    async def peek(self, name: str, key: str | None) -> Item | None:
+        match = match_key(key)
+        args: list[Any] = [1, time.time()] + ([match] if match is not None else [])
+
+        async def peek(queue_id: int, settings: QueueSettings) -> asyncpg.Record | None:
+            return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
+
+        row = await self._on_queue(name, peek, lambda row: row is not None)
+        return None if row is None else Item(row[3], row[2], row[1])
+
+    async def purge(self, name: str) -> int:
+        async def purge(queue_id: int, settings: QueueSettings) -> int:
+            count: int = await self.run("fetchval", sql.PURGE, queue_id)
+            return count
+
+        return await self._on_queue(name, purge, bool)
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def ack(self, name: str, item_id: str) -> bool:
+        async def ack(queue_id: int, settings: QueueSettings) -> bool:
+            pos = await self.run("fetchval", sql.ACK, queue_id, item_id, time.time())
+            return pos is not None
+
+        if not await self._on_queue(name, ack, bool):
+            return False
+        self.node.count(await self._queue_id(name), Totals(acked=1))
+        return True
+
+    async def release(self, name: str, item_id: str, delay: float = 0.0) -> bool:
+        async def release(queue_id: int, settings: QueueSettings) -> bool:
+            async with self.connection() as connection, connection.transaction():
+                row = await connection.fetchrow(sql.LEASED, queue_id, item_id, time.time())
+                if row is None:
+                    return False
+                outcome = await self.node.give_back(connection, row, delay)
+            self.node.settle(outcome)
+            return True
+
+        return await self._on_queue(name, release, bool)
+
+    async def touch(self, name: str, item_id: str, lease_seconds: float) -> float | None:
+        async def touch(queue_id: int, settings: QueueSettings) -> float | None:
+            now = time.time()
+            until: float | None = await self.run(
+                "fetchval", sql.TOUCH, queue_id, item_id, now, now + lease_seconds
+            )
+            return until
+
+        until = await self._on_queue(name, touch, lambda until: until is not None)
+        self.node.deadline(until)
+        return until

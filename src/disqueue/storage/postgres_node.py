@@ -1,0 +1,265 @@
+"""What one node of a PostgreSQL-backed service does besides answering requests.
+
+- It listens (`LISTEN`) for the other nodes' news: items became ready in a queue, or
+  a queue was deleted; and tells them its own (`NOTIFY`, coalesced: while one
+  notification is on its way, the next ones gather).
+- It handles deadlines: leases that ran out, delays and ttls that ended. Every node
+  looks at the earliest deadline in the database, so when the node that leased an item
+  is dead another one gives it back. Rows are claimed with `SKIP LOCKED`, so two
+  nodes never handle the same deadline.
+- It adds what it counted to the queues' totals about once a second.
+- A safety net, once a second: queues that a consumer here waits on are looked at
+  for ready items, in case a notification was lost (the listening connection was
+  down, say).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from disqueue.errors import StorageFailure, StorageUnavailable
+from disqueue.storage import postgres_sql as sql
+from disqueue.storage.persistence import Totals
+
+if TYPE_CHECKING:
+    from disqueue.storage.postgres import PostgresStorage
+
+log = logging.getLogger("disqueue.storage")
+
+#: The safety net's period, and the longest a node sleeps without looking at deadlines.
+SAFETY = 1.0
+#: At most this many rows of each kind per pass over the deadlines.
+BATCH = 500
+#: How long the listening connection may go without a sign of life.
+LISTEN_CHECK = 5.0
+
+#: What a lease that ended did, to apply once its transaction committed: totals to add,
+#: queues that got ready items, and a new deadline.
+Outcome = tuple[list[tuple[int, Totals]], list[str], float | None]
+
+
+class Node:
+    """The background work of one node (see the module's docstring)."""
+
+    def __init__(self, storage: PostgresStorage) -> None:
+        self.storage = storage
+        self.id = secrets.token_hex(6)
+        self.totals: dict[int, Totals] = {}
+        #: Held while totals are on their way to the database.
+        self.counting = asyncio.Lock()
+        self._starved: set[str] = set()
+        self._outbox: set[str] = set()
+        self._send = asyncio.Event()
+        self._due = asyncio.Event()
+        self._next = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def channel(self) -> str:
+        return f"disqueue_{self.storage.schema}"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for work in (self._listen, self._notify, self._sweep_forever):
+            self._tasks.append(loop.create_task(work()))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        with contextlib.suppress(StorageUnavailable, StorageFailure):
+            await asyncio.wait_for(self._flush_totals(), timeout=5.0)
+
+    # -- what the storage tells the node ------------------------------------------------
+
+    def count(self, queue_id: int, totals: Totals) -> None:
+        """Add to a queue's totals (written within a second)."""
+        known = self.totals.get(queue_id)
+        self.totals[queue_id] = (
+            totals
+            if known is None
+            else Totals(*(a + b for a, b in zip(known, totals, strict=True)))
+        )
+
+    def tell(self, news: str, name: str) -> None:
+        """Tell the other nodes that items became ready in `name` ("ready") or that it
+        was deleted ("drop")."""
+        self._outbox.add(f"{self.id} {news} {name}")
+        self._send.set()
+
+    def waiting(self, name: str, starved: bool) -> None:
+        """A take in `name` came back short (a consumer may wait), or full."""
+        if starved:
+            self._starved.add(name)
+        else:
+            self._starved.discard(name)
+
+    def deadline(self, when: float | None) -> None:
+        """Something is due at `when`: look at the deadlines then."""
+        if when is not None and when < self._next:
+            self._next = when
+            self._due.set()
+
+    async def give_back(
+        self, connection: asyncpg.Connection, row: asyncpg.Record, delay: float
+    ) -> Outcome:
+        """A lease ended without an ack (`row` from `LEASED`/`EXPIRED_LEASES`, locked):
+        back to the front of its queue (after `delay`), or after the queue's
+        `max_attempts`-th delivery on to its dead-letter queue, or dropped."""
+        queue_id, name, limit = row["queue_id"], row["name"], row["max_attempts"]
+        if limit is None or row["attempts"] < limit:
+            visible_at = time.time() + delay if delay > 0 else None
+            await connection.execute(sql.REQUEUE, row["pos"], visible_at)
+            return [], ([] if visible_at else [name]), visible_at
+        target = row["dead_letter"]
+        letters = None
+        if target is not None:
+            letters = await connection.fetchval("SELECT id FROM queues WHERE name = $1", target)
+        counts = [(queue_id, Totals(dead_lettered=1))]
+        if letters is None:
+            await connection.execute(sql.DROP_ITEM, row["pos"])
+            log.info("queue %s: an item was dropped after %d deliveries", name, row["attempts"])
+            return counts, [], None
+        await connection.execute(sql.MOVE, row["pos"], letters)
+        return [*counts, (letters, Totals(put=1))], [target], None
+
+    def settle(self, outcome: Outcome) -> None:
+        """Apply what `give_back` did, once its transaction committed."""
+        counts, ready, when = outcome
+        for queue_id, totals in counts:
+            self.count(queue_id, totals)
+        for name in ready:
+            self.storage.ready(name)
+        self.deadline(when)
+
+    # -- listening and telling ------------------------------------------------------------
+
+    def _heard(self, connection: Any, pid: int, channel: str, payload: str) -> None:
+        node, news, name = payload.split(" ", 2)
+        if node == self.id:
+            return
+        if news == "drop":
+            self.storage.forget(name)
+        self.storage.on_ready(name)  # a drop: the consumers waiting here learn it is gone
+
+    async def _listen(self) -> None:
+        """Keep a connection listening; after each (re)connection, look again at every
+        queue a consumer waits on, since news may have been missed meanwhile."""
+        pause = 0.1
+        while True:
+            connection = None
+            try:
+                connection = await asyncpg.connect(**self.storage.connect_args())
+                lost = asyncio.Event()
+                connection.add_termination_listener(_setter(lost))
+                await connection.add_listener(self.channel, self._heard)
+                pause = 0.1
+                self.storage.forget_all()
+                for name in list(self._starved):
+                    self.storage.on_ready(name)
+                while not lost.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), LISTEN_CHECK)
+                        break
+                    await connection.fetchval("SELECT 1", timeout=LISTEN_CHECK)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("storage postgres: listening failed (%s); again in %.1f s", exc, pause)
+            finally:
+                if connection is not None:
+                    connection.terminate()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _notify(self) -> None:
+        while True:
+            await self._send.wait()
+            self._send.clear()
+            messages, self._outbox = list(self._outbox), set()
+            try:
+                await self.storage.run("execute", sql.NOTIFY, self.channel, messages)
+            except (StorageUnavailable, StorageFailure):
+                log.debug("storage postgres: %d notifications lost", len(messages))
+
+    # -- deadlines ---------------------------------------------------------------------------
+
+    async def _sweep_forever(self) -> None:
+        safety = 0.0
+        while True:
+            now = time.time()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._due.wait(), max(0.0, min(self._next, now + SAFETY) - now)
+                )
+            self._due.clear()
+            try:
+                while await self.sweep():
+                    pass
+                following = await self.storage.run("fetchval", sql.NEXT_DEADLINE)
+                self._next = following if following is not None else time.time() + SAFETY
+                if time.monotonic() >= safety:
+                    safety = time.monotonic() + SAFETY
+                    await self._flush_totals()
+                    await self._look_again()
+            except (StorageUnavailable, StorageFailure):
+                self._next = time.time() + SAFETY  # the database is away: try again later
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("storage postgres: handling deadlines failed")
+                self._next = time.time() + SAFETY
+
+    async def sweep(self) -> bool:
+        """Handle what is due now; True if there may be more."""
+        now = time.time()
+        outcomes: list[Outcome] = []
+        async with self.storage.connection() as connection, connection.transaction():
+            leases = await connection.fetch(sql.EXPIRED_LEASES, now, BATCH)
+            for row in leases:
+                outcomes.append(await self.give_back(connection, row, 0.0))
+            delays = await connection.fetch(sql.DELAYS_ENDED, now, BATCH)
+            ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
+            ready_ids = {row[0] for row in delays}
+            names = dict(await connection.fetch(sql.NAMES_OF, list(ready_ids)) if ready_ids else [])
+        for outcome in outcomes:
+            self.settle(outcome)
+        for queue_id in ready_ids:
+            if queue_id in names:
+                self.storage.ready(names[queue_id])
+        for row in ttls:
+            self.count(row[0], Totals(expired=1))
+        return max(len(leases), len(delays), len(ttls)) >= BATCH
+
+    async def _look_again(self) -> None:
+        if not self._starved:
+            return
+        rows = await self.storage.run("fetch", sql.HAVE_READY, list(self._starved))
+        for (name,) in rows:
+            self._starved.discard(name)
+            self.storage.on_ready(name)
+
+    async def _flush_totals(self) -> None:
+        if not self.totals:
+            return
+        async with self.counting:
+            pending, self.totals = self.totals, {}
+            rows = [(queue_id, *totals) for queue_id, totals in pending.items()]
+            try:
+                await self.storage.run("executemany", sql.ADD_TOTALS, rows)
+            except BaseException:
+                for queue_id, totals in pending.items():
+                    self.count(queue_id, totals)
+                raise
+
+
+def _setter(event: asyncio.Event) -> Any:
+    return lambda _: event.set()

@@ -1,0 +1,159 @@
+"""The statements of the PostgreSQL backend, in one place.
+
+They run with `search_path` set to the service's schema. A take picks the head of
+the ready items with `FOR UPDATE SKIP LOCKED`: concurrent takers on any node get
+different items and never wait for each other, and each item goes to exactly one.
+"""
+
+from __future__ import annotations
+
+ITEM = "i.pos, i.id, i.key, i.value, i.attempts"
+
+QUEUE_BY_NAME = "SELECT id, lease, max_attempts, dead_letter, max_items FROM queues WHERE name = $1"
+
+CREATE_QUEUE = """
+INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id"""
+
+DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
+
+INFO = """
+SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
+       q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
+       c.ready, c.delayed, c.in_flight
+FROM queues q, LATERAL (
+    SELECT count(*) FILTER (WHERE lease_until IS NULL AND visible_at IS NULL
+                            AND (ttl_at IS NULL OR ttl_at > $2)) AS ready,
+           count(*) FILTER (WHERE lease_until IS NULL AND visible_at IS NOT NULL
+                            AND (ttl_at IS NULL OR ttl_at > $2)) AS delayed,
+           count(*) FILTER (WHERE lease_until IS NOT NULL) AS in_flight
+    FROM items WHERE queue_id = q.id) c
+WHERE q.name = $1"""
+
+# Items held (ready, delayed, in flight): what `max_items` limits. The queue's row is
+# locked first, so two puts into a capped queue count one after the other.
+LOCK_QUEUE = "SELECT 1 FROM queues WHERE id = $1 FOR NO KEY UPDATE"
+HELD = "SELECT count(*) FROM items WHERE queue_id = $1"
+
+PUT = """
+INSERT INTO items (pos, queue_id, id, key, match, value)
+VALUES (nextval('items_back'), $1, $2, $3, $4, $5)"""
+
+PUT_FRONT = """
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
+VALUES (-nextval('items_front'), $1, $2, $3, $4, $5, $6)"""
+
+POSITIONS = "SELECT nextval('items_back') FROM generate_series(1, $1)"
+
+PUT_MANY = """
+INSERT INTO items (queue_id, pos, id, key, match, value, visible_at, ttl_at)
+SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                         $7::float8[], $8::float8[])"""
+
+# A dedup_id claims its window unless a live claim exists (then nothing is returned
+# and the first item's id is read). Two nodes claiming at once: the second waits for
+# the first's row lock and then sees a live claim.
+CLAIM = """
+INSERT INTO dedup AS d (queue_id, dedup_id, item_id, until) VALUES ($1, $2, $3, $4)
+ON CONFLICT (queue_id, dedup_id) DO UPDATE SET item_id = excluded.item_id, until = excluded.until
+WHERE d.until <= $5 RETURNING item_id"""
+CLAIMED = "SELECT item_id FROM dedup WHERE queue_id = $1 AND dedup_id = $2"
+
+_READY = """
+SELECT pos FROM items
+WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
+  AND (ttl_at IS NULL OR ttl_at > $3) {key}
+ORDER BY pos LIMIT $2"""
+
+
+def _ready(keyed: bool, locked: bool) -> str:
+    query = _READY.format(key="AND match = $4" if keyed else "")
+    return query + (" FOR UPDATE SKIP LOCKED" if locked else "")
+
+
+def _take(keyed: bool) -> str:
+    return f"""
+WITH chosen AS ({_ready(keyed, True)})
+DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
+
+
+def _lease(keyed: bool) -> str:
+    until = "$5" if keyed else "$4"
+    return f"""
+WITH chosen AS ({_ready(keyed, True)})
+UPDATE items i SET lease_until = {until}, attempts = i.attempts + 1
+FROM chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
+
+
+#: Take statements by (leased, keyed). Parameters: queue, count, now, [match], [until].
+TAKE = {
+    (False, False): _take(False),
+    (False, True): _take(True),
+    (True, False): _lease(False),
+    (True, True): _lease(True),
+}
+#: Peek statements by keyed: the head, without locking it.
+PEEK = {
+    keyed: f"SELECT {ITEM} FROM items i WHERE pos = ({_ready(keyed, False)})"
+    for keyed in (False, True)
+}
+
+QUEUE_ID_OF = "SELECT id FROM queues WHERE id = $1"
+
+ACK = "DELETE FROM items WHERE queue_id = $1 AND id = $2 AND lease_until > $3 RETURNING pos"
+TOUCH = """
+UPDATE items SET lease_until = $4
+WHERE queue_id = $1 AND id = $2 AND lease_until > $3 RETURNING lease_until"""
+LEASED = """
+SELECT i.pos, i.queue_id, i.attempts, q.name, q.max_attempts, q.dead_letter FROM items i
+JOIN queues q ON q.id = i.queue_id
+WHERE i.queue_id = $1 AND i.id = $2 AND i.lease_until > $3 FOR UPDATE OF i"""
+
+# A lease that ended without an ack: back to the front (visible again after a delay),
+# or after the last attempt on to the dead-letter queue's back, or dropped.
+REQUEUE = """
+UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, visible_at = $2
+WHERE pos = $1"""
+MOVE = """
+UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
+                 visible_at = NULL, ttl_at = NULL
+WHERE pos = $1"""
+DROP_ITEM = "DELETE FROM items WHERE pos = $1"
+
+PURGE = """
+WITH gone AS (DELETE FROM items WHERE queue_id = $1 AND lease_until IS NULL RETURNING 1)
+SELECT count(*) FROM gone"""
+
+# -- what any node does when deadlines pass ---------------------------------------------
+
+EXPIRED_LEASES = """
+SELECT i.pos, i.queue_id, i.attempts, q.name, q.max_attempts, q.dead_letter FROM items i
+JOIN queues q ON q.id = i.queue_id
+WHERE i.lease_until <= $1 ORDER BY i.lease_until LIMIT $2 FOR UPDATE OF i SKIP LOCKED"""
+DELAYS_ENDED = """
+UPDATE items i SET visible_at = NULL FROM (
+    SELECT pos FROM items WHERE visible_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d
+WHERE i.pos = d.pos RETURNING i.queue_id"""
+TTLS_ENDED = """
+DELETE FROM items i USING (
+    SELECT pos FROM items WHERE ttl_at <= $1 AND lease_until IS NULL
+    LIMIT $2 FOR UPDATE SKIP LOCKED) d
+WHERE i.pos = d.pos RETURNING i.queue_id"""
+NEXT_DEADLINE = """
+SELECT LEAST((SELECT min(lease_until) FROM items WHERE lease_until IS NOT NULL),
+             (SELECT min(visible_at) FROM items WHERE visible_at IS NOT NULL),
+             (SELECT min(ttl_at) FROM items WHERE ttl_at IS NOT NULL AND lease_until IS NULL))"""
+NAMES_OF = "SELECT id, name FROM queues WHERE id = ANY($1::bigint[])"
+# Of the queues some consumer here waits on, those with ready items (the safety net
+# for a notification that never came).
+HAVE_READY = """
+SELECT q.name FROM queues q WHERE q.name = ANY($1::text[]) AND EXISTS (
+    SELECT 1 FROM items WHERE queue_id = q.id AND lease_until IS NULL AND visible_at IS NULL)"""
+
+ADD_TOTALS = """
+UPDATE queues SET put_total = put_total + $2, taken_total = taken_total + $3,
+                  acked_total = acked_total + $4, expired_total = expired_total + $5,
+                  dead_lettered_total = dead_lettered_total + $6
+WHERE id = $1"""
+
+NOTIFY = "SELECT pg_notify($1, message) FROM unnest($2::text[]) AS message"
