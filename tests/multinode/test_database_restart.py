@@ -1,8 +1,8 @@
 """The database goes away in the middle of a load and comes back.
 
 On a private PostgreSQL of the test's own (never the machine's shared one): it is
-stopped twice mid-load, once as a crash (`pg_ctl stop -m immediate`) and once cleanly
-(`-m fast`, which ends every session), and started again. Meanwhile every request is
+stopped mid-load, twice, and started again; as a crash (`pg_ctl stop -m immediate`) in
+one test, cleanly (`-m fast`, which ends every session) in the other. Meanwhile every request is
 answered correctly or with 503 `storage unavailable`; afterwards the service works
 again and nothing acknowledged is lost.
 
@@ -28,18 +28,23 @@ OUTAGE = 2.0  # seconds the database stays down each time
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.parametrize("mode", ["immediate", "fast"])
 async def test_database_restart_mid_load(
-    private_postgres: PrivatePostgres, start_node: StartNode, http: aiohttp.ClientSession
+    private_postgres: PrivatePostgres,
+    start_node: StartNode,
+    http: aiohttp.ClientSession,
+    mode: str,
 ) -> None:
-    """Puts and leased takes through two nodes while the database crashes, restarts,
-    shuts down and restarts: only 200 or 503 answers; every acknowledged put delivered;
-    no item delivered again after a successful ack; both nodes serve again after."""
+    """Puts and leased takes through two nodes while the database is stopped twice (as a
+    crash: `immediate`; cleanly: `fast`) and started again: only 200 or 503 answers;
+    every acknowledged put delivered; no item delivered again after a successful ack;
+    both nodes serve again after, and wake each other."""
     nodes = [start_node("disqueue", private_postgres.dsn) for _ in range(2)]
     with Api(nodes[0].url) as a:
         queue = a.new_queue()
     urls = [node.url for node in nodes]
     load = outage_load(urls, queue, LEASE)
-    restart_twice(private_postgres, load)
+    restart_twice(private_postgres, load, mode)
     check_after_outage(load, urls)
     await assert_woken_across(http, urls[0], urls[1], queue)
     for node in nodes:
@@ -48,11 +53,10 @@ async def test_database_restart_mid_load(
             assert queue in client.queues()
 
 
-def restart_twice(database: PrivatePostgres, load: Load) -> None:
-    """Under the load: crash and start the database, then shut it down and start it;
-    then stop the load."""
+def restart_twice(database: PrivatePostgres, load: Load, mode: str) -> None:
+    """Under the load: stop the database and start it again, twice; then stop the load."""
     try:
-        for mode in ("immediate", "fast"):
+        for _ in range(2):
             time.sleep(1.5)
             database.stop(mode)
             time.sleep(OUTAGE)
