@@ -51,6 +51,7 @@ def behind_nginx(schema: str, tmp_path: Path) -> Iterator[tuple[Nginx, Server, S
             node.shutdown()
 
 
+@pytest.mark.timeout(300)  # the first run on a new machine installs nginx (apt-get)
 async def test_put_take_and_websocket_through_nginx(
     behind_nginx: tuple[Nginx, Server, Server], http: aiohttp.ClientSession
 ) -> None:
