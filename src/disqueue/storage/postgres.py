@@ -31,6 +31,7 @@ from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
 from disqueue.storage import postgres_sql as sql
 from disqueue.storage.base import pending_migrations
 from disqueue.storage.persistence import Totals
+from disqueue.storage.postgres_batch import Combiner
 from disqueue.storage.postgres_node import Node
 from disqueue.storage.state import DEDUP_WINDOW, NameChanges
 
@@ -72,6 +73,14 @@ class PostgresStorage:
         self._queues: dict[str, Queue] = {}
         self._changes = NameChanges()
         self.node = Node(self)
+        lanes = max(1, pool // 2)
+        self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
+            self._put_batch, lanes=lanes, limit=1000
+        )
+        self._takes: Combiner[tuple[int, str | None, float | None], int, list[Item]] = Combiner(
+            self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
+            orphan=self._orphaned,
+        )  # fmt: skip
 
     # -- connections ----------------------------------------------------------------
 
@@ -249,8 +258,9 @@ class PostgresStorage:
         if row is None:
             self.forget(name)
             raise QueueNotFound()
-        stored = Totals(row["put_total"], row["taken_total"], row["acked_total"],
-                        row["expired_total"], row["dead_lettered_total"])  # fmt: skip
+        expired = row["expired_total"] + row["expiring"]
+        stored = Totals(row["put_total"], row["taken_total"], row["acked_total"], expired,
+                        row["dead_lettered_total"])  # fmt: skip
         put, taken, acked, expired, dead = stored.plus(mine)
         return QueueInfo(
             name, row["created"], QueueSettings(*tuple(row)[2:6]), size=row["ready"],
@@ -272,19 +282,45 @@ class PostgresStorage:
 
     async def put(self, name: str, item: Item) -> None:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
-            async with self.connection() as connection:
-                args = (queue_id, item.id, item.key, match_key(item.key), item.value)
-                if settings.max_items is None:
-                    await connection.execute(sql.PUT, *args)
-                    return True
-                async with connection.transaction():
-                    await self._make_room(connection, queue_id, settings, 1)
-                    await connection.execute(sql.PUT, *args)
+            if settings.max_items is None:
+                error = await self._puts.submit(None, (queue_id, item))
+                if error is not None:
+                    raise error
+                return True
+            async with self.connection() as connection, connection.transaction():
+                await self._make_room(connection, queue_id, settings, 1)
+                await connection.execute(sql.PUT, *self._put_args(queue_id, item))
             return True
 
         await self._on_queue(name, insert, bool)
         self.node.count(await self._queue_id(name), Totals(put=1))
         self.ready(name)
+
+    @staticmethod
+    def _put_args(queue_id: int, item: Item) -> tuple[Any, ...]:
+        return queue_id, item.id, item.key, match_key(item.key), item.value
+
+    async def _put_batch(self, _: None, puts: list[tuple[int, Item]]) -> list[Exception | None]:
+        """Plain puts, into any queues, in one statement. If a queue is gone, each put
+        goes on its own, so that only the puts into that queue fail."""
+        if len(puts) == 1:
+            await self.run("execute", sql.PUT, *self._put_args(*puts[0]))
+            return [None]
+        columns = list(zip(*(self._put_args(*put) for put in puts), strict=True))
+        try:
+            await self.run("execute", sql.PUT_BATCH, *map(list, columns))
+            return [None] * len(puts)
+        except StorageFailure as exc:
+            if not isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
+                raise
+        errors: list[Exception | None] = []
+        for put in puts:
+            try:
+                await self.run("execute", sql.PUT, *self._put_args(*put))
+                errors.append(None)
+            except StorageFailure as exc:
+                errors.append(exc)
+        return errors
 
     async def _queue_id(self, name: str) -> int:
         return (await self._queue(name))[0]
@@ -376,29 +412,59 @@ class PostgresStorage:
             await self._queue(name)
             return []
         match = match_key(key)
+
+        async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
+            return await self._takes.submit((queue_id, match, lease), count)
+
+        items = await self._on_queue(name, take, bool)
+        self.node.waiting(name, len(items) < count)
+        if items:
+            self.node.count(await self._queue_id(name), Totals(taken=len(items)))
+            self.node.deadline(items[0].lease_expires)
+        return items
+
+    async def _take_batch(
+        self, key: tuple[int, str | None, float | None], counts: list[int]
+    ) -> list[list[Item]]:
+        """The takes of one queue and key gathered while the database was busy: one
+        take of their added counts, shared out in the order they came."""
+        queue_id, match, lease = key
         now = time.time()
         until = now + lease if lease is not None else None
-        query = sql.TAKE[(until is not None, match is not None)]
-        args: list[Any] = [count, now]
-        if match is not None:
-            args.append(match)
-        if until is not None:
-            args.append(until)
-
-        async def take(queue_id: int, settings: QueueSettings) -> list[asyncpg.Record]:
-            rows: list[asyncpg.Record] = await self.run("fetch", query, queue_id, *args)
-            return rows
-
-        rows = await self._on_queue(name, take, bool)
-        self.node.waiting(name, len(rows) < count)
-        if not rows:
-            return []
+        args: list[Any] = [queue_id, sum(counts), now]
+        args += [match] if match is not None else []
+        args += [until] if until is not None else []
+        rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
         rows.sort(key=lambda row: row[0])
-        self.node.count(await self._queue_id(name), Totals(taken=len(rows)))
         if until is None:
-            return [Item(row[3], row[2], row[1]) for row in rows]
-        self.node.deadline(until)
-        return [Item(row[3], row[2], row[1], row[4], until) for row in rows]
+            items = [Item(row[3], row[2], row[1]) for row in rows]
+        else:
+            items = [Item(row[3], row[2], row[1], row[4], until) for row in rows]
+        shares, start = [], 0
+        for count in counts:
+            shares.append(items[start : start + count])
+            start += count
+        return shares
+
+    def _orphaned(self, key: tuple[int, str | None, float | None], items: list[Item]) -> None:
+        """Items taken for a request that went away meanwhile: put them back."""
+        if items:
+            task = asyncio.get_running_loop().create_task(self._untake(key[0], items))
+            self.node.keep(task)
+
+    async def _untake(self, queue_id: int, items: list[Item]) -> None:
+        try:
+            if items[0].lease_expires is not None:
+                await self.run("execute", sql.UNLEASE, queue_id, [item.id for item in items])
+            else:
+                await self.run(
+                    "execute", sql.UNTAKE, queue_id, [item.id for item in items],
+                    [item.key for item in items], [match_key(item.key) for item in items],
+                    [item.value for item in items], [item.attempts for item in items],
+                )  # fmt: skip
+        except (StorageUnavailable, StorageFailure):
+            log.error("storage postgres: %d items taken for a request that went away were "
+                      "not put back", len(items))  # fmt: skip
 
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
