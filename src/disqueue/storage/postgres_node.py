@@ -2,7 +2,7 @@
 
 - It listens (`LISTEN`) for the other nodes' news: items became ready in a queue, or
   a queue was deleted; and tells them its own (`NOTIFY`, coalesced: while one
-  notification is on its way, the next ones gather).
+  notification is on its way, and for 10 ms after, the next ones gather).
 - It handles deadlines: leases that ran out, delays and ttls that ended. Every node
   looks at the earliest deadline in the database, so when the node that leased an item
   is dead another one gives it back. Rows are claimed with `SKIP LOCKED`, so two
@@ -37,6 +37,9 @@ log = logging.getLogger("disqueue.storage")
 SAFETY = 1.0
 #: At most this many rows of each kind per pass over the deadlines.
 BATCH = 500
+#: The least time between two notifications a node sends: news gathered meanwhile
+#: goes together, so a busy node sends at most a hundred a second whatever its load.
+NOTIFY_GAP = 0.01
 #: How long the listening connection may go without a sign of life.
 LISTEN_CHECK = 5.0
 
@@ -197,6 +200,7 @@ class Node:
                 await self.storage.run("execute", sql.NOTIFY, self.channel, messages)
             except (StorageUnavailable, StorageFailure):
                 log.debug("storage postgres: %d notifications lost", len(messages))
+            await asyncio.sleep(NOTIFY_GAP)
 
     # -- deadlines ---------------------------------------------------------------------------
 
