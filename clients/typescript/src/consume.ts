@@ -108,14 +108,13 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
     return new Promise((resolve, reject) => this.waiters.push({resolve, reject}));
   }
 
-  /** The loop ended early (break or throw): release the item in hand, close the connection. */
+  /** The loop ended early (break or throw): release the item in hand and those on hand,
+   * last first so that they return to the front of the queue in their order, then close. */
   async return(): Promise<IteratorResult<ConsumedItem>> {
     this.done = true;
-    const unfinished = this.current;
+    const held = [this.current, ...this.buffer.splice(0)].filter((entry) => entry !== undefined);
     this.current = undefined;
-    if (unfinished !== undefined) {
-      await this.settle(unfinished, 'release');
-    }
+    await Promise.all(held.reverse().map((entry) => this.settle(entry, 'release')));
     await this.close();
     return {done: true, value: undefined};
   }
