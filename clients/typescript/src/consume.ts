@@ -108,13 +108,20 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
     return new Promise((resolve, reject) => this.waiters.push({resolve, reject}));
   }
 
-  /** The loop ended early (break or throw): release the item in hand and those on hand,
-   * last first so that they return to the front of the queue in their order, then close. */
+  /**
+   * The loop ended early (break or throw): give back the item in hand and those on hand.
+   * Closing the connection makes the server release them all, in no set order. When no
+   * want is open they are first released one by one, last first, so that they return
+   * to the front of the queue in their order; with a want still open that would only
+   * hand them straight back to it (one more attempt each), so then closing does it all.
+   */
   async return(): Promise<IteratorResult<ConsumedItem>> {
     this.done = true;
     const held = [this.current, ...this.buffer.splice(0)].filter((entry) => entry !== undefined);
     this.current = undefined;
-    await Promise.all(held.reverse().map((entry) => this.settle(entry, 'release')));
+    if (this.outstanding === 0) {
+      await Promise.all(held.reverse().map((entry) => this.settle(entry, 'release')));
+    }
     await this.close();
     return {done: true, value: undefined};
   }

@@ -124,8 +124,10 @@ describe('consume()', () => {
     }
     await loop;
     assert.deepEqual(seen, ['1', '2', '3']);
-    // the third item was not acked before break: it was released
+    // the third item was not acked before break: it was released, once
     await eventually(async () => (await producer.info()).size === 1, 'the third item is back');
+    const back = await producer.take(null, {lease: 30});
+    assert.deepEqual([back.value, back.attempts], ['3', 2]);
   });
 
   test('close() ends a waiting loop', async () => {
