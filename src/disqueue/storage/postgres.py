@@ -26,6 +26,7 @@ from disqueue.errors import (
     QueueNotFound,
     StorageFailure,
     StorageUnavailable,
+    TooMany,
 )
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
 from disqueue.storage import postgres_sql as sql
@@ -144,9 +145,7 @@ class PostgresStorage:
         connection = await asyncpg.connect(**self.connect_args())
         try:
             async with connection.transaction():
-                await connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"disqueue:{self.schema}"
-                )
+                await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}")
                 await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 await connection.execute(f'SET LOCAL search_path TO "{self.schema}"')
                 await connection.execute(
@@ -221,17 +220,31 @@ class PostgresStorage:
         current = await self._fetch_queue(name)
         return result if current[0] == queue_id else await action(*current)
 
-    async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
+    async def create_queue(
+        self, name: str, settings: QueueSettings | None = None, max_queues: int | None = None
+    ) -> bool:
         settings = settings or QueueSettings()
         await self._changes.settled(name)
-        queue_id = await self._changes.run(name, self.run(
-            "fetchval", sql.CREATE_QUEUE, name, QueueInfo.now(), settings.lease,
-            settings.max_attempts, settings.dead_letter, settings.max_items,
-        ))  # fmt: skip
+        queue_id = await self._changes.run(name, self._create(name, settings, max_queues))
         if queue_id is None:
             return False
         self._queues[name] = (queue_id, settings)
         return True
+
+    async def _create(
+        self, name: str, settings: QueueSettings, max_queues: int | None
+    ) -> int | None:
+        args = (name, QueueInfo.now(), settings.lease, settings.max_attempts,
+                settings.dead_letter, settings.max_items)  # fmt: skip
+        async with self.connection() as connection, connection.transaction():
+            if max_queues is not None:  # every node counts under the same lock
+                await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
+                if await connection.fetchval(sql.QUEUE_BY_NAME, name) is not None:
+                    return None
+                if await connection.fetchval("SELECT count(*) FROM queues") >= max_queues:
+                    raise TooMany("too many queues")
+            queue_id: int | None = await connection.fetchval(sql.CREATE_QUEUE, *args)
+            return queue_id
 
     async def queues(self) -> list[str]:
         rows = await self.run("fetch", "SELECT name FROM queues ORDER BY id")
@@ -269,9 +282,8 @@ class PostgresStorage:
         )  # fmt: skip
 
     async def delete_queue(self, name: str) -> None:
-        deleted = await self.run(
-            "fetchval", "DELETE FROM queues WHERE name = $1 RETURNING id", name
-        )
+        await self._changes.settled(name)
+        deleted = await self._changes.run(name, self.run("fetchval", sql.DELETE_QUEUE, name))
         self.forget(name)
         if deleted is None:
             raise QueueNotFound()

@@ -207,11 +207,11 @@ class Node:
     async def _sweep_forever(self) -> None:
         safety = 0.0
         while True:
+            # At least 5 ms: a due row that another node holds must not make this spin.
             now = time.time()
+            pause = max(0.005, min(self._next, now + SAFETY) - now)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._due.wait(), max(0.0, min(self._next, now + SAFETY) - now)
-                )
+                await asyncio.wait_for(self._due.wait(), pause)
             self._due.clear()
             try:
                 while await self.sweep():

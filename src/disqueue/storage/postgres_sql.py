@@ -11,6 +11,7 @@ ITEM = "i.pos, i.id, i.key, i.value, i.attempts"
 
 QUEUE_BY_NAME = "SELECT id, lease, max_attempts, dead_letter, max_items FROM queues WHERE name = $1"
 
+LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CREATE_QUEUE = """
 INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id"""
