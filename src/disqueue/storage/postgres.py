@@ -47,13 +47,18 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
     asyncpg.InterfaceError,  # connection closed
+    asyncpg.exceptions.InternalClientError,  # the server went away mid-operation
     OSError,
     TimeoutError,
 )
+#: Errors after which a connection is closed rather than given back to the pool.
+BROKEN = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 
 #: How long a request waits for a connection, and a statement for its answer.
 ACQUIRE_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 30.0
+#: At most one "unavailable" log line this often (seconds).
+COMPLAIN_EVERY = 5.0
 #: How long `open` keeps trying to reach the database before the server gives up.
 OPEN_PATIENCE = 15.0
 
@@ -73,6 +78,7 @@ class PostgresStorage:
         self._pool: asyncpg.Pool | None = None
         self._queues: dict[str, Queue] = {}
         self._changes = NameChanges()
+        self._complained, self._failures = -COMPLAIN_EVERY, 0
         self.node = Node(self)
         lanes = max(1, pool // 2)
         self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
@@ -101,13 +107,27 @@ class PostgresStorage:
             raise StorageUnavailable()
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
-                yield connection
+                try:
+                    yield connection
+                except BROKEN:
+                    connection.terminate()  # in a state nobody knows: never reuse it
+                    raise
         except UNAVAILABLE as exc:
-            log.warning("storage postgres: %s: %s", type(exc).__name__, exc)
+            self._complain(exc)
             raise StorageUnavailable() from exc
         except asyncpg.PostgresError as exc:
             log.error("storage postgres: %s: %s", type(exc).__name__, exc)
             raise StorageFailure() from exc
+
+    def _complain(self, exc: BaseException) -> None:
+        """Log that the database is unreachable: the first time, then at most every
+        few seconds with how many requests failed meanwhile (not a line per request)."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._complained >= COMPLAIN_EVERY:
+            log.warning("storage postgres unavailable (%d requests failed since the last "
+                        "report): %s: %s", self._failures, type(exc).__name__, exc)  # fmt: skip
+            self._complained, self._failures = now, 0
 
     async def run(self, method: str, query: str, *args: Any) -> Any:
         """`connection.<method>(query, *args)` on a pooled connection."""
@@ -123,7 +143,7 @@ class PostgresStorage:
             try:
                 await self._migrate()
                 self._pool = await asyncpg.create_pool(
-                    min_size=1,
+                    min_size=0,  # no floor to restore (and log about) while it is down
                     max_size=self.pool_size,
                     command_timeout=COMMAND_TIMEOUT,
                     **self.connect_args(),
