@@ -1,11 +1,11 @@
 # The two commands of the README: `make run` and `make test`. Everything they need is
-# installed here, into .venv, so a fresh clone needs nothing else.
+# installed here (into .venv, and clients/typescript/node_modules), so a fresh clone needs nothing else.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck test-python test-typescript bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,18 @@ $(VENV)/.test-deps: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.run-deps
 
+# The TypeScript client (clients/typescript): npm installs its locked dependencies
+# into node_modules, again only when package.json or package-lock.json change.
+TS     := clients/typescript
+NODE_MAJOR_MIN := 20
+
+$(TS)/node_modules/.installed: $(TS)/package.json $(TS)/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && apt-get install -y -qq nodejs npm)
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= $(NODE_MAJOR_MIN) ? 0 : 1)' \
+		|| (echo "clients/typescript needs Node.js >= $(NODE_MAJOR_MIN), found $$(node --version)" >&2; exit 1)
+	cd $(TS) && npm ci --no-audit --no-fund
+	touch $@
+
 run: $(VENV)/.run-deps
 	$(BIN)/disqueue $(ARGS)
 
@@ -30,9 +42,21 @@ lint: $(VENV)/.test-deps
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
 
+# Both suites run; `make test` fails if either does.
 test: lint typecheck
+	@status=0; \
+	$(MAKE) --no-print-directory test-python || status=1; \
+	$(MAKE) --no-print-directory test-typescript || status=1; \
+	exit $$status
+
+test-python: $(VENV)/.test-deps
 	scripts/ensure-postgres
 	$(BIN)/pytest $(ARGS)
+
+# tsc (strict) builds the package and its tests; `node --test` runs them against the
+# real server from .venv.
+test-typescript: $(VENV)/.run-deps $(TS)/node_modules/.installed
+	cd $(TS) && npm test
 
 bench: $(VENV)/.test-deps
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
@@ -40,3 +64,4 @@ bench: $(VENV)/.test-deps
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(TS)/node_modules $(TS)/dist $(TS)/build-test

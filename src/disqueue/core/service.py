@@ -26,7 +26,6 @@ from disqueue.errors import (
     NotFound,
     QueueNotFound,
     TooLarge,
-    TooMany,
 )
 from disqueue.models import Item, NewItem, QueueSettings
 from disqueue.storage.base import Storage
@@ -97,10 +96,8 @@ class QueueService:
         if limit is None:
             await self.storage.create_queue(name, settings)
             return name
-        async with self._creating:  # the count and the create, as one step
-            if await self.storage.queue_count() >= limit and not await self.storage.exists(name):
-                raise TooMany("too many queues")
-            await self.storage.create_queue(name, settings)
+        async with self._creating:  # the count and the create, as one step here
+            await self.storage.create_queue(name, settings, max_queues=limit)
         return name
 
     async def queues(self) -> list[str]:

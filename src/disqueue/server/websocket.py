@@ -46,7 +46,8 @@ class WebSocketConsumer:
         self.transport = transport
         self.service = service
         self.wants: set[Want] = set()
-        self.leases: set[tuple[str, str]] = set()  # (queue, item id) delivered leased
+        # (queue, item id) delivered with a lease, in delivery order (a dict as ordered set)
+        self.leases: dict[tuple[str, str], None] = {}
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
@@ -62,7 +63,7 @@ class WebSocketConsumer:
         if want.remaining <= 1:
             self.wants.discard(want)
         if item.lease_expires is not None:
-            self.leases.add((want.queue, item.id))
+            self.leases[(want.queue, item.id)] = None
         self.outbox.append((want, item, receipt))
         if self.sender is None and not self.handling:
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
@@ -91,7 +92,7 @@ class WebSocketConsumer:
             return
         while self.outbox:
             want, item, receipt = self.outbox.popleft()
-            self.leases.discard((want.queue, item.id))
+            self.leases.pop((want.queue, item.id), None)
             try:
                 await self.service.give_back(want.queue, item, receipt)
             except Exception as exc:
@@ -177,7 +178,7 @@ class WebSocketConsumer:
                         return await self.send_error("missing parameter 'lease'", identifier)
                     result["lease_expires"] = await service.touch(queue, item_id, lease)
                 if op != "touch":
-                    self.leases.discard((service.names.parse(queue), item_id))
+                    self.leases.pop((service.names.parse(queue), item_id), None)
             else:
                 return await self.send_error("unknown op", identifier)
         except DisqueueError as exc:
@@ -191,8 +192,9 @@ class WebSocketConsumer:
         for want in self.wants:
             self.service.cancel(want)
         self.wants.clear()
-        leases, self.leases = self.leases, set()
-        for queue, item_id in leases:
+        # Last delivered first: each goes back to the front, so they end in their order.
+        leases, self.leases = self.leases, {}
+        for queue, item_id in reversed(leases):
             try:
                 await self.service.release(queue, item_id)
             except (NoSuchLease, QueueNotFound):

@@ -39,8 +39,12 @@ class Storage(Protocol):
         """Release everything; nothing acknowledged may be lost by closing."""
         ...
 
-    async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
-        """Create `name` if it does not exist; True if it was created now."""
+    async def create_queue(
+        self, name: str, settings: QueueSettings | None = None, max_queues: int | None = None
+    ) -> bool:
+        """Create `name` if it does not exist; True if it was created now. With
+        `max_queues`, raise `TooMany` instead if that many queues exist (on a backend
+        shared by nodes, counted under a lock they share)."""
         ...
 
     async def queues(self) -> list[str]:

@@ -26,11 +26,13 @@ from disqueue.errors import (
     QueueNotFound,
     StorageFailure,
     StorageUnavailable,
+    TooMany,
 )
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
 from disqueue.storage import postgres_sql as sql
 from disqueue.storage.base import pending_migrations
 from disqueue.storage.persistence import Totals
+from disqueue.storage.postgres_batch import Combiner
 from disqueue.storage.postgres_node import Node
 from disqueue.storage.state import DEDUP_WINDOW, NameChanges
 
@@ -45,13 +47,18 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # shutting down, starting up
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
     asyncpg.InterfaceError,  # connection closed
+    asyncpg.exceptions.InternalClientError,  # the server went away mid-operation
     OSError,
     TimeoutError,
 )
+#: Errors after which a connection is closed rather than given back to the pool.
+BROKEN = (asyncpg.InterfaceError, asyncpg.exceptions.InternalClientError)
 
 #: How long a request waits for a connection, and a statement for its answer.
 ACQUIRE_TIMEOUT = 5.0
 COMMAND_TIMEOUT = 30.0
+#: At most one "unavailable" log line this often (seconds).
+COMPLAIN_EVERY = 5.0
 #: How long `open` keeps trying to reach the database before the server gives up.
 OPEN_PATIENCE = 15.0
 
@@ -71,7 +78,16 @@ class PostgresStorage:
         self._pool: asyncpg.Pool | None = None
         self._queues: dict[str, Queue] = {}
         self._changes = NameChanges()
+        self._complained, self._failures = -COMPLAIN_EVERY, 0
         self.node = Node(self)
+        lanes = max(1, pool // 2)
+        self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
+            self._put_batch, lanes=lanes, limit=1000
+        )
+        self._takes: Combiner[tuple[int, str | None, float | None], int, list[Item]] = Combiner(
+            self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
+            orphan=self._orphaned,
+        )  # fmt: skip
 
     # -- connections ----------------------------------------------------------------
 
@@ -91,13 +107,27 @@ class PostgresStorage:
             raise StorageUnavailable()
         try:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT) as connection:
-                yield connection
+                try:
+                    yield connection
+                except BROKEN:
+                    connection.terminate()  # in a state nobody knows: never reuse it
+                    raise
         except UNAVAILABLE as exc:
-            log.warning("storage postgres: %s: %s", type(exc).__name__, exc)
+            self._complain(exc)
             raise StorageUnavailable() from exc
         except asyncpg.PostgresError as exc:
             log.error("storage postgres: %s: %s", type(exc).__name__, exc)
             raise StorageFailure() from exc
+
+    def _complain(self, exc: BaseException) -> None:
+        """Log that the database is unreachable: the first time, then at most every
+        few seconds with how many requests failed meanwhile (not a line per request)."""
+        self._failures += 1
+        now = time.monotonic()
+        if now - self._complained >= COMPLAIN_EVERY:
+            log.warning("storage postgres unavailable (%d requests failed since the last "
+                        "report): %s: %s", self._failures, type(exc).__name__, exc)  # fmt: skip
+            self._complained, self._failures = now, 0
 
     async def run(self, method: str, query: str, *args: Any) -> Any:
         """`connection.<method>(query, *args)` on a pooled connection."""
@@ -113,7 +143,7 @@ class PostgresStorage:
             try:
                 await self._migrate()
                 self._pool = await asyncpg.create_pool(
-                    min_size=1,
+                    min_size=0,  # no floor to restore (and log about) while it is down
                     max_size=self.pool_size,
                     command_timeout=COMMAND_TIMEOUT,
                     **self.connect_args(),
@@ -135,9 +165,7 @@ class PostgresStorage:
         connection = await asyncpg.connect(**self.connect_args())
         try:
             async with connection.transaction():
-                await connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"disqueue:{self.schema}"
-                )
+                await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}")
                 await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
                 await connection.execute(f'SET LOCAL search_path TO "{self.schema}"')
                 await connection.execute(
@@ -212,17 +240,31 @@ class PostgresStorage:
         current = await self._fetch_queue(name)
         return result if current[0] == queue_id else await action(*current)
 
-    async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
+    async def create_queue(
+        self, name: str, settings: QueueSettings | None = None, max_queues: int | None = None
+    ) -> bool:
         settings = settings or QueueSettings()
         await self._changes.settled(name)
-        queue_id = await self._changes.run(name, self.run(
-            "fetchval", sql.CREATE_QUEUE, name, QueueInfo.now(), settings.lease,
-            settings.max_attempts, settings.dead_letter, settings.max_items,
-        ))  # fmt: skip
+        queue_id = await self._changes.run(name, self._create(name, settings, max_queues))
         if queue_id is None:
             return False
         self._queues[name] = (queue_id, settings)
         return True
+
+    async def _create(
+        self, name: str, settings: QueueSettings, max_queues: int | None
+    ) -> int | None:
+        args = (name, QueueInfo.now(), settings.lease, settings.max_attempts,
+                settings.dead_letter, settings.max_items)  # fmt: skip
+        async with self.connection() as connection, connection.transaction():
+            if max_queues is not None:  # every node counts under the same lock
+                await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
+                if await connection.fetchval(sql.QUEUE_BY_NAME, name) is not None:
+                    return None
+                if await connection.fetchval("SELECT count(*) FROM queues") >= max_queues:
+                    raise TooMany("too many queues")
+            queue_id: int | None = await connection.fetchval(sql.CREATE_QUEUE, *args)
+            return queue_id
 
     async def queues(self) -> list[str]:
         rows = await self.run("fetch", "SELECT name FROM queues ORDER BY id")
@@ -249,8 +291,9 @@ class PostgresStorage:
         if row is None:
             self.forget(name)
             raise QueueNotFound()
-        stored = Totals(row["put_total"], row["taken_total"], row["acked_total"],
-                        row["expired_total"], row["dead_lettered_total"])  # fmt: skip
+        expired = row["expired_total"] + row["expiring"]
+        stored = Totals(row["put_total"], row["taken_total"], row["acked_total"], expired,
+                        row["dead_lettered_total"])  # fmt: skip
         put, taken, acked, expired, dead = stored.plus(mine)
         return QueueInfo(
             name, row["created"], QueueSettings(*tuple(row)[2:6]), size=row["ready"],
@@ -259,9 +302,8 @@ class PostgresStorage:
         )  # fmt: skip
 
     async def delete_queue(self, name: str) -> None:
-        deleted = await self.run(
-            "fetchval", "DELETE FROM queues WHERE name = $1 RETURNING id", name
-        )
+        await self._changes.settled(name)
+        deleted = await self._changes.run(name, self.run("fetchval", sql.DELETE_QUEUE, name))
         self.forget(name)
         if deleted is None:
             raise QueueNotFound()
@@ -272,19 +314,45 @@ class PostgresStorage:
 
     async def put(self, name: str, item: Item) -> None:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
-            async with self.connection() as connection:
-                args = (queue_id, item.id, item.key, match_key(item.key), item.value)
-                if settings.max_items is None:
-                    await connection.execute(sql.PUT, *args)
-                    return True
-                async with connection.transaction():
-                    await self._make_room(connection, queue_id, settings, 1)
-                    await connection.execute(sql.PUT, *args)
+            if settings.max_items is None:
+                error = await self._puts.submit(None, (queue_id, item))
+                if error is not None:
+                    raise error
+                return True
+            async with self.connection() as connection, connection.transaction():
+                await self._make_room(connection, queue_id, settings, 1)
+                await connection.execute(sql.PUT, *self._put_args(queue_id, item))
             return True
 
         await self._on_queue(name, insert, bool)
         self.node.count(await self._queue_id(name), Totals(put=1))
         self.ready(name)
+
+    @staticmethod
+    def _put_args(queue_id: int, item: Item) -> tuple[Any, ...]:
+        return queue_id, item.id, item.key, match_key(item.key), item.value
+
+    async def _put_batch(self, _: None, puts: list[tuple[int, Item]]) -> list[Exception | None]:
+        """Plain puts, into any queues, in one statement. If a queue is gone, each put
+        goes on its own, so that only the puts into that queue fail."""
+        if len(puts) == 1:
+            await self.run("execute", sql.PUT, *self._put_args(*puts[0]))
+            return [None]
+        columns = list(zip(*(self._put_args(*put) for put in puts), strict=True))
+        try:
+            await self.run("execute", sql.PUT_BATCH, *map(list, columns))
+            return [None] * len(puts)
+        except StorageFailure as exc:
+            if not isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
+                raise
+        errors: list[Exception | None] = []
+        for put in puts:
+            try:
+                await self.run("execute", sql.PUT, *self._put_args(*put))
+                errors.append(None)
+            except StorageFailure as exc:
+                errors.append(exc)
+        return errors
 
     async def _queue_id(self, name: str) -> int:
         return (await self._queue(name))[0]
@@ -376,29 +444,59 @@ class PostgresStorage:
             await self._queue(name)
             return []
         match = match_key(key)
+
+        async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
+            return await self._takes.submit((queue_id, match, lease), count)
+
+        items = await self._on_queue(name, take, bool)
+        self.node.waiting(name, len(items) < count)
+        if items:
+            self.node.count(await self._queue_id(name), Totals(taken=len(items)))
+            self.node.deadline(items[0].lease_expires)
+        return items
+
+    async def _take_batch(
+        self, key: tuple[int, str | None, float | None], counts: list[int]
+    ) -> list[list[Item]]:
+        """The takes of one queue and key gathered while the database was busy: one
+        take of their added counts, shared out in the order they came."""
+        queue_id, match, lease = key
         now = time.time()
         until = now + lease if lease is not None else None
-        query = sql.TAKE[(until is not None, match is not None)]
-        args: list[Any] = [count, now]
-        if match is not None:
-            args.append(match)
-        if until is not None:
-            args.append(until)
-
-        async def take(queue_id: int, settings: QueueSettings) -> list[asyncpg.Record]:
-            rows: list[asyncpg.Record] = await self.run("fetch", query, queue_id, *args)
-            return rows
-
-        rows = await self._on_queue(name, take, bool)
-        self.node.waiting(name, len(rows) < count)
-        if not rows:
-            return []
+        args: list[Any] = [queue_id, sum(counts), now]
+        args += [match] if match is not None else []
+        args += [until] if until is not None else []
+        rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
         rows.sort(key=lambda row: row[0])
-        self.node.count(await self._queue_id(name), Totals(taken=len(rows)))
         if until is None:
-            return [Item(row[3], row[2], row[1]) for row in rows]
-        self.node.deadline(until)
-        return [Item(row[3], row[2], row[1], row[4], until) for row in rows]
+            items = [Item(row[3], row[2], row[1]) for row in rows]
+        else:
+            items = [Item(row[3], row[2], row[1], row[4], until) for row in rows]
+        shares, start = [], 0
+        for count in counts:
+            shares.append(items[start : start + count])
+            start += count
+        return shares
+
+    def _orphaned(self, key: tuple[int, str | None, float | None], items: list[Item]) -> None:
+        """Items taken for a request that went away meanwhile: put them back."""
+        if items:
+            task = asyncio.get_running_loop().create_task(self._untake(key[0], items))
+            self.node.keep(task)
+
+    async def _untake(self, queue_id: int, items: list[Item]) -> None:
+        try:
+            if items[0].lease_expires is not None:
+                await self.run("execute", sql.UNLEASE, queue_id, [item.id for item in items])
+            else:
+                await self.run(
+                    "execute", sql.UNTAKE, queue_id, [item.id for item in items],
+                    [item.key for item in items], [match_key(item.key) for item in items],
+                    [item.value for item in items], [item.attempts for item in items],
+                )  # fmt: skip
+        except (StorageUnavailable, StorageFailure):
+            log.error("storage postgres: %d items taken for a request that went away were "
+                      "not put back", len(items))  # fmt: skip
 
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)

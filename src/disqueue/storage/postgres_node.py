@@ -2,7 +2,7 @@
 
 - It listens (`LISTEN`) for the other nodes' news: items became ready in a queue, or
   a queue was deleted; and tells them its own (`NOTIFY`, coalesced: while one
-  notification is on its way, the next ones gather).
+  notification is on its way, and for 10 ms after, the next ones gather).
 - It handles deadlines: leases that ran out, delays and ttls that ended. Every node
   looks at the earliest deadline in the database, so when the node that leased an item
   is dead another one gives it back. Rows are claimed with `SKIP LOCKED`, so two
@@ -37,6 +37,9 @@ log = logging.getLogger("disqueue.storage")
 SAFETY = 1.0
 #: At most this many rows of each kind per pass over the deadlines.
 BATCH = 500
+#: The least time between two notifications a node sends: news gathered meanwhile
+#: goes together, so a busy node sends at most a hundred a second whatever its load.
+NOTIFY_GAP = 0.01
 #: How long the listening connection may go without a sign of life.
 LISTEN_CHECK = 5.0
 
@@ -52,7 +55,7 @@ class Node:
         self.storage = storage
         self.id = secrets.token_hex(6)
         self.totals: dict[int, Totals] = {}
-        #: Held while totals are on their way to the database.
+        #: Held while totals are on their way to the database (and `info` waits).
         self.counting = asyncio.Lock()
         self._starved: set[str] = set()
         self._outbox: set[str] = set()
@@ -60,6 +63,7 @@ class Node:
         self._due = asyncio.Event()
         self._next = 0.0
         self._tasks: list[asyncio.Task[None]] = []
+        self._kept: set[asyncio.Task[None]] = set()
 
     @property
     def channel(self) -> str:
@@ -71,6 +75,8 @@ class Node:
             self._tasks.append(loop.create_task(work()))
 
     async def stop(self) -> None:
+        if self._kept:
+            await asyncio.wait(self._kept, timeout=5.0)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -88,6 +94,11 @@ class Node:
             if known is None
             else Totals(*(a + b for a, b in zip(known, totals, strict=True)))
         )
+
+    def keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a task that must finish (`stop` gives it five seconds)."""
+        self._kept.add(task)
+        task.add_done_callback(self._kept.discard)
 
     def tell(self, news: str, name: str) -> None:
         """Tell the other nodes that items became ready in `name` ("ready") or that it
@@ -189,17 +200,18 @@ class Node:
                 await self.storage.run("execute", sql.NOTIFY, self.channel, messages)
             except (StorageUnavailable, StorageFailure):
                 log.debug("storage postgres: %d notifications lost", len(messages))
+            await asyncio.sleep(NOTIFY_GAP)
 
     # -- deadlines ---------------------------------------------------------------------------
 
     async def _sweep_forever(self) -> None:
         safety = 0.0
         while True:
+            # At least 5 ms: a due row that another node holds must not make this spin.
             now = time.time()
+            pause = max(0.005, min(self._next, now + SAFETY) - now)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._due.wait(), max(0.0, min(self._next, now + SAFETY) - now)
-                )
+                await asyncio.wait_for(self._due.wait(), pause)
             self._due.clear()
             try:
                 while await self.sweep():
@@ -222,12 +234,17 @@ class Node:
         """Handle what is due now; True if there may be more."""
         now = time.time()
         outcomes: list[Outcome] = []
-        async with self.storage.connection() as connection, connection.transaction():
-            leases = await connection.fetch(sql.EXPIRED_LEASES, now, BATCH)
-            for row in leases:
-                outcomes.append(await self.give_back(connection, row, 0.0))
-            delays = await connection.fetch(sql.DELAYS_ENDED, now, BATCH)
-            ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
+        # While `info` waits: it counts items whose ttl passed as expired until they are
+        # dropped, and the drop is counted here, so it must not look in between.
+        async with self.counting, self.storage.connection() as connection:
+            async with connection.transaction():
+                leases = await connection.fetch(sql.EXPIRED_LEASES, now, BATCH)
+                for row in leases:
+                    outcomes.append(await self.give_back(connection, row, 0.0))
+                delays = await connection.fetch(sql.DELAYS_ENDED, now, BATCH)
+                ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
+            for row in ttls:
+                self.count(row[0], Totals(expired=1))
             ready_ids = {row[0] for row in delays}
             names = dict(await connection.fetch(sql.NAMES_OF, list(ready_ids)) if ready_ids else [])
         for outcome in outcomes:
@@ -235,8 +252,6 @@ class Node:
         for queue_id in ready_ids:
             if queue_id in names:
                 self.storage.ready(names[queue_id])
-        for row in ttls:
-            self.count(row[0], Totals(expired=1))
         return max(len(leases), len(delays), len(ttls)) >= BATCH
 
     async def _look_again(self) -> None:

@@ -11,22 +11,25 @@ ITEM = "i.pos, i.id, i.key, i.value, i.attempts"
 
 QUEUE_BY_NAME = "SELECT id, lease, max_attempts, dead_letter, max_items FROM queues WHERE name = $1"
 
+LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CREATE_QUEUE = """
 INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id"""
 
 DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
 
+# Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
-       c.ready, c.delayed, c.in_flight
+       c.ready, c.delayed, c.in_flight, c.expiring
 FROM queues q, LATERAL (
     SELECT count(*) FILTER (WHERE lease_until IS NULL AND visible_at IS NULL
                             AND (ttl_at IS NULL OR ttl_at > $2)) AS ready,
            count(*) FILTER (WHERE lease_until IS NULL AND visible_at IS NOT NULL
                             AND (ttl_at IS NULL OR ttl_at > $2)) AS delayed,
-           count(*) FILTER (WHERE lease_until IS NOT NULL) AS in_flight
+           count(*) FILTER (WHERE lease_until IS NOT NULL) AS in_flight,
+           count(*) FILTER (WHERE lease_until IS NULL AND ttl_at <= $2) AS expiring
     FROM items WHERE queue_id = q.id) c
 WHERE q.name = $1"""
 
@@ -42,6 +45,23 @@ VALUES (nextval('items_back'), $1, $2, $3, $4, $5)"""
 PUT_FRONT = """
 INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
 VALUES (-nextval('items_front'), $1, $2, $3, $4, $5, $6)"""
+
+# Puts gathered while the database was busy (disqueue.storage.postgres_batch), into
+# any queues, as one statement.
+PUT_BATCH = """
+INSERT INTO items (pos, queue_id, id, key, match, value)
+SELECT nextval('items_back'), * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
+                                             $5::text[])"""
+
+# Items taken for a request that went away before they reached it: back to the front,
+# as if never taken.
+UNTAKE = """
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
+SELECT -nextval('items_front'), $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
+                                                 $6::int[])"""
+UNLEASE = """
+UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, attempts = attempts - 1
+WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
 
 POSITIONS = "SELECT nextval('items_back') FROM generate_series(1, $1)"
 

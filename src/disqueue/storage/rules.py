@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from disqueue.errors import QueueFull, QueueNotFound, StorageFailure
+from disqueue.errors import QueueFull, QueueNotFound, StorageFailure, TooMany
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
 from disqueue.storage.persistence import Persistence, Row, Totals
 from disqueue.storage.state import DEDUP_WINDOW, Lease, NameChanges, QueueState, Timers
@@ -115,10 +115,14 @@ class RuleStorage(Persistence):
             raise QueueNotFound()
         return queue
 
-    async def create_queue(self, name: str, settings: QueueSettings | None = None) -> bool:
+    async def create_queue(
+        self, name: str, settings: QueueSettings | None = None, max_queues: int | None = None
+    ) -> bool:
         await self._changes.settled(name)
         if await self.exists(name):
             return False
+        if max_queues is not None and await self.queue_count() >= max_queues:
+            raise TooMany("too many queues")
         settings = settings or QueueSettings()
         created = QueueInfo.now()
         queue_id = await self._changes.run(name, self._p_create(name, created, settings))

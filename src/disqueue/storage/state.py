@@ -8,7 +8,6 @@ Both embedded backends keep this in memory and differ only in where values go
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import itertools
 import time
@@ -141,9 +140,8 @@ class NameChanges:
     async def settled(self, name: str) -> None:
         """Wait until no create or delete of `name` is on its way to storage. (Returns
         at once, without yielding, when none is.)"""
-        while (change := self._changing.get(name)) is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(change)
+        while (change := self._changing.get(name)) is not None and not change.done():
+            await asyncio.wait([change])
 
     async def run(self, name: str, work: Awaitable[T]) -> T:
         """Do `work`, a change of `name`, letting later changes of the name wait for it."""

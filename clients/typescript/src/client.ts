@@ -1,0 +1,284 @@
+/**
+ * The HTTP side: `queueCreate`, `queueList` and `QueueClient`, with the original
+ * client's names, signatures and return shapes, plus the Part 2 additions of
+ * docs/API.md (leases, batches, long polling, put options, purge).
+ */
+import {ProtocolMessage, QueueException, parse} from './protocol';
+
+/** Request parameters; `undefined` values are left out. */
+export interface ParamsType {
+  [key: string]: string | number | undefined;
+}
+
+/** An item as the server returns it (`id` and the lease fields are Part 2 additions). */
+export interface QueueItem {
+  key: string | null;
+  value: string;
+  /** The item's id: what `ack`, `release` and `touch` name. */
+  id?: string;
+  /** How many times the item has been delivered, this time included (leased takes). */
+  attempts?: number;
+  /** When the lease ends, Unix time in seconds (leased takes). */
+  lease_expires?: number;
+}
+
+/** `POST /queue`'s answer: `name`, and on this server the queue's counters and settings. */
+export interface QueueInfo {
+  name: string;
+  size?: number;
+  delayed?: number;
+  in_flight?: number;
+  consumers?: number;
+  created?: string;
+  put?: number;
+  taken?: number;
+  acked?: number;
+  expired?: number;
+  dead_lettered?: number;
+  [setting: string]: unknown;
+}
+
+/** HTTP Basic credentials: `[user, password]`. */
+export type QueueAuthentication = [string, string];
+
+/** Settings of a new queue (`POST /queues`, API.md Part 2). */
+export interface QueueOptions {
+  /** Default lease in seconds for every take from the queue. */
+  lease?: number;
+  /** Deliveries before an item goes to `deadLetter` (or is dropped). */
+  maxAttempts?: number;
+  /** The queue that receives items that failed `maxAttempts` times. */
+  deadLetter?: string;
+  /** Refuse puts (429 `queue is full`) beyond this many items. */
+  maxItems?: number;
+}
+
+/** Options of a take: a lease (at-least-once), a long-poll wait, a batch count. */
+export interface TakeOptions {
+  /** Keep the item in flight for this many seconds until `ack`. */
+  lease?: number;
+  /** With no item ready, wait up to this many seconds (≤ 60) for one. */
+  wait?: number;
+  /** Take up to this many items (≤ 1000); the answer is then an array. */
+  count?: number;
+}
+
+/** Options of a put (API.md Part 2). */
+export interface PutOptions {
+  key?: string | null;
+  /** Seconds before the item becomes visible. */
+  delay?: number;
+  /** Seconds the item may stay queued before it is dropped. */
+  ttl?: number;
+  /** A retried put with the same id within 5 minutes stores nothing. */
+  dedupId?: string;
+}
+
+/** One item of a batch put. */
+export interface BatchItem {
+  value: string;
+  key?: string | null;
+}
+
+/** A client of one queue over HTTP. */
+export class QueueClient {
+  url: string;
+  queueId: string;
+  auth?: QueueAuthentication;
+
+  constructor(url: string, queueId: string, auth?: QueueAuthentication) {
+    this.url = url;
+    this.queueId = queueId;
+    this.auth = auth;
+  }
+
+  /** Put one item (the original call). Use `putItem` for its id and the Part 2 options. */
+  async put(key: string | null, value: string): Promise<void> {
+    await this.putItem(value, {key});
+  }
+
+  /** Put one item with options; resolves to the item's id. */
+  async putItem(value: string, options: PutOptions = {}): Promise<string> {
+    const payload = await this._call('/put', {
+      value,
+      key: options.key ?? undefined,
+      delay: options.delay,
+      ttl: options.ttl,
+      dedup_id: options.dedupId,
+    });
+    return (payload as {id: string}).id;
+  }
+
+  /** Put up to 1000 items in one request: all are stored or none. Resolves to their ids. */
+  async putMany(items: BatchItem[]): Promise<string[]> {
+    const body = {
+      name: this.queueId,
+      items: items.map(({value, key}) => (key == null ? {value} : {value, key})),
+    };
+    const message = await _send(this.url, '/put', 'POST', this.auth, JSON.stringify(body), {
+      'Content-Type': 'application/json',
+    });
+    return (message.payload as {ids: string[]}).ids;
+  }
+
+  /**
+   * Take the oldest item (with `key`: the oldest with that key). Rejects with
+   * `QueueException('no item to take')` when there is none. With `options.count` it
+   * resolves to an array of up to `count` items (empty when there are none).
+   */
+  take(key?: string | null): Promise<QueueItem>;
+  take(key: string | null, options: TakeOptions & {count: number}): Promise<QueueItem[]>;
+  take(key: string | null, options: TakeOptions): Promise<QueueItem>;
+  async take(key: string | null = null, options: TakeOptions = {}): Promise<QueueItem | QueueItem[]> {
+    const payload = await this._call('/take', {
+      key: key ?? undefined,
+      lease: options.lease,
+      wait: options.wait,
+      count: options.count,
+    });
+    return payload as QueueItem | QueueItem[];
+  }
+
+  /** The item `take` would return, left in the queue. */
+  async peek(key: string | null = null): Promise<QueueItem> {
+    return (await this._call('/peek', {key: key ?? undefined})) as QueueItem;
+  }
+
+  /** Remove a leased item for good: the work is done. */
+  async ack(id: string): Promise<void> {
+    await this._call('/ack', {id});
+  }
+
+  /** Give a leased item back to the front of the queue, now or after `delay` seconds. */
+  async release(id: string, delay?: number): Promise<void> {
+    await this._call('/release', {id, delay});
+  }
+
+  /** Extend a lease to `lease` seconds from now; resolves to the new end (Unix seconds). */
+  async touch(id: string, lease: number): Promise<number> {
+    const payload = await this._call('/touch', {id, lease});
+    return (payload as {lease_expires: number}).lease_expires;
+  }
+
+  /** Drop every ready and delayed item; resolves to how many. */
+  async purge(): Promise<number> {
+    return ((await this._call('/purge', {})) as {purged: number}).purged;
+  }
+
+  async delete(): Promise<void> {
+    await this._call('/queue', {}, 'DELETE');
+  }
+
+  async info(): Promise<QueueInfo> {
+    return (await this._call('/queue', {})) as QueueInfo;
+  }
+
+  /** Rejects with `QueueException` unless the queue exists (and the credentials work). */
+  async verify(): Promise<void> {
+    await this.info();
+  }
+
+  async _request(path: string, params: ParamsType, method = 'POST'): Promise<ProtocolMessage> {
+    return _request(this.url, path, method, {...params, name: this.queueId}, this.auth);
+  }
+
+  async _call(path: string, params: ParamsType, method = 'POST'): Promise<unknown> {
+    const message = await this._request(path, params, method);
+    return message.payload;
+  }
+}
+
+/**
+ * Create a queue; resolves to its name. With `name`, the queue of that name (created
+ * if needed; the server returns an existing one unchanged).
+ */
+export async function queueCreate(
+  url: string,
+  name?: string,
+  auth?: QueueAuthentication,
+  options: QueueOptions = {},
+): Promise<string> {
+  const message = await _request(
+    url,
+    '/queues',
+    'POST',
+    {
+      name,
+      lease: options.lease,
+      max_attempts: options.maxAttempts,
+      dead_letter: options.deadLetter,
+      max_items: options.maxItems,
+    },
+    auth,
+  );
+  return message.payload as string;
+}
+
+/** The names of every queue, oldest first. */
+export async function queueList(url: string, auth?: QueueAuthentication): Promise<Array<string>> {
+  const message = await _request(url, '/queues', 'GET', {}, auth);
+  return message.payload as Array<string>;
+}
+
+/** One form-encoded request; resolves to a successful envelope, rejects otherwise. */
+export async function _request(
+  url: string,
+  path: string,
+  method: string,
+  params: ParamsType,
+  auth?: QueueAuthentication,
+): Promise<ProtocolMessage> {
+  const form = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined) {
+      form.append(name, String(value));
+    }
+  }
+  return _send(url, path, method, auth, method === 'GET' ? undefined : form);
+}
+
+async function _send(
+  url: string,
+  path: string,
+  method: string,
+  auth: QueueAuthentication | undefined,
+  body: string | URLSearchParams | undefined,
+  headers: Record<string, string> = {},
+): Promise<ProtocolMessage> {
+  let status: number;
+  let text: string;
+  try {
+    const response = await fetch(_urlJoin(url, path), {
+      method,
+      body,
+      headers: {..._authenticationHeader(auth), ...headers},
+    });
+    status = response.status;
+    text = await response.text();
+  } catch (error) {
+    throw new QueueException((error as Error).message);
+  }
+  const message = parse(text);
+  message.raiseOnError(status);
+  return message;
+}
+
+/** The `Authorization` header for `auth`, or none. */
+export function _authenticationHeader(auth?: QueueAuthentication): Record<string, string> {
+  if (auth === undefined) {
+    return {};
+  }
+  const encoded = Buffer.from(`${auth[0]}:${auth[1]}`).toString('base64');
+  return {Authorization: `Basic ${encoded}`};
+}
+
+/** `url` and `path` joined with exactly one slash. */
+export function _urlJoin(url: string, path: string): string {
+  if (url.endsWith('/') && path.startsWith('/')) {
+    return url + path.slice(1);
+  }
+  if (url !== '' && path !== '' && !url.endsWith('/') && !path.startsWith('/')) {
+    return `${url}/${path}`;
+  }
+  return url + path;
+}

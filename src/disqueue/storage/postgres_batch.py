@@ -1,0 +1,87 @@
+"""Requests that arrive while the database is busy go to it together.
+
+A put or a take alone is one round trip and one commit; most of its cost is that
+trip, not the rows. A `Combiner` sends a request at once when one of its lanes is
+free, and otherwise lets it wait with the others of its kind until a lane frees: then
+all of them go as one statement (all the waiting puts in one INSERT; all the waiting
+takes of one queue and key in one take of their added counts, shared out in arrival
+order). A lone request never waits; a busy node does fewer, larger transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+J = TypeVar("J")
+R = TypeVar("R")
+
+
+class Combiner(Generic[K, J, R]):
+    """Jobs of the same key, gathered while every lane is busy, run as one batch.
+
+    `run(key, jobs)` returns one result per job, in order. `size(job)` bounds a batch
+    to `limit` (a batch always takes at least one job). A job whose waiter was
+    cancelled while its batch ran gets its result handed to `orphan(key, result)`.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[K, list[J]], Awaitable[list[R]]],
+        *,
+        lanes: int,
+        limit: int,
+        size: Callable[[J], int] = lambda job: 1,
+        orphan: Callable[[K, R], None] = lambda key, result: None,
+    ) -> None:
+        self._run, self._lanes, self._limit = run, lanes, limit
+        self._size, self._orphan = size, orphan
+        self._pending: dict[K, list[tuple[J, asyncio.Future[R]]]] = {}
+        self._busy = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def submit(self, key: K, job: J) -> R:
+        """Run `job` (alone, or with others of `key`) and return its result."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(key, []).append((job, future))
+        if self._busy < self._lanes:
+            self._busy += 1
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return await future
+
+    def _next_batch(self) -> tuple[K, list[tuple[J, asyncio.Future[R]]]]:
+        key = next(iter(self._pending))  # the key waiting longest
+        waiting = self._pending[key]
+        batch, total = [waiting[0]], self._size(waiting[0][0])
+        while (
+            len(batch) < len(waiting) and total + self._size(waiting[len(batch)][0]) <= self._limit
+        ):
+            total += self._size(waiting[len(batch)][0])
+            batch.append(waiting[len(batch)])
+        del waiting[: len(batch)]
+        if not waiting:
+            del self._pending[key]
+        return key, batch
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                key, batch = self._next_batch()
+                try:
+                    results = await self._run(key, [job for job, _ in batch])
+                except Exception as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        self._orphan(key, result)
+                    else:
+                        future.set_result(result)
+        finally:
+            self._busy -= 1

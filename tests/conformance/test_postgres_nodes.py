@@ -1,0 +1,58 @@
+"""Two PostgreSQL storages on one schema, in one process: two nodes, seen from inside."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from disqueue.errors import QueueNotFound, TooMany
+from disqueue.models import Item
+from disqueue.storage.postgres import PostgresStorage
+from tests import pg
+
+Nodes = tuple[PostgresStorage, PostgresStorage]
+
+
+@pytest.fixture
+async def nodes() -> AsyncIterator[Nodes]:
+    with pg.fresh_schema() as schema:
+        a, b = PostgresStorage(pg.DSN, schema), PostgresStorage(pg.DSN, schema)
+        await asyncio.gather(a.open(), b.open())  # migrating at once is safe
+        yield a, b
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_max_queues_holds_across_nodes(
+    nodes: tuple[PostgresStorage, PostgresStorage],
+) -> None:
+    """Creates racing on two nodes never pass max_queues: they count under one lock."""
+    a, b = nodes
+    names = [f"q{i}" for i in range(12)]
+    results = await asyncio.gather(
+        *(node.create_queue(name, max_queues=5) for name in names for node in (a, b)),
+        return_exceptions=True,
+    )
+    assert await a.queue_count() == 5
+    assert sum(result is True for result in results) == 5
+    assert all(
+        result is False or isinstance(result, TooMany) for result in results if result is not True
+    )
+    assert await b.create_queue(sorted(await a.queues())[0], max_queues=5) is False  # exists
+
+
+async def test_a_queue_deleted_and_made_anew_on_the_other_node(nodes: Nodes) -> None:
+    """A node's cached id of a queue deleted (and created again) elsewhere never leads to
+    a wrong answer: puts go to the new queue, takes do not see the old items."""
+    a, b = nodes
+    await a.create_queue("q")
+    await a.put("q", Item("old"))
+    await b.delete_queue("q")
+    with pytest.raises(QueueNotFound):
+        await a.put("q", Item("lost"))
+    await b.create_queue("q")
+    await a.put("q", Item("new"))
+    assert await a.take("q", None) is not None
+    assert await b.take("q", None) is None
+    assert (await a.info("q")).size == 0
