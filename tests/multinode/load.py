@@ -11,6 +11,7 @@ import functools
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import aiohttp
 import requests
 
-from ..e2e.helpers import Api, Reply, recv_delivery, send_want, wait_until, ws_url
+from ..e2e.helpers import Api, Reply, Server, recv_delivery, send_want, wait_until, ws_url
 
 STORAGE_UNAVAILABLE = (503, "storage unavailable")
 NO_ITEM = (404, "no item to take")
@@ -208,24 +209,39 @@ def wait_serving(load: Load, urls: list[str], timeout: float = 30.0) -> None:
             load.ledger.acknowledged.add(value)
 
 
-def outage_load(urls: list[str], queue: str, lease: float) -> Load:
-    """Through each URL a putter and a taker with `lease` (acking each item); 503
-    `storage unavailable` is an allowed answer: the database is about to go away."""
-    load = Load(queue, allowed={STORAGE_UNAVAILABLE}, lease=lease)
+#: Takes under an outage hold a lease this long: an item whose ack was lost comes back.
+OUTAGE_LEASE = 3.0
+
+
+async def survive_outage(
+    start_node: Callable[..., Server],
+    dsn: str,
+    http: aiohttp.ClientSession,
+    outage: Callable[[], None],
+) -> list[str]:
+    """Two nodes on `dsn`; puts and leased takes (each item acked) through both while
+    `outage()` takes the database away and brings it back. Then: every node serves
+    again, the queue is drained, the ledger shows only 200 or 503 answers and
+    at-least-once delivery, and a want on one node is woken by a put on the other
+    (the listening connection listens again). The nodes' URLs."""
+    urls = [start_node("disqueue", dsn).url for _ in range(2)]
+    with Api(urls[0]) as client:
+        queue = client.new_queue()
+    load = Load(queue, allowed={STORAGE_UNAVAILABLE}, lease=OUTAGE_LEASE)
     for n, url in enumerate(urls):
         load.putter(url, f"p{n}")
         load.taker(url)
-    return load
-
-
-def check_after_outage(load: Load, urls: list[str]) -> None:
-    """After the load: every URL serves again, the queue is drained, and the ledger
-    shows at-least-once delivery with only 200 or 503 answers."""
+    try:
+        outage()
+    finally:
+        load.finish()
     wait_serving(load, urls)
     with Api(urls[-1]) as client:
         load.drain(client)
     print(f"\n{load.ledger.summary()}")
     load.ledger.assert_at_least_once()
+    await assert_woken_across(http, urls[0], urls[1], queue)
+    return urls
 
 
 async def assert_woken_across(

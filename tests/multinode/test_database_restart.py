@@ -20,10 +20,9 @@ import pytest
 
 from ..e2e.helpers import Api, wait_until
 from .conftest import StartNode
-from .load import Load, assert_woken_across, check_after_outage, outage_load
+from .load import survive_outage
 from .pgserver import PrivatePostgres
 
-LEASE = 3.0  # an item whose ack was lost comes back after this
 OUTAGE = 2.0  # seconds the database stays down each time
 
 
@@ -39,31 +38,25 @@ async def test_database_restart_mid_load(
     crash: `immediate`; cleanly: `fast`) and started again: only 200 or 503 answers;
     every acknowledged put delivered; no item delivered again after a successful ack;
     both nodes serve again after, and wake each other."""
-    nodes = [start_node("disqueue", private_postgres.dsn) for _ in range(2)]
-    with Api(nodes[0].url) as a:
-        queue = a.new_queue()
-    urls = [node.url for node in nodes]
-    load = outage_load(urls, queue, LEASE)
-    restart_twice(private_postgres, load, mode)
-    check_after_outage(load, urls)
-    await assert_woken_across(http, urls[0], urls[1], queue)
-    for node in nodes:
-        with Api(node.url) as client:
+    urls = await survive_outage(
+        start_node, private_postgres.dsn, http, lambda: restart_twice(private_postgres, mode)
+    )
+    listed = []
+    for url in urls:
+        with Api(url) as client:
             assert client.call("GET", "/health").status == 200
-            assert queue in client.queues()
+            listed.append(client.queues())
+    assert listed[0] == listed[1] and len(listed[0]) == 1, listed
 
 
-def restart_twice(database: PrivatePostgres, load: Load, mode: str) -> None:
-    """Under the load: stop the database and start it again, twice; then stop the load."""
-    try:
-        for _ in range(2):
-            time.sleep(1.5)
-            database.stop(mode)
-            time.sleep(OUTAGE)
-            database.start()
+def restart_twice(database: PrivatePostgres, mode: str) -> None:
+    """Stop the database and start it again, twice, a moment apart."""
+    for _ in range(2):
         time.sleep(1.5)
-    finally:
-        load.finish()
+        database.stop(mode)
+        time.sleep(OUTAGE)
+        database.start()
+    time.sleep(1.5)
 
 
 def health(url: str) -> tuple[int, str | None]:

@@ -12,12 +12,10 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from ..e2e.helpers import Api, wait_until
+from ..e2e.helpers import wait_until
 from .conftest import StartNode
-from .load import Load, assert_woken_across, check_after_outage, outage_load
+from .load import survive_outage
 from .pgserver import PrivatePostgres, run_sql
-
-LEASE = 3.0
 
 
 @pytest.fixture
@@ -60,24 +58,13 @@ async def test_nodes_follow_a_failover_to_the_promoted_standby(
         f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}"
         "/postgres?target_session_attrs=read-write"
     )
-    nodes = [start_node("disqueue", dsn) for _ in range(2)]
-    with Api(nodes[0].url) as a:
-        queue = a.new_queue()
-    urls = [node.url for node in nodes]
-    load = outage_load(urls, queue, LEASE)
-    fail_over(primary, standby, load)
-    check_after_outage(load, urls)
-
-    await assert_woken_across(http, urls[0], urls[1], queue)
+    await survive_outage(start_node, dsn, http, lambda: fail_over(primary, standby))
 
 
-def fail_over(primary: PrivatePostgres, standby: PrivatePostgres, load: Load) -> None:
-    """Under the load: crash the primary, promote the standby; then stop the load."""
-    try:
-        time.sleep(1.5)
-        primary.stop("immediate")
-        time.sleep(1.0)
-        standby.promote()
-        time.sleep(1.5)
-    finally:
-        load.finish()
+def fail_over(primary: PrivatePostgres, standby: PrivatePostgres) -> None:
+    """Crash the primary, then promote the standby, a moment apart."""
+    time.sleep(1.5)
+    primary.stop("immediate")
+    time.sleep(1.0)
+    standby.promote()
+    time.sleep(1.5)
