@@ -61,6 +61,8 @@ class SQLiteStorage(RuleStorage):
         self.path = path
         self.sync = sync
         self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
+        #: Time per committed group (the optional `commits` of the Storage protocol).
+        self.commits = self._writer.commits
         self._counting: set[asyncio.Future[None]] = set()
         self._totals: dict[int, Totals] = {}
         self._totals_flush = False
