@@ -110,8 +110,10 @@ function render(stats) {
     spark.className = "spark";
     spark.append(sparkline(history.get(queue.name) || []));
     const actions = document.createElement("td");
-    actions.className = "actions";
-    actions.append(
+    const buttons = document.createElement("div");
+    buttons.className = "actions";
+    actions.append(buttons);
+    buttons.append(
       button("Peek", "peek", queue.name),
       button("Purge", "purge", queue.name, true),
       button("Delete", "delete", queue.name, true),
@@ -137,11 +139,18 @@ function el(tag, attributes) {
   return node;
 }
 
+// The time shown: what the page has seen, from 30 s up to HISTORY_S.
+function span(points) {
+  if (points.length < 2) return 30;
+  return Math.min(HISTORY_S, Math.max(30, points[points.length - 1].t - points[0].t));
+}
+
 function sparkline(points) {
   const svg = el("svg", { viewBox: "0 0 140 28", preserveAspectRatio: "none" });
   const top = Math.max(1, ...points.map((p) => p.ready));
   const now = points.length ? points[points.length - 1].t : 0;
-  const xy = points.map((p) => `${(140 * (1 - (now - p.t) / HISTORY_S)).toFixed(1)},` +
+  const shown = span(points);
+  const xy = points.map((p) => `${(140 * (1 - (now - p.t) / shown)).toFixed(1)},` +
                                `${(26 - 24 * p.ready / top).toFixed(1)}`);
   svg.append(el("polyline", { points: xy.join(" "), class: "line",
                               stroke: "var(--ready)" }));
@@ -161,7 +170,8 @@ function chart(svg, points, series) {
   const W = 600, H = 180, L = 48, R = 8, T = 10, B = 22;
   const top = niceMax(Math.max(0, ...points.flatMap((p) => series.map((s) => p[s.field]))));
   const now = points.length ? points[points.length - 1].t : 0;
-  const x = (t) => L + (W - L - R) * (1 - (now - t) / HISTORY_S);
+  const shown = span(points);
+  const x = (t) => L + (W - L - R) * (1 - (now - t) / shown);
   const y = (v) => T + (H - T - B) * (1 - v / top);
   const nodes = [];
   for (const fraction of [0, 0.5, 1]) {
@@ -171,10 +181,12 @@ function chart(svg, points, series) {
     label.textContent = Number.isInteger(v) ? v : v.toFixed(1);
     nodes.push(label);
   }
-  for (const [minutes, anchor] of [[5, "start"], [2.5, "middle"], [0, "end"]]) {
-    const label = el("text", { x: x(now - minutes * 60), y: H - 6, "text-anchor": anchor,
+  for (const [fraction, anchor] of [[1, "start"], [0.5, "middle"], [0, "end"]]) {
+    const ago = shown * fraction;
+    const label = el("text", { x: x(now - ago), y: H - 6, "text-anchor": anchor,
                                class: "label" });
-    label.textContent = minutes ? `-${minutes} min` : "now";
+    label.textContent = !ago ? "now" : ago < 120 ? `-${ago.toFixed(0)} s`
+                                                 : `-${(ago / 60).toFixed(1)} min`;
     nodes.push(label);
   }
   for (const s of series) {
