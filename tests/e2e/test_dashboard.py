@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from .helpers import REPO, Api, Server, running
 
@@ -28,15 +28,20 @@ CONFIG = {
 }
 CREDENTIALS = ("ops", "secret")
 
+# The first test may install Chromium (`make test` does that before pytest starts).
+pytestmark = pytest.mark.timeout(900)
+
 
 def system_chromium() -> str:
     """The path of Debian's Chromium, installed now if it is missing and we may."""
     found = shutil.which("chromium")
     if found is None and os.geteuid() == 0:
-        quiet = {"check": True, "stdout": subprocess.DEVNULL, "timeout": 600}
-        subprocess.run(["apt-get", "update", "-qq"], **quiet)  # type: ignore[call-overload]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, **quiet)  # type: ignore[call-overload]
+        for command in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+        ):
+            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, timeout=900)
         found = shutil.which("chromium")
     assert found is not None, "the dashboard tests need Debian's `chromium` package"
     return found
@@ -82,7 +87,7 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
     assert errors == [], f"errors in the page's script: {errors}"
 
 
-def cell(page: Page, queue: str, field: str) -> object:
+def cell(page: Page, queue: str, field: str) -> Locator:
     return page.locator(f'tr[data-queue="{queue}"] td[data-field="{field}"]')
 
 
@@ -94,8 +99,8 @@ def test_shows_queues_and_updates_after_puts(page: Page, ops: Api, server: Serve
         ops.put(orders, f"order-{number}")
     page.goto(f"{server.url}/ui")
     expect(page.locator(f'tr[data-queue="{orders}"] td.name')).to_have_text(orders)
-    expect(cell(page, orders, "ready")).to_have_text("3")  # type: ignore[arg-type]
-    expect(cell(page, emails, "ready")).to_have_text("0")  # type: ignore[arg-type]
+    expect(cell(page, orders, "ready")).to_have_text("3")
+    expect(cell(page, emails, "ready")).to_have_text("0")
 
     # Traffic over a few polls, so the rates and charts have something to show.
     stop = threading.Event()
@@ -115,8 +120,8 @@ def test_shows_queues_and_updates_after_puts(page: Page, ops: Api, server: Serve
     try:
         ops.put(orders, "order-3")
         ops.put(orders, "order-4")
-        expect(cell(page, orders, "ready")).to_have_text("5")  # type: ignore[arg-type]
-        expect(cell(page, emails, "put_rate")).not_to_have_text("0.0")  # type: ignore[arg-type]
+        expect(cell(page, orders, "ready")).to_have_text("5")
+        expect(cell(page, emails, "put_rate")).not_to_have_text("0.0")
         page.locator(f'tr[data-queue="{emails}"] td.name').click()
         expect(page.locator("#detail-name")).to_have_text(emails)
         page.wait_for_function(
@@ -142,7 +147,7 @@ def test_purge_button_empties_the_queue(page: Page, ops: Api, server: Server) ->
     for number in range(4):
         ops.put(queue, f"v{number}")
     page.goto(f"{server.url}/")
-    expect(cell(page, queue, "ready")).to_have_text("4")  # type: ignore[arg-type]
+    expect(cell(page, queue, "ready")).to_have_text("4")
     purge = page.locator(f'tr[data-queue="{queue}"] button[data-action="purge"]')
     purge.click()
     expect(page.locator("#confirm")).to_be_visible()
@@ -151,7 +156,7 @@ def test_purge_button_empties_the_queue(page: Page, ops: Api, server: Server) ->
     assert ops.info(queue)["size"] == 4
     purge.click()
     page.locator("#confirm-ok").click()
-    expect(cell(page, queue, "ready")).to_have_text("0")  # type: ignore[arg-type]
+    expect(cell(page, queue, "ready")).to_have_text("0")
     assert ops.info(queue)["size"] == 0
     expect(page.locator("#toast")).to_contain_text("Purged 4 item(s)")
 

@@ -11,6 +11,7 @@ import pytest
 
 from disqueue.config import Limits
 from disqueue.core import QueueNames, QueueService
+from disqueue.errors import StorageUnavailable
 from disqueue.latency import BUCKETS, Latencies
 from disqueue.models import NewItem
 from disqueue.storage.memory import MemoryStorage
@@ -90,3 +91,17 @@ async def test_sqlite_times_its_commits(tmp_path: Path) -> None:
     assert before is not None and after is not None
     assert after.count > before.count
     assert after.total > 0
+
+
+async def test_sqlite_check_fails_once_the_writer_stopped(tmp_path: Path) -> None:
+    """SQLite is ready while its writer thread commits; once it stopped, `check` (and so
+    the core's `/health` check) raises StorageUnavailable (503)."""
+    storage = SQLiteStorage(tmp_path / "q.db")
+    await storage.open()
+    service = QueueService(storage, QueueNames(), Limits())
+    await service.check()
+    await storage.close()
+    with pytest.raises(StorageUnavailable) as caught:
+        await service.check()
+    assert caught.value.status == 503
+    assert "writer thread has stopped" in caught.value.message

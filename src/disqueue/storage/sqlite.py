@@ -20,7 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from disqueue.errors import ConfigError, StorageFailure
+from disqueue.errors import ConfigError, StorageFailure, StorageUnavailable
 from disqueue.models import QueueSettings
 from disqueue.storage.persistence import Row, Stored, Totals
 from disqueue.storage.rules import RuleStorage
@@ -108,6 +108,16 @@ class SQLiteStorage(RuleStorage):
             raise ConfigError(f"storage {self.path}: cannot load: {exc.__cause__}") from exc
         self._arm(deadlines)
 
+    async def check(self) -> None:
+        """Ready while the writer thread runs and commits: a `SELECT 1` goes through it
+        (a stuck disk shows as the core's health timeout)."""
+        if not self._writer.running:
+            raise StorageUnavailable(f"storage {self.path}: the writer thread has stopped")
+        try:
+            await self._writer.call(_ping)
+        except StorageFailure as exc:
+            raise StorageUnavailable(f"storage {self.path}: {exc.__cause__}") from exc
+
     async def close(self) -> None:
         await self._stop_chores()
         self._flush_totals()
@@ -184,6 +194,10 @@ class SQLiteStorage(RuleStorage):
         """Rebuild memory from the file, in the writer thread before serving; items are
         read row by row, so a million of them never sit in memory as a list."""
         return self._restore(*_rows(connection))
+
+
+def _ping(connection: sqlite3.Connection) -> None:
+    connection.execute("SELECT 1").fetchone()
 
 
 def _rows(connection: sqlite3.Connection) -> tuple[list[Any], Any, list[Any]]:

@@ -74,6 +74,11 @@ class SQLiteWriter:
             self._tasks.put(None)
             await asyncio.to_thread(self._thread.join)
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is there to run operations."""
+        return self._thread.is_alive()
+
     def submit(self, kind: int, argument: Any) -> asyncio.Future[Any]:
         """Queue an operation; its future resolves once its transaction is committed."""
         assert self._loop is not None, "writer not started"
