@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint typecheck test-python test-typescript bench clean
+.PHONY: run test lint typecheck chromium test-python test-typescript bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,12 @@ test: lint typecheck
 	$(MAKE) --no-print-directory test-typescript || status=1; \
 	exit $$status
 
-test-python: $(VENV)/.test-deps
+# The dashboard tests drive Debian's Chromium (never a browser downloaded by Playwright).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test-python: $(VENV)/.test-deps chromium
 	scripts/ensure-postgres
 	$(BIN)/pytest $(ARGS)
 

@@ -85,6 +85,7 @@ class Limits:
 class LogConfig:
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
+    access: bool = False  # one line per HTTP request (logger `disqueue.access`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +248,12 @@ class _Reader:
         return replace(Limits(), **values)
 
     def log(self, data: object) -> LogConfig:
-        fields = self.obj(data, "log", {"level", "format"})
+        fields = self.obj(data, "log", {"level", "format", "access"})
         level = self.choice(
             fields.get("level", "info"), "log.level", ("debug", "info", "warning", "error")
         )
         fmt = self.choice(fields.get("format", "text"), "log.format", ("text", "json"))
-        return LogConfig(level=cast(Any, level), format=cast(Any, fmt))
+        access = fields.get("access", False)
+        if not isinstance(access, bool):
+            raise self.fail("log.access", "must be true or false")
+        return LogConfig(level=cast(Any, level), format=cast(Any, fmt), access=access)

@@ -93,6 +93,8 @@ class QueueInfo:
     acked: int
     expired: int
     dead_lettered: int
+    #: Unix time the oldest ready item was put (to about a second), None if none is.
+    oldest: float | None = None
 
     @staticmethod
     def now() -> datetime:

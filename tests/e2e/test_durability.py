@@ -47,7 +47,7 @@ def test_default_storage_is_sqlite_in_data_folder(
         api.new_queue(QUEUE)
         api.put(QUEUE, "kept")
         health = api.call("GET", "/health").ok()
-    assert health["storage"] == "sqlite"
+    assert health["storage"] == {"kind": "sqlite", "ready": True}
     assert server.stop() == 0
     with sqlite3.connect(tmp_path / "node" / "data" / "disqueue.db") as connection:
         assert connection.execute("SELECT value FROM items").fetchall() == [("kept",)]

@@ -24,12 +24,16 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
+        fields = getattr(record, "access", None)  # an access log line's fields
+        if isinstance(fields, dict):
+            entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(entry).decode()
 
 
 def setup_logging(config: LogConfig) -> None:
+    """Every log line to stderr, as text or one JSON object per line (CONFIG.md `log`)."""
     handler = logging.StreamHandler(sys.stderr)
     if config.format == "json":
         handler.setFormatter(_JsonFormatter())

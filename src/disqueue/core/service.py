@@ -11,12 +11,15 @@ leases) in the order they arrived.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from disqueue.config import Limits
 from disqueue.core.names import QueueNames
+from disqueue.core.stats import QueueStats, Stats, queue_info
 from disqueue.core.wants import Consumer, Want, WantRegistry
 from disqueue.errors import (
     BadRequest,
@@ -25,8 +28,10 @@ from disqueue.errors import (
     NoSuchLease,
     NotFound,
     QueueNotFound,
+    StorageUnavailable,
     TooLarge,
 )
+from disqueue.latency import Latencies
 from disqueue.models import Item, NewItem, QueueSettings
 from disqueue.storage.base import Storage
 
@@ -34,6 +39,8 @@ log = logging.getLogger("disqueue.core")
 
 #: How often a long poll looks whether its client hung up (seconds).
 HANG_UP_CHECK = 0.2
+#: How long a health check waits for storage before calling it unavailable (seconds).
+HEALTH_TIMEOUT = 5.0
 
 
 def _utf8_size(text: str) -> int:
@@ -105,24 +112,30 @@ class QueueService:
 
     async def info(self, name: str) -> dict[str, Any]:
         name = self.names.parse(name)
-        info = await self.storage.info(name)
-        return {
-            "name": info.name,
-            "size": info.size,
-            "delayed": info.delayed,
-            "in_flight": info.in_flight,
-            "consumers": self.wants.count(name) + self.leased_wants.count(name),
-            "created": info.created.isoformat(),
-            "lease": info.settings.lease,
-            "max_attempts": info.settings.max_attempts,
-            "dead_letter": info.settings.dead_letter,
-            "max_items": info.settings.max_items,
-            "put": info.put,
-            "taken": info.taken,
-            "acked": info.acked,
-            "expired": info.expired,
-            "dead_lettered": info.dead_lettered,
-        }
+        return queue_info(await self.storage.info(name), self.consumers(name))
+
+    def consumers(self, name: str) -> int:
+        """How many wants wait on `name` (WebSocket and long polls)."""
+        return self.wants.count(name) + self.leased_wants.count(name)
+
+    async def stats(self) -> Stats:
+        """Every queue's counts and totals, read now."""
+        at, queues = time.time(), []
+        for name in await self.storage.queues():
+            with contextlib.suppress(QueueNotFound):  # deleted meanwhile
+                info = await self.storage.info(name)
+                queues.append(QueueStats.of(info, self.consumers(name), at))
+        commits = getattr(self.storage, "commits", None)
+        snapshot = commits.snapshot() if isinstance(commits, Latencies) else None
+        return Stats(at, self.storage.kind, queues, snapshot)
+
+    async def check(self) -> None:
+        """Raise `StorageUnavailable` unless storage is ready and answers in time."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await self.storage.check()
+        except TimeoutError as exc:
+            raise StorageUnavailable(f"storage did not answer within {HEALTH_TIMEOUT:g} s") from exc
 
     async def delete_queue(self, name: str) -> None:
         """Drop the queue, its items, and (silently) the wants waiting on it."""

@@ -7,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from disqueue import __version__
 from disqueue.errors import BadRequest, DisqueueError
 from disqueue.models import NewItem, QueueSettings
 from disqueue.server.envelope import ok
@@ -138,8 +137,3 @@ async def touch(request: web.Request) -> web.Response:
     if lease is None:
         raise BadRequest("missing parameter 'lease'")
     return ok({"lease_expires": await request.app[SERVICE].touch(name, item_id, lease)})
-
-
-async def health(request: web.Request) -> web.Response:
-    storage = request.app[SERVICE].storage
-    return ok({"status": "ok", "version": __version__, "storage": storage.kind})

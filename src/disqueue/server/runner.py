@@ -11,11 +11,14 @@ import ssl
 
 from aiohttp import web
 
+from disqueue import __version__
 from disqueue.auth import BasicAuth, PasswordFile
 from disqueue.config import Config, ListenerConfig, TLSConfig
 from disqueue.core import QueueNames, QueueService
 from disqueue.errors import ConfigError
+from disqueue.server.access import ACCESS_LOG, AccessLogger
 from disqueue.server.app import build_app
+from disqueue.server.metrics import Metrics
 from disqueue.storage import open_storage
 
 log = logging.getLogger("disqueue.server")
@@ -53,10 +56,17 @@ def _auth_for(listener: ListenerConfig, files: dict[str, PasswordFile]) -> Basic
 async def _start_listeners(config: Config, service: QueueService) -> list[web.AppRunner]:
     runners: list[web.AppRunner] = []
     passwords: dict[str, PasswordFile] = {}
+    metrics = Metrics()  # one for the process: any listener's /metrics shows all of it
+    access = (
+        {"access_log": ACCESS_LOG, "access_log_class": AccessLogger}
+        if config.log.access
+        else {"access_log": None}
+    )
     try:
         for listener in config.servers:
-            app = build_app(service, _auth_for(listener, passwords), config.limits.max_body_bytes)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
+            auth = _auth_for(listener, passwords)
+            app = build_app(service, auth, config.limits.max_body_bytes, metrics)
+            runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **access)
             await runner.setup()
             runners.append(runner)
             context = tls_context(listener.tls) if listener.tls else None
@@ -94,7 +104,8 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     try:
         service = QueueService(storage, QueueNames(config.queue_names), config.limits)
         runners = await _start_listeners(config, service)
-        log.info("disqueue ready (storage %s)", storage.kind)
+        log.info("disqueue %s ready (storage %s, %s)", __version__, storage.kind,
+                 config.source or "no configuration file")  # fmt: skip
         await stop.wait()
         log.info("shutting down")
         await asyncio.gather(*(r.cleanup() for r in runners))

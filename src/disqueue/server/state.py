@@ -8,6 +8,7 @@ from aiohttp import web
 
 from disqueue.auth import BasicAuth
 from disqueue.core import QueueService
+from disqueue.server.metrics import Metrics
 
 if TYPE_CHECKING:
     from disqueue.server.websocket import WebSocketConsumer
@@ -16,3 +17,4 @@ SERVICE = web.AppKey("service", QueueService)
 AUTH: web.AppKey[BasicAuth | None] = web.AppKey("auth")
 CONNECTIONS: web.AppKey[set[WebSocketConsumer]] = web.AppKey("connections")
 MAX_MESSAGE = web.AppKey("max_message", int)
+METRICS = web.AppKey("metrics", Metrics)

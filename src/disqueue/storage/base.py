@@ -4,6 +4,10 @@ Storage holds queues and their items and applies FIFO and key matching; it
 knows nothing of HTTP, WebSockets or waiting consumers (that is the core's
 job, in `disqueue.core.service`). Names reaching storage are already canonical.
 Methods on a queue that does not exist raise `QueueNotFound`.
+
+A backend that commits in groups may also have a `commits` attribute, a
+`disqueue.latency.Latencies` it fills with the time of each commit; the core
+reports it in `/metrics` when it is there.
 """
 
 from __future__ import annotations

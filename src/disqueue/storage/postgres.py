@@ -298,7 +298,7 @@ class PostgresStorage:
         return QueueInfo(
             name, row["created"], QueueSettings(*tuple(row)[2:6]), size=row["ready"],
             delayed=row["delayed"], in_flight=row["in_flight"], put=put, taken=taken,
-            acked=acked, expired=expired, dead_lettered=dead,
+            acked=acked, expired=expired, dead_lettered=dead, oldest=row["oldest"],
         )  # fmt: skip
 
     async def delete_queue(self, name: str) -> None:

@@ -22,14 +22,16 @@ DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
-       c.ready, c.delayed, c.in_flight, c.expiring
+       c.ready, c.delayed, c.in_flight, c.expiring, c.oldest
 FROM queues q, LATERAL (
     SELECT count(*) FILTER (WHERE lease_until IS NULL AND visible_at IS NULL
                             AND (ttl_at IS NULL OR ttl_at > $2)) AS ready,
            count(*) FILTER (WHERE lease_until IS NULL AND visible_at IS NOT NULL
                             AND (ttl_at IS NULL OR ttl_at > $2)) AS delayed,
            count(*) FILTER (WHERE lease_until IS NOT NULL) AS in_flight,
-           count(*) FILTER (WHERE lease_until IS NULL AND ttl_at <= $2) AS expiring
+           count(*) FILTER (WHERE lease_until IS NULL AND ttl_at <= $2) AS expiring,
+           min(put_at) FILTER (WHERE lease_until IS NULL AND visible_at IS NULL
+                               AND (ttl_at IS NULL OR ttl_at > $2)) AS oldest
     FROM items WHERE queue_id = q.id) c
 WHERE q.name = $1"""
 

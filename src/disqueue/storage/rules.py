@@ -195,6 +195,7 @@ class RuleStorage(Persistence):
         finally:
             queue.pending -= len(rows)
         ready = False
+        queue.mark(rows[0].pos, now)
         for row in rows:
             match = match_key(row.key)
             if row.visible_at is not None:
@@ -233,6 +234,7 @@ class RuleStorage(Persistence):
         finally:
             queue.pending -= 1
         queue.index.add(pos, match_key(item.key))
+        queue.mark(pos, time.time())
         queue.put += 1
         self._p_count(queue.id, Totals(put=1))
         if not queue.deleted:
@@ -410,6 +412,7 @@ class RuleStorage(Persistence):
                 new_pos = next(self._back)
                 await self._p_move(lease.pos, letters.id, new_pos)
                 letters.index.add(new_pos, lease.match)
+                letters.mark(new_pos, time.time())
                 letters.put += 1
                 self._p_count(letters.id, Totals(put=1))
                 self.on_ready(letters.name)

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from disqueue.errors import ConfigError, StorageFailure
+from disqueue.errors import ConfigError, StorageFailure, StorageUnavailable
 from disqueue.models import QueueSettings
 from disqueue.storage.base import pending_migrations
 from disqueue.storage.persistence import Row, Stored, Totals
@@ -54,6 +54,8 @@ class SQLiteStorage(RuleStorage):
         self.path = path
         self.sync = sync
         self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
+        #: Time per committed group (the optional `commits` of the Storage protocol).
+        self.commits = self._writer.commits
         self._counting: set[asyncio.Future[None]] = set()
         self._totals: dict[int, Totals] = {}
         self._totals_flush = False
@@ -92,6 +94,16 @@ class SQLiteStorage(RuleStorage):
         except StorageFailure as exc:
             raise ConfigError(f"storage {self.path}: cannot load: {exc.__cause__}") from exc
         self._arm(deadlines)
+
+    async def check(self) -> None:
+        """Ready while the writer thread runs and commits: a `SELECT 1` goes through it
+        (a stuck disk shows as the core's health timeout)."""
+        if not self._writer.running:
+            raise StorageUnavailable(f"storage {self.path}: the writer thread has stopped")
+        try:
+            await self._writer.call(_ping)
+        except StorageFailure as exc:
+            raise StorageUnavailable(f"storage {self.path}: {exc.__cause__}") from exc
 
     async def close(self) -> None:
         await self._stop_chores()
@@ -165,6 +177,10 @@ class SQLiteStorage(RuleStorage):
         """Rebuild memory from the file, in the writer thread before serving; items are
         read row by row, so a million of them never sit in memory as a list."""
         return self._restore(*_rows(connection))
+
+
+def _ping(connection: sqlite3.Connection) -> None:
+    connection.execute("SELECT 1").fetchone()
 
 
 def _rows(connection: sqlite3.Connection) -> tuple[list[Any], Any, list[Any]]:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from disqueue.errors import StorageFailure
+from disqueue.latency import Latencies
 
 log = logging.getLogger("disqueue.storage")
 
@@ -56,6 +57,8 @@ class SQLiteWriter:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self.batches = 0
+        #: How long each committed group took, BEGIN to COMMIT (for `/metrics`).
+        self.commits = Latencies()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Open the database in the thread (blocking; raises what opening raised)."""
@@ -70,6 +73,11 @@ class SQLiteWriter:
         if self._thread.is_alive():
             self._tasks.put(None)
             await asyncio.to_thread(self._thread.join)
+
+    @property
+    def running(self) -> bool:
+        """Whether the thread is there to run operations."""
+        return self._thread.is_alive()
 
     def submit(self, kind: int, argument: Any) -> asyncio.Future[Any]:
         """Queue an operation; its future resolves once its transaction is committed."""
@@ -118,10 +126,12 @@ class SQLiteWriter:
                 return
 
     def _commit(self, connection: sqlite3.Connection, batch: list[_Task]) -> None:
+        started = time.perf_counter()
         try:
             connection.execute("BEGIN IMMEDIATE")
             results = _execute(connection, batch, self.batches)
             connection.execute("COMMIT")
+            self.commits.observe(time.perf_counter() - started)
         except Exception as exc:
             log.error("storage failure, %d operations refused: %s", len(batch), exc)
             if connection.in_transaction:

@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,8 @@ T = TypeVar("T")
 
 #: How long a `dedup_id` is remembered.
 DEDUP_WINDOW = 300.0
+#: At most one put-time mark per queue per this many seconds (the age's precision).
+MARK_EVERY = 1.0
 
 
 @dataclass(slots=True)
@@ -58,6 +61,27 @@ class QueueState:
     dead_lettered: int = 0
     deleted: bool = False
     pending: int = 0  # items of puts on their way to storage (for `max_items`)
+    # When items were put, sampled: (first position put after `time`, time). Positions
+    # grow with time, so the head's age is the time of the last mark at or before it.
+    marks: deque[tuple[int, float]] = field(default_factory=deque)
+    since: float = field(default_factory=time.time)  # items older than every mark
+
+    def mark(self, pos: int, now: float) -> None:
+        """Note that `pos` was put at `now` (cheap: one mark a second at most)."""
+        if not self.marks or now - self.marks[-1][1] >= MARK_EVERY:
+            self.oldest()  # forgets the marks behind the head
+            self.marks.append((pos, now))
+
+    def oldest(self) -> float | None:
+        """When the oldest ready item was put (Unix time, to about a second). An item
+        given back or loaded at start counts from the oldest mark, or from `since`."""
+        head = self.index.head(None)
+        if head is None:
+            return None
+        marks = self.marks
+        while len(marks) > 1 and marks[1][0] <= head:
+            marks.popleft()
+        return marks[0][1] if marks else self.since
 
     def count(self) -> int:
         """Items held: ready, delayed and in flight (what `max_items` limits)."""
@@ -68,7 +92,7 @@ class QueueState:
             self.name, self.created, self.settings, size=len(self.index),
             delayed=len(self.delayed), in_flight=len(self.leases), put=self.put,
             taken=self.taken, acked=self.acked, expired=self.expired,
-            dead_lettered=self.dead_lettered,
+            dead_lettered=self.dead_lettered, oldest=self.oldest(),
         )  # fmt: skip
 
     def remembered(self, dedup_id: str, now: float) -> str | None:

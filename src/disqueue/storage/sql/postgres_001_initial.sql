@@ -26,7 +26,8 @@ CREATE SEQUENCE items_front;
 -- An item is ready (lease_until and visible_at NULL), delayed (visible_at set) or in
 -- flight (lease_until set). `match` is the key as matched (lower-cased by the server,
 -- the same function as every other backend, whatever the database's collation).
--- Times are seconds since the epoch, from the nodes' clocks.
+-- Times are seconds since the epoch, from the nodes' clocks (`put_at`, for the age of
+-- the oldest item, from the database's).
 CREATE TABLE items (
     pos         bigint PRIMARY KEY,
     queue_id    bigint NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
@@ -37,7 +38,8 @@ CREATE TABLE items (
     attempts    integer NOT NULL DEFAULT 0,
     lease_until double precision,
     visible_at  double precision,
-    ttl_at      double precision
+    ttl_at      double precision,
+    put_at      double precision NOT NULL DEFAULT extract(epoch FROM clock_timestamp())
 );
 -- A take reads the head of the ready items, with or without a key: both are index
 -- range scans, never a scan of the queue.

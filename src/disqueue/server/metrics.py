@@ -1,0 +1,138 @@
+"""`GET /metrics`: Prometheus text format, from prometheus-client.
+
+Requests are timed as they are answered (one histogram observation each, by route,
+method and status). Everything about the queues is read from the core at scrape
+time by a custom collector, so a put pays nothing for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sized
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from disqueue.core.stats import Stats
+from disqueue.latency import LatencySnapshot
+
+#: Request latency buckets (seconds): from a fast put to a long poll's 60 s.
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                   2.5, 10.0, 60.0)  # fmt: skip
+
+#: Per-queue gauges: metric name suffix, help, the `QueueStats` field.
+_GAUGES = (
+    ("ready", "Items ready to be taken.", "ready"),
+    ("delayed", "Items put with a delay that are not visible yet.", "delayed"),
+    ("in_flight", "Items leased and not yet acknowledged.", "in_flight"),
+    ("consumers", "Consumers waiting for an item (WebSocket wants and long polls).",
+     "consumers"),
+)  # fmt: skip
+_TOTALS = (
+    ("put", "Items put, since the queue was created."),
+    ("taken", "Items delivered by a take or to a consumer."),
+    ("acked", "Leased items acknowledged."),
+    ("expired", "Items dropped when their ttl ran out."),
+    ("dead_lettered", "Items moved to the dead-letter queue (or dropped) after max_attempts."),
+)
+
+Observe = Callable[[int, float], None]
+
+
+class Metrics:
+    """The metrics of one server process, shared by its listeners: its own registry
+    (never prometheus-client's global one), and the WebSocket connections to count."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.requests = Histogram(
+            "disqueue_http_request_duration_seconds",
+            "HTTP requests by route, method and status, and how long they took to answer.",
+            ["route", "method", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.connections: list[Sized] = []
+
+    def observer(self, route: str, method: str) -> Observe:
+        """A function that records one answered request of `method route`."""
+        children: dict[int, Histogram] = {}
+        labels = self.requests.labels
+
+        def observe(status: int, seconds: float) -> None:
+            child = children.get(status)
+            if child is None:
+                child = children[status] = labels(route, method, str(status))
+            child.observe(seconds)
+
+        return observe
+
+    def render(self, stats: Stats) -> bytes:
+        """The text exposition of everything, with `stats` as the queues' state."""
+        websockets = sum(len(connections) for connections in self.connections)
+        return generate_latest(_Scrape(self.registry, stats, websockets))
+
+
+class _Scrape(Collector):
+    """One scrape: the registry's metrics, then the state read from the core."""
+
+    def __init__(self, registry: CollectorRegistry, stats: Stats, websockets: int) -> None:
+        self._registry = registry
+        self._stats = stats
+        self._websockets = websockets
+
+    def collect(self) -> Iterable[Metric]:
+        yield from self._registry.collect()
+        yield from _queue_metrics(self._stats)
+        connections = GaugeMetricFamily(
+            "disqueue_websocket_connections", "Open WebSocket connections (/take/ws)."
+        )
+        connections.add_metric([], self._websockets)
+        yield connections
+        if self._stats.commits is not None:
+            yield _commit_histogram(self._stats.storage, self._stats.commits)
+
+
+def _queue_metrics(stats: Stats) -> Iterator[Metric]:
+    count = GaugeMetricFamily("disqueue_queues", "Queues that exist.")
+    count.add_metric([], len(stats.queues))
+    yield count
+    for suffix, doc, attribute in _GAUGES:
+        gauge = GaugeMetricFamily(f"disqueue_queue_{suffix}", doc, labels=["queue"])
+        for queue in stats.queues:
+            gauge.add_metric([queue.name], getattr(queue, attribute))
+        yield gauge
+    age = GaugeMetricFamily(
+        "disqueue_queue_oldest_age_seconds",
+        "How long the oldest ready item has been in the queue (0 when none is ready).",
+        labels=["queue"],
+    )
+    for queue in stats.queues:
+        age.add_metric([queue.name], queue.oldest_age or 0.0)
+    yield age
+    for name, doc in _TOTALS:
+        counter = CounterMetricFamily(f"disqueue_queue_{name}", doc, labels=["queue"])
+        for queue in stats.queues:
+            counter.add_metric([queue.name], getattr(queue, name))
+        yield counter
+
+
+def _commit_histogram(storage: str, commits: LatencySnapshot) -> Metric:
+    family = HistogramMetricFamily(
+        "disqueue_storage_commit_duration_seconds",
+        "Time per committed group of storage operations (one transaction, one fsync).",
+        labels=["storage"],
+    )
+    buckets: list[tuple[str, float]] = []
+    running = 0
+    for bound, count in zip(commits.bounds, commits.counts, strict=False):
+        running += count
+        buckets.append((str(bound), running))
+    buckets.append(("+Inf", commits.count))
+    family.add_metric([storage], buckets, commits.total)
+    return family
