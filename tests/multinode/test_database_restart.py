@@ -17,6 +17,7 @@ import time
 
 import aiohttp
 import pytest
+import requests
 
 from ..e2e.helpers import Api, wait_until
 from .conftest import StartNode
@@ -59,11 +60,17 @@ def restart_twice(database: PrivatePostgres, mode: str) -> None:
     time.sleep(1.5)
 
 
-def health(url: str) -> tuple[int, str | None]:
-    """`GET /health`: its status and message."""
-    with Api(url) as client:
-        reply = client.call("GET", "/health")
-        return reply.status, reply.message
+def health(url: str) -> tuple[int, str | None, str, bool]:
+    """`GET /health`: status, message, payload status and storage readiness (a 503
+    carries a payload too, docs/API.md, so this reads the body itself)."""
+    with requests.Session() as session:
+        session.trust_env = False  # no proxy from the environment for 127.0.0.1
+        response = session.get(url + "/health", timeout=10)
+    body = response.json()
+    assert body["success"] is (response.status_code == 200), body
+    payload = body["payload"]
+    assert payload["storage"]["kind"] == "postgres", body
+    return response.status_code, body["message"], payload["status"], payload["storage"]["ready"]
 
 
 def test_health_says_when_the_database_is_away(
@@ -72,10 +79,11 @@ def test_health_says_when_the_database_is_away(
     """`/health` is a readiness answer: 503 `storage unavailable` while the database is
     stopped, 200 again once it is back, without a restart of the node."""
     node = start_node("disqueue", private_postgres.dsn)
-    assert health(node.url) == (200, None)
+    ready = (200, None, "ok", True)
+    assert health(node.url) == ready
     private_postgres.stop("fast")
-    wait_until(lambda: health(node.url) == (503, "storage unavailable"), timeout=15,
-               what="/health answering 503 storage unavailable")  # fmt: skip
+    away = (503, "storage unavailable", "unavailable", False)
+    wait_until(lambda: health(node.url) == away, timeout=15, what=f"/health answering {away}")
     private_postgres.start()
-    wait_until(lambda: health(node.url) == (200, None), timeout=30, interval=0.2,
-               what="/health answering 200 again")  # fmt: skip
+    wait_until(lambda: health(node.url) == ready, timeout=30, interval=0.2,
+               what=f"/health answering {ready} again")  # fmt: skip
