@@ -67,6 +67,12 @@ def _ignore(name: str) -> None:
     return None
 
 
+def _stored(status: str, expected: int) -> None:
+    """Check an INSERT's status ("INSERT 0 n"): fewer rows means the queue was gone."""
+    if int(status.rsplit(" ", 1)[1]) < expected:
+        raise QueueNotFound()
+
+
 class PostgresStorage:
     """The `Storage` interface over a PostgreSQL schema shared by every node."""
 
@@ -80,9 +86,11 @@ class PostgresStorage:
         self._changes = NameChanges()
         self._complained, self._failures = -COMPLAIN_EVERY, 0
         self.node = Node(self)
+        # Puts are one kind (one INSERT serves every queue); takes of different queues
+        # and keys run side by side on up to half the pool.
         lanes = max(1, pool // 2)
         self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
-            self._put_batch, lanes=lanes, limit=1000
+            self._put_batch, lanes=1, limit=1000
         )
         self._takes: Combiner[tuple[int, str | None, float | None], int, list[Item]] = Combiner(
             self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
@@ -115,6 +123,8 @@ class PostgresStorage:
         except UNAVAILABLE as exc:
             self._complain(exc)
             raise StorageUnavailable() from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise QueueNotFound() from exc  # a row named a queue deleted meanwhile
         except asyncpg.PostgresError as exc:
             log.error("storage postgres: %s: %s", type(exc).__name__, exc)
             raise StorageFailure() from exc
@@ -228,9 +238,7 @@ class PostgresStorage:
         queue_id, settings = await self._queue(name)
         try:
             result = await action(queue_id, settings)
-        except StorageFailure as exc:
-            if not isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
-                raise
+        except QueueNotFound:  # the id is gone: was the queue made anew?
             current = await self._fetch_queue(name)  # raises QueueNotFound
             if current[0] == queue_id:
                 raise
@@ -303,12 +311,20 @@ class PostgresStorage:
 
     async def delete_queue(self, name: str) -> None:
         await self._changes.settled(name)
-        deleted = await self._changes.run(name, self.run("fetchval", sql.DELETE_QUEUE, name))
+        deleted = await self._changes.run(name, self._delete(name))
         self.forget(name)
         if deleted is None:
             raise QueueNotFound()
         self.node.totals.pop(deleted, None)
         self.node.tell("drop", name)
+
+    async def _delete(self, name: str) -> int | None:
+        async with self.connection() as connection, connection.transaction():
+            deleted: int | None = await connection.fetchval(sql.DELETE_QUEUE, name)
+            if deleted is not None:
+                await connection.execute(sql.DELETE_ITEMS, deleted)
+                await connection.execute(sql.NOTE_DROPPED, deleted, time.time())
+            return deleted
 
     # -- putting ------------------------------------------------------------------------
 
@@ -321,7 +337,7 @@ class PostgresStorage:
                 return True
             async with self.connection() as connection, connection.transaction():
                 await self._make_room(connection, queue_id, settings, 1)
-                await connection.execute(sql.PUT, *self._put_args(queue_id, item))
+                _stored(await connection.execute(sql.PUT, *self._put_args(queue_id, item)), 1)
             return True
 
         await self._on_queue(name, insert, bool)
@@ -336,23 +352,14 @@ class PostgresStorage:
         """Plain puts, into any queues, in one statement. If a queue is gone, each put
         goes on its own, so that only the puts into that queue fail."""
         if len(puts) == 1:
-            await self.run("execute", sql.PUT, *self._put_args(*puts[0]))
+            try:
+                _stored(await self.run("execute", sql.PUT, *self._put_args(*puts[0])), 1)
+            except QueueNotFound as exc:
+                return [exc]
             return [None]
         columns = list(zip(*(self._put_args(*put) for put in puts), strict=True))
-        try:
-            await self.run("execute", sql.PUT_BATCH, *map(list, columns))
-            return [None] * len(puts)
-        except StorageFailure as exc:
-            if not isinstance(exc.__cause__, asyncpg.ForeignKeyViolationError):
-                raise
-        errors: list[Exception | None] = []
-        for put in puts:
-            try:
-                await self.run("execute", sql.PUT, *self._put_args(*put))
-                errors.append(None)
-            except StorageFailure as exc:
-                errors.append(exc)
-        return errors
+        stored = {row[0] for row in await self.run("fetch", sql.PUT_BATCH, *map(list, columns))}
+        return [None if item.id in stored else QueueNotFound() for _, item in puts]
 
     async def _queue_id(self, name: str) -> int:
         return (await self._queue(name))[0]
@@ -378,13 +385,14 @@ class PostgresStorage:
                     await self._make_room(connection, queue_id, settings, len(new))
                 if new:
                     positions = [r[0] for r in await connection.fetch(sql.POSITIONS, len(new))]
-                    await connection.execute(
+                    status = await connection.execute(
                         sql.PUT_MANY, queue_id, positions, [n.id for n in new],
                         [n.key for n in new], [match_key(n.key) for n in new],
                         [n.value for n in new],
                         [now + n.delay if n.delay > 0 else None for n in new],
                         [now + n.ttl if n.ttl is not None else None for n in new],
                     )  # fmt: skip
+                    _stored(status, len(new))
             return ids, new
 
         ids, new = await self._on_queue(name, insert, lambda _: True)
@@ -417,10 +425,11 @@ class PostgresStorage:
 
     async def put_front(self, name: str, item: Item) -> None:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
-            await self.run(
+            status = await self.run(
                 "execute", sql.PUT_FRONT, queue_id, item.id, item.key, match_key(item.key),
                 item.value, item.attempts,
             )  # fmt: skip
+            _stored(status, 1)
             return True
 
         await self._on_queue(name, insert, bool)

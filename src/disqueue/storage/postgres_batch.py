@@ -1,11 +1,14 @@
 """Requests that arrive while the database is busy go to it together.
 
 A put or a take alone is one round trip and one commit; most of its cost is that
-trip, not the rows. A `Combiner` sends a request at once when one of its lanes is
-free, and otherwise lets it wait with the others of its kind until a lane frees: then
-all of them go as one statement (all the waiting puts in one INSERT; all the waiting
-takes of one queue and key in one take of their added counts, shared out in arrival
-order). A lone request never waits; a busy node does fewer, larger transactions.
+trip, not the rows. A `Combiner` runs at most one statement per kind at a time (all
+puts are one kind; takes are one kind per queue, key and lease) and up to `lanes` of
+different kinds at once. A request of a kind that is not running goes at once; one of
+a kind that is running waits with the others of its kind, and when the statement ends
+they all go as the next one (all the waiting puts in one INSERT; all the waiting takes
+of one queue and key in one take of their added counts, shared out in arrival order).
+A lone request never waits; a busy node does fewer, larger transactions, and two
+statements of one kind never compete for the same rows.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ R = TypeVar("R")
 
 
 class Combiner(Generic[K, J, R]):
-    """Jobs of the same key, gathered while every lane is busy, run as one batch.
+    """Jobs of one key, gathered while that key's batch runs, run as the next batch.
 
     `run(key, jobs)` returns one result per job, in order. `size(job)` bounds a batch
     to `limit` (a batch always takes at least one job). A job whose waiter was
@@ -40,6 +43,7 @@ class Combiner(Generic[K, J, R]):
         self._size, self._orphan = size, orphan
         self._pending: dict[K, list[tuple[J, asyncio.Future[R]]]] = {}
         self._busy = 0
+        self._running: set[K] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, key: K, job: J) -> R:
@@ -53,8 +57,13 @@ class Combiner(Generic[K, J, R]):
             task.add_done_callback(self._tasks.discard)
         return await future
 
-    def _next_batch(self) -> tuple[K, list[tuple[J, asyncio.Future[R]]]]:
-        key = next(iter(self._pending))  # the key waiting longest
+    def _next_batch(self) -> tuple[K, list[tuple[J, asyncio.Future[R]]]] | None:
+        """The jobs of the key waiting longest that is not running; None if every
+        waiting key is running (its lane takes them when it is done)."""
+        free = [key for key in self._pending if key not in self._running][:1]
+        if not free:
+            return None
+        key = free[0]
         waiting = self._pending[key]
         batch, total = [waiting[0]], self._size(waiting[0][0])
         while (
@@ -69,8 +78,9 @@ class Combiner(Generic[K, J, R]):
 
     async def _drain(self) -> None:
         try:
-            while self._pending:
-                key, batch = self._next_batch()
+            while (chosen := self._next_batch()) is not None:
+                key, batch = chosen
+                self._running.add(key)
                 try:
                     results = await self._run(key, [job for job, _ in batch])
                 except Exception as exc:
@@ -78,6 +88,8 @@ class Combiner(Generic[K, J, R]):
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                finally:
+                    self._running.discard(key)
                 for (_, future), result in zip(batch, results, strict=True):
                     if future.done():
                         self._orphan(key, result)

@@ -40,6 +40,8 @@ BATCH = 500
 #: The least time between two notifications a node sends: news gathered meanwhile
 #: goes together, so a busy node sends at most a hundred a second whatever its load.
 NOTIFY_GAP = 0.01
+#: How long after a delete its queue's items are looked for once more (seconds).
+LEFT_BEHIND = 60.0
 #: How long the listening connection may go without a sign of life.
 LISTEN_CHECK = 5.0
 
@@ -222,6 +224,7 @@ class Node:
                     safety = time.monotonic() + SAFETY
                     await self._flush_totals()
                     await self._look_again()
+                    await self.storage.run("execute", sql.LEFT_BEHIND, time.time() - LEFT_BEHIND)
             except (StorageUnavailable, StorageFailure):
                 self._next = time.time() + SAFETY  # the database is away: try again later
             except asyncio.CancelledError:

@@ -17,6 +17,12 @@ INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id"""
 
 DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
+DELETE_ITEMS = "DELETE FROM items WHERE queue_id = $1"
+NOTE_DROPPED = "INSERT INTO dropped (queue_id, at) VALUES ($1, $2)"
+# A minute after a delete, what a put racing it may have left.
+LEFT_BEHIND = """
+WITH gone AS (DELETE FROM dropped WHERE at < $1 RETURNING queue_id)
+DELETE FROM items WHERE queue_id IN (SELECT queue_id FROM gone)"""
 
 # Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
@@ -40,37 +46,48 @@ WHERE q.name = $1"""
 LOCK_QUEUE = "SELECT 1 FROM queues WHERE id = $1 FOR NO KEY UPDATE"
 HELD = "SELECT count(*) FROM items WHERE queue_id = $1"
 
-PUT = """
-INSERT INTO items (pos, queue_id, id, key, match, value)
-VALUES (nextval('items_back'), $1, $2, $3, $4, $5)"""
+# Items do not reference their queue with a foreign key: each check of one would lock
+# the queue's row (FOR KEY SHARE), and puts on several nodes at once would share those
+# locks through multixacts, which costs more than the insert. Instead an insert reads
+# that its queue exists (a put into a queue already deleted stores nothing and says
+# so), and a delete removes its items in its own transaction, and once more a minute
+# later (`dropped`), for a put that raced it.
+_EXISTS = "WHERE EXISTS (SELECT 1 FROM queues WHERE id = {})"
 
-PUT_FRONT = """
+PUT = f"""
+INSERT INTO items (pos, queue_id, id, key, match, value)
+SELECT nextval('items_back'), $1, $2, $3, $4, $5 {_EXISTS.format("$1")}"""
+
+PUT_FRONT = f"""
 INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
-VALUES (-nextval('items_front'), $1, $2, $3, $4, $5, $6)"""
+SELECT -nextval('items_front'), $1, $2, $3, $4, $5, $6 {_EXISTS.format("$1")}"""
 
 # Puts gathered while the database was busy (disqueue.storage.postgres_batch), into
 # any queues, as one statement.
-PUT_BATCH = """
+PUT_BATCH = f"""
 INSERT INTO items (pos, queue_id, id, key, match, value)
-SELECT nextval('items_back'), * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[],
-                                             $5::text[])"""
+SELECT nextval('items_back'), u.* FROM unnest($1::bigint[], $2::text[], $3::text[],
+                                               $4::text[], $5::text[])
+    AS u (queue_id, id, key, match, value)
+{_EXISTS.format("u.queue_id")}
+RETURNING id"""
 
 # Items taken for a request that went away before they reached it: back to the front,
 # as if never taken.
-UNTAKE = """
+UNTAKE = f"""
 INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
 SELECT -nextval('items_front'), $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                                                 $6::int[])"""
+                                                 $6::int[]) {_EXISTS.format("$1")}"""
 UNLEASE = """
 UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, attempts = attempts - 1
 WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
 
 POSITIONS = "SELECT nextval('items_back') FROM generate_series(1, $1)"
 
-PUT_MANY = """
+PUT_MANY = f"""
 INSERT INTO items (queue_id, pos, id, key, match, value, visible_at, ttl_at)
 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::float8[], $8::float8[])"""
+                         $7::float8[], $8::float8[]) {_EXISTS.format("$1")}"""
 
 # A dedup_id claims its window unless a live claim exists (then nothing is returned
 # and the first item's id is read). Two nodes claiming at once: the second waits for

@@ -30,7 +30,7 @@ CREATE SEQUENCE items_front;
 -- the oldest item, from the database's).
 CREATE TABLE items (
     pos         bigint PRIMARY KEY,
-    queue_id    bigint NOT NULL REFERENCES queues (id) ON DELETE CASCADE,
+    queue_id    bigint NOT NULL,  -- no foreign key: see postgres_sql.py
     id          text NOT NULL,
     key         text,
     match       text,
@@ -61,4 +61,11 @@ CREATE TABLE dedup (
     item_id  text NOT NULL,
     until    double precision NOT NULL,
     PRIMARY KEY (queue_id, dedup_id)
+);
+
+-- Queues deleted in the last minute: their items are removed once more then, in case a
+-- put racing the delete stored one after the delete removed the rest.
+CREATE TABLE dropped (
+    queue_id bigint NOT NULL,
+    at       double precision NOT NULL
 );
