@@ -1,0 +1,63 @@
+"""The Python client of Disqueue.
+
+- `Client` (sync) and `AsyncClient` (asyncio): one method per API action, typed
+  results (`Item`, `QueueInfo`), errors under one base (`ClientError`).
+- `consume()` on either: a worker's stream of items over the WebSocket, with leases,
+  prefetch, reconnect and a graceful stop.
+- The original client's names: `Disqueue`, `QueueClient`, `queue_create`,
+  `queue_list`, `QueueException` (also importable from `disqueue` itself).
+"""
+
+from disqueue.client.aio import AsyncClient
+from disqueue.client.compat import Disqueue, QueueClient, queue_create, queue_list
+from disqueue.client.consumer import AsyncConsumer, Message
+from disqueue.client.errors import (
+    AuthError,
+    BadRequest,
+    ClientError,
+    ConnectionFailed,
+    NoItem,
+    NoSuchLease,
+    NotFound,
+    PermissionDenied,
+    QueueException,
+    QueueFull,
+    QueueNotFound,
+    ServerError,
+    TooLarge,
+    TooMany,
+)
+from disqueue.client.models import Item, QueueInfo
+from disqueue.client.options import Options
+from disqueue.client.sync import Client
+from disqueue.client.sync_consumer import Consumer, SyncMessage
+
+__all__ = [
+    "AsyncClient",
+    "AsyncConsumer",
+    "AuthError",
+    "BadRequest",
+    "Client",
+    "ClientError",
+    "ConnectionFailed",
+    "Consumer",
+    "Disqueue",
+    "Item",
+    "Message",
+    "NoItem",
+    "NoSuchLease",
+    "NotFound",
+    "Options",
+    "PermissionDenied",
+    "QueueClient",
+    "QueueException",
+    "QueueFull",
+    "QueueInfo",
+    "QueueNotFound",
+    "ServerError",
+    "SyncMessage",
+    "TooLarge",
+    "TooMany",
+    "queue_create",
+    "queue_list",
+]
