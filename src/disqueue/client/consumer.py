@@ -39,6 +39,8 @@ BACKOFF_MIN = 0.1
 BACKOFF_MAX = 5.0
 #: Seconds between WebSocket pings; a server that stops answering counts as gone.
 HEARTBEAT = 30.0
+#: On close, how long to wait for the answers to acks and releases already sent.
+CLOSE_TIMEOUT = 5.0
 _HANDSHAKE_REASONS = {401: "authentication required", 403: "invalid credentials"}
 
 
@@ -135,7 +137,9 @@ class AsyncConsumer:
         self._ready = asyncio.Event()
         self._wants: dict[str, int] = {}  # want identifier -> items still to come
         self._requested = 0
-        self._ops: dict[str, asyncio.Future[Any]] = {}
+        # Ops sent and not yet answered; a waited op's future gets the server's error,
+        # the others (acks as the loop moves on) only log it.
+        self._ops: dict[str, tuple[asyncio.Future[Any], bool]] = {}
         self._current: Message | None = None
         self._generation = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -178,6 +182,7 @@ class AsyncConsumer:
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self._stopping = True  # no more wants: what is released must not come back here
         current = self._current
         if current is not None and not current.settled:
             await self.settle(current, "ack" if exc is None else "release")
@@ -196,6 +201,11 @@ class AsyncConsumer:
         self._ready.set()
         self._unwatch_signals()
         if self._ws is not None:
+            # Acks already sent are answered before the connection closes: closing at
+            # once would let the server release items this consumer finished.
+            if self._ops:
+                pending = [future for future, _ in self._ops.values()]
+                await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
             with contextlib.suppress(Exception):
                 await self._ws.close()
         if self._runner is not None:
@@ -237,11 +247,10 @@ class AsyncConsumer:
         identifier = f"{self._prefix}-o{next(self._sequence)}"
         frame = {"op": op, "identifier": identifier, "queue": self.queue, "id": message.id}
         frame.update((name, value) for name, value in fields.items() if value is not None)
-        future: asyncio.Future[Any] | None = None
-        if wait:
-            future = self._ops[identifier] = asyncio.get_running_loop().create_future()
+        future = asyncio.get_running_loop().create_future()
+        self._ops[identifier] = (future, wait)
         await ws.send_str(orjson.dumps(frame).decode())
-        return None if future is None else await future
+        return await future if wait else None
 
     async def _request_more(self) -> None:
         """Send a want for what the window has room for (in steps of a quarter)."""
@@ -291,7 +300,7 @@ class AsyncConsumer:
                         return self._fail(error_for(exc.status, _HANDSHAKE_REASONS[exc.status]))
                     log.warning("consumer of %s: handshake failed: %s", self.queue, exc)
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.warning("consumer of %s: connection failed: %r", self.queue, exc)
+                    log.warning("consumer of %s: connection failed: %s", self.queue, exc)
                 self._lost()
                 if self._stopping:
                     break
@@ -316,9 +325,11 @@ class AsyncConsumer:
         self._ws = None
         self._wants.clear()
         self._requested = 0
-        for future in self._ops.values():
-            if not future.done():
+        for future, waited in self._ops.values():
+            if waited:
                 future.set_exception(ConnectionFailed("connection lost"))
+            else:
+                future.set_result(None)
         self._ops.clear()
         if self.lease is not None:
             self._buffer.clear()  # released by the server; they will come again
@@ -330,18 +341,18 @@ class AsyncConsumer:
         if data.get("success"):
             if isinstance(payload, dict) and "item" in payload:
                 self._delivered(identifier, payload["item"])
-            elif (future := self._ops.pop(str(identifier), None)) is not None and not future.done():
-                future.set_result(payload)
+            elif (op := self._ops.pop(str(identifier), None)) is not None:
+                op[0].set_result(payload)
             return
         error = error_for(None, str(data.get("message") or "error"))
-        future = self._ops.pop(identifier, None) if identifier is not None else None
-        if future is not None:
-            if not future.done():
-                future.set_exception(error)
-        elif isinstance(identifier, str) and identifier.startswith(f"{self._prefix}-o"):
-            log.warning("consumer of %s: %s", self.queue, error.message)
-        else:  # a want refused ("queue not found", "invalid parameter 'lease'")
+        op = self._ops.pop(str(identifier), None)
+        if op is None:  # a want refused ("queue not found", "invalid parameter 'lease'")
             self._fail(error)
+        elif op[1]:
+            op[0].set_exception(error)
+        else:
+            log.warning("consumer of %s: %s", self.queue, error.message)
+            op[0].set_result(None)
 
     def _delivered(self, identifier: Any, wire: dict[str, Any]) -> None:
         remaining = self._wants.get(identifier)

@@ -51,7 +51,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())
