@@ -182,7 +182,8 @@ def test_auth_from_arguments_and_environment(
     )
     with Client(server.url, ("test", "test")) as client:
         queue = client.create_queue()
-    for auth, message in ((None, "authentication required"), (("test", "no"), "invalid credentials")):
+    refusals = [(None, "authentication required"), (("test", "no"), "invalid credentials")]
+    for auth, message in refusals:
         with Client(server.url, auth) as client, pytest.raises(AuthError) as info:
             client.queues()
         assert info.value.message == message

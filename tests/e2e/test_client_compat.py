@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any

@@ -89,7 +89,7 @@ async def test_exception_leaving_the_consumer_releases_the_item(open_server: Ser
     async with AsyncClient(open_server.url) as client:
         queue = await client.create_queue()
         await client.put_many(queue, ["one", "two", "three"])
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError):  # noqa: PT012 - the exception leaves both blocks
             async with client.consume(queue, prefetch=3) as items:
                 async for _item in items:
                     raise RuntimeError("worker crashed")
@@ -244,7 +244,10 @@ async def test_tls_with_ca_file_and_client_certificate(
     server = start_server(
         {"servers": [{"security": security}]}, files=tls_files, client_cert=tmp_path / "client.pem"
     )
-    tls: dict[str, Any] = {"ca_file": str(tmp_path / "ca.pem"), "cert": str(tmp_path / "client.pem")}
+    tls: dict[str, Any] = {
+        "ca_file": str(tmp_path / "ca.pem"),
+        "cert": str(tmp_path / "client.pem"),
+    }
     async with AsyncClient(server.url, **tls) as client:
         queue = await client.create_queue()
         await client.put(queue, "secret")
@@ -255,5 +258,3 @@ async def test_tls_with_ca_file_and_client_certificate(
         client.queues()  # no client certificate
     with Client(server.url, cert=tls["cert"]) as client, pytest.raises(ConnectionFailed):
         client.queues()  # the server's CA is not trusted
-
-

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from disqueue.client import Client
+from disqueue.client.sync import Client
 
 
 def common_options() -> argparse.ArgumentParser:

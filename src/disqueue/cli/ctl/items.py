@@ -8,12 +8,11 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
 from disqueue.cli.ctl.common import client, emit_json, stderr
-from disqueue.client import Client, Item
 from disqueue.client.calls import MAX_BATCH
 from disqueue.client.errors import BadRequest
+from disqueue.client.models import Item
+from disqueue.client.sync import Client
 
 
 def register(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -95,6 +94,8 @@ def put(args: argparse.Namespace) -> int:
 
 def _put_lines(api: Client, args: argparse.Namespace, source: IO[bytes]) -> int:
     """Put each line of `source` as an item, `args.batch` per request; how many."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     try:
         size: int | None = os.fstat(source.fileno()).st_size or None
     except (OSError, ValueError):

@@ -8,12 +8,12 @@ import itertools
 import time
 from typing import Any
 
-from rich.live import Live
 from rich.table import Table
 
 from disqueue.cli.ctl.common import client, emit_json, stdout
-from disqueue.client import Client, QueueInfo
 from disqueue.client.errors import QueueNotFound
+from disqueue.client.models import QueueInfo
+from disqueue.client.sync import Client
 
 COLUMNS = ("size", "delayed", "in_flight", "consumers", "put", "taken", "acked", "dead_lettered")
 
@@ -61,6 +61,8 @@ def table(infos: list[QueueInfo], rates: dict[str, float]) -> Table:
 
 def watch(args: argparse.Namespace) -> int:
     """Poll and show until interrupted, or --count refreshes."""
+    from rich.live import Live
+
     refreshes = itertools.count(1) if args.count is None else range(1, args.count + 1)
     previous: dict[str, tuple[float, int]] = {}
     view = contextlib.nullcontext() if args.json else Live(console=stdout(), auto_refresh=False)
