@@ -137,9 +137,11 @@ class AsyncConsumer:
         self._ready = asyncio.Event()
         self._wants: dict[str, int] = {}  # want identifier -> items still to come
         self._requested = 0
-        # Ops sent and not yet answered; a waited op's future gets the server's error,
-        # the others (acks as the loop moves on) only log it.
-        self._ops: dict[str, tuple[asyncio.Future[Any], bool]] = {}
+        # Ops whose caller waits for the answer, and how many others (acks as the loop
+        # moves on) are not answered yet: closing waits for those.
+        self._ops: dict[str, asyncio.Future[Any]] = {}
+        self._unanswered = 0
+        self._answered = asyncio.Event()
         self._current: Message | None = None
         self._generation = 0
         self._ws: aiohttp.ClientWebSocketResponse | None = None
@@ -203,9 +205,10 @@ class AsyncConsumer:
         if self._ws is not None:
             # Acks already sent are answered before the connection closes: closing at
             # once would let the server release items this consumer finished.
-            if self._ops:
-                pending = [future for future, _ in self._ops.values()]
-                await asyncio.wait(pending, timeout=CLOSE_TIMEOUT)
+            if self._unanswered:
+                self._answered.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._answered.wait(), CLOSE_TIMEOUT)
             with contextlib.suppress(Exception):
                 await self._ws.close()
         if self._runner is not None:
@@ -247,10 +250,13 @@ class AsyncConsumer:
         identifier = f"{self._prefix}-o{next(self._sequence)}"
         frame = {"op": op, "identifier": identifier, "queue": self.queue, "id": message.id}
         frame.update((name, value) for name, value in fields.items() if value is not None)
-        future = asyncio.get_running_loop().create_future()
-        self._ops[identifier] = (future, wait)
+        if not wait:
+            self._unanswered += 1
+            await ws.send_str(orjson.dumps(frame).decode())
+            return None
+        future = self._ops[identifier] = asyncio.get_running_loop().create_future()
         await ws.send_str(orjson.dumps(frame).decode())
-        return await future if wait else None
+        return await future
 
     async def _request_more(self) -> None:
         """Send a want for what the window has room for (in steps of a quarter)."""
@@ -325,12 +331,11 @@ class AsyncConsumer:
         self._ws = None
         self._wants.clear()
         self._requested = 0
-        for future, waited in self._ops.values():
-            if waited:
-                future.set_exception(ConnectionFailed("connection lost"))
-            else:
-                future.set_result(None)
+        for future in self._ops.values():
+            future.set_exception(ConnectionFailed("connection lost"))
         self._ops.clear()
+        self._unanswered = 0
+        self._answered.set()
         if self.lease is not None:
             self._buffer.clear()  # released by the server; they will come again
 
@@ -341,18 +346,25 @@ class AsyncConsumer:
         if data.get("success"):
             if isinstance(payload, dict) and "item" in payload:
                 self._delivered(identifier, payload["item"])
-            elif (op := self._ops.pop(str(identifier), None)) is not None:
-                op[0].set_result(payload)
+            elif (future := self._ops.pop(str(identifier), None)) is not None:
+                future.set_result(payload)
+            else:
+                self._unanswer()
             return
         error = error_for(None, str(data.get("message") or "error"))
-        op = self._ops.pop(str(identifier), None)
-        if op is None:  # a want refused ("queue not found", "invalid parameter 'lease'")
-            self._fail(error)
-        elif op[1]:
-            op[0].set_exception(error)
-        else:
+        if (future := self._ops.pop(str(identifier), None)) is not None:
+            future.set_exception(error)
+        elif isinstance(identifier, str) and identifier.startswith(f"{self._prefix}-o"):
             log.warning("consumer of %s: %s", self.queue, error.message)
-            op[0].set_result(None)
+            self._unanswer()
+        else:  # a want refused ("queue not found", "invalid parameter 'lease'")
+            self._fail(error)
+
+    def _unanswer(self) -> None:
+        """One more answer to an op nobody waits for."""
+        self._unanswered -= 1
+        if self._unanswered <= 0:
+            self._answered.set()
 
     def _delivered(self, identifier: Any, wire: dict[str, Any]) -> None:
         remaining = self._wants.get(identifier)
