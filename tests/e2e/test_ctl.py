@@ -71,11 +71,14 @@ def test_queue_commands(open_server: Server) -> None:
 
 
 def test_put_100000_lines_from_stdin(open_server: Server) -> None:
-    """100,000 lines on stdin become 100,000 items, in order, in batches."""
+    """100,000 lines on stdin become 100,000 items, in order, in batches, with progress."""
     url = ("--url", open_server.url)
     queue = ok("create", *url).strip()
     lines = [f"line {n} with text" for n in range(100_000)]
-    assert ok("put", queue, *url, stdin="\n".join(lines) + "\n") == "put 100000 items\n"
+    # FORCE_COLOR makes rich treat stderr as a terminal: the progress bar is drawn.
+    done = ctl("put", queue, *url, stdin="\n".join(lines) + "\n", env={"FORCE_COLOR": "1"})
+    assert (done.returncode, done.stdout) == (0, "put 100000 items\n"), done
+    assert "100,000 items" in done.stderr
     with Api(open_server.url) as api:
         assert api.info(queue)["size"] == 100_000
         first = api.call("POST", "/take", data={"name": queue, "count": "1000"}).ok()
