@@ -155,10 +155,11 @@ def test_auth_options_and_environment(start_server: StartServer) -> None:
 
 
 def test_unreachable_server_and_bad_usage() -> None:
-    """No server: one line naming the URL, status 1; a usage error: status 2."""
+    """No server: one line naming the URL, status 1; a usage error: status 2. The
+    server options go before or after the command."""
     url = f"http://127.0.0.1:{free_port()}"
-    line = fails("queues", "--url", url)
-    assert line.startswith(f"disqueuectl: cannot reach {url}")
+    for args in (("queues", "--url", url), ("--url", url, "queues")):  # either place
+        assert fails(*args).startswith(f"disqueuectl: cannot reach {url}")
     done = ctl("frobnicate")
     assert done.returncode == 2 and "invalid choice" in done.stderr
 

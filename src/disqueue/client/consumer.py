@@ -44,18 +44,11 @@ CLOSE_TIMEOUT = 5.0
 _HANDSHAKE_REASONS = {401: "authentication required", 403: "invalid credentials"}
 
 
-class Message:
-    """One delivered item (`key`, `value`, `id`, `attempts`, `lease_expires`) and
-    what to do with it. `async with message:` acks it when the block finishes and
-    releases it when the block raises."""
+class Delivered:
+    """What a consumer hands out: the `item`, and its fields by name."""
 
-    __slots__ = ("_consumer", "generation", "item", "settled")
-
-    def __init__(self, item: Item, consumer: AsyncConsumer, generation: int) -> None:
-        self.item = item
-        self._consumer = consumer
-        self.generation = generation  # the connection it came on
-        self.settled = False
+    __slots__ = ()
+    item: Item
 
     @property
     def key(self) -> str | None:
@@ -82,6 +75,23 @@ class Message:
         """When the lease runs out (Unix time; leased only)."""
         return self.item.lease_expires
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.item!r})"
+
+
+class Message(Delivered):
+    """One delivered item (`key`, `value`, `id`, `attempts`, `lease_expires`) and
+    what to do with it. `async with message:` acks it when the block finishes and
+    releases it when the block raises."""
+
+    __slots__ = ("_consumer", "generation", "item", "settled")
+
+    def __init__(self, item: Item, consumer: AsyncConsumer, generation: int) -> None:
+        self.item = item
+        self._consumer = consumer
+        self.generation = generation  # the connection it came on
+        self.settled = False
+
     async def ack(self) -> None:
         """Acknowledge the item and wait for the server's answer (`NoSuchLease` if
         the lease ran out or went with a broken connection)."""
@@ -102,9 +112,6 @@ class Message:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self._consumer.settle(self, "ack" if exc is None else "release")
-
-    def __repr__(self) -> str:
-        return f"Message({self.item!r})"
 
 
 class AsyncConsumer:

@@ -14,46 +14,23 @@ from collections.abc import Coroutine, Iterable, Iterator
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from disqueue.client.consumer import AsyncConsumer, Message
-from disqueue.client.models import Item
+from disqueue.client.consumer import AsyncConsumer, Delivered, Message
 from disqueue.client.options import Options
 
 T = TypeVar("T")
 _Handler = Any  # what signal.signal returns: a callable, an int, or None
 
 
-class SyncMessage:
-    """One delivered item; `with message:` acks it at the end of the block and
-    releases it if the block raises."""
+class SyncMessage(Delivered):
+    """One delivered item (`key`, `value`, `id`, `attempts`, `lease_expires`);
+    `with message:` acks it at the end of the block and releases it if the block raises."""
+
+    __slots__ = ("_consumer", "item", "message")
 
     def __init__(self, message: Message, consumer: Consumer) -> None:
         self.message = message
+        self.item = message.item
         self._consumer = consumer
-
-    @property
-    def item(self) -> Item:
-        """The item: `key`, `value`, `id`, `attempts`, `lease_expires`."""
-        return self.message.item
-
-    @property
-    def key(self) -> str | None:
-        """The item's key."""
-        return self.message.key
-
-    @property
-    def value(self) -> str:
-        """The item's value."""
-        return self.message.value
-
-    @property
-    def id(self) -> str | None:
-        """The item's id."""
-        return self.message.id
-
-    @property
-    def attempts(self) -> int | None:
-        """How many times the item was delivered (leased only)."""
-        return self.message.attempts
 
     def ack(self) -> None:
         """Acknowledge the item and wait for the answer."""

@@ -25,13 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of every command."""
     parser = argparse.ArgumentParser(
         prog="disqueuectl",
+        parents=[common_options()],
         description="Manage a Disqueue server: queues, items, live depths.",
         epilog="The server and credentials default to DISQUEUE_URL, DISQUEUE_USER and "
         "DISQUEUE_PASSWORD.",
     )
     parser.add_argument("--version", action="version", version=f"disqueuectl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common = common_options()
+    common = common_options(suppress=True)
     for group in GROUPS:
         group.register(commands, common)
     return parser

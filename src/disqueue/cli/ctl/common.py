@@ -12,21 +12,44 @@ from rich.console import Console
 from disqueue.client.sync import Client
 
 
-def common_options() -> argparse.ArgumentParser:
-    """The options every command accepts (a parent parser)."""
+def common_options(suppress: bool = False) -> argparse.ArgumentParser:
+    """The options every command accepts (a parent parser). They may stand before the
+    command or after it: the command's copy has `suppress` set, so what it was not
+    given does not overwrite what came before it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
     common = argparse.ArgumentParser(add_help=False)
     server = common.add_argument_group("server")
-    server.add_argument("--url", help="server URL (default: DISQUEUE_URL or http://127.0.0.1:3682)")
-    server.add_argument("--user", help="user name (default: DISQUEUE_USER)")
-    server.add_argument("--password", help="password (default: DISQUEUE_PASSWORD)")
-    server.add_argument("--ca-file", help="PEM file of the CA to trust for https")
-    server.add_argument("--cert", help="PEM file with a client certificate (and its key)")
-    server.add_argument("--cert-key", help="PEM file with the client certificate's key")
     server.add_argument(
-        "--insecure", action="store_true", help="do not verify the server's certificate"
+        "--url",
+        default=default(None),
+        help="server URL (default: DISQUEUE_URL or http://127.0.0.1:3682)",
     )
-    server.add_argument("--timeout", type=float, default=30.0, help="seconds (default: 30)")
-    common.add_argument("--json", action="store_true", help="write JSON, for scripts")
+    server.add_argument("--user", default=default(None), help="user name (default: DISQUEUE_USER)")
+    server.add_argument(
+        "--password", default=default(None), help="password (default: DISQUEUE_PASSWORD)"
+    )
+    server.add_argument("--ca-file", default=default(None), help="PEM file of the CA to trust")
+    server.add_argument(
+        "--cert", default=default(None), help="PEM file with a client certificate (and its key)"
+    )
+    server.add_argument(
+        "--cert-key", default=default(None), help="PEM file with the client certificate's key"
+    )
+    server.add_argument(
+        "--insecure",
+        action="store_true",
+        default=default(False),
+        help="do not verify the server's certificate",
+    )
+    server.add_argument(
+        "--timeout", type=float, default=default(30.0), help="seconds (default: 30)"
+    )
+    common.add_argument(
+        "--json", action="store_true", default=default(False), help="write JSON, for scripts"
+    )
     return common
 
 
