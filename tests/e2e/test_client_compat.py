@@ -27,8 +27,11 @@ AUTH_CONFIG = {
 }
 
 PROGRAM = """
+import threading
 import typing
 from disqueue import Disqueue, queue_create, queue_list, QueueException
+
+output = threading.Lock()  # the two handlers run on threads: one line at a time
 
 auth = {auth}
 url = '{url}'
@@ -53,11 +56,13 @@ except QueueException as error:
 
 @client.queue_handler(queue_id, key=None)
 def queue_handler(key: typing.Optional[str], value: str):
-    print('handled', key, value, flush=True)
+    with output:
+        print('handled', key, value, flush=True)
 
 @client.queue_handler(queue_id, 'job')
 def job_handler(key: typing.Optional[str], value: str):
-    print('job', key, value, flush=True)
+    with output:
+        print('job', key, value, flush=True)
 
 print('queue', queue_id, flush=True)
 client.run()
