@@ -36,25 +36,19 @@ async def _consume(
 ) -> dict[str, Any]:
     from disqueue.client import AsyncClient
 
-    handled, started, elapsed = 0, 0.0, 0.0
+    clock = _Clock(items, duration)
     async with AsyncClient(url) as client:
         consumer = client.consume(queue, lease=lease or None, prefetch=PREFETCH, stop_signals=())
         async with consumer:
             async for _item in consumer:
-                now = time.perf_counter()
-                if not started:
-                    started = now  # from the first item: connecting is not consuming
-                    continue
-                handled += 1
-                elapsed = now - started
-                if handled + 1 >= items or elapsed >= duration:
+                if clock.tick():
                     break
-    return _result(handled, elapsed or duration)
+    return clock.result()
 
 
 async def _raw(url: str, queue: str, items: int, duration: float, lease: float) -> dict[str, Any]:
     """The reference: the consumer's flow control written with bare WebSocket frames."""
-    handled, started, elapsed, sequence = 0, 0.0, 0.0, 0
+    clock, sequence = _Clock(items, duration), 0
     base = {"queue": queue, **({"lease": lease} if lease else {})}
     ws_url = url.replace("http://", "ws://", 1) + "/take/ws"
     async with aiohttp.ClientSession() as session, session.ws_connect(ws_url) as ws:
@@ -72,34 +66,45 @@ async def _raw(url: str, queue: str, items: int, duration: float, lease: float) 
             if "item" not in payload:
                 continue  # the reply to an ack
             if lease:
-                ack = {"op": "ack", "identifier": f"a{handled}", "queue": queue}
+                ack = {"op": "ack", "identifier": f"a{clock.handled}", "queue": queue}
                 await ws.send_str(orjson.dumps({**ack, "id": payload["item"]["id"]}).decode())
             coming -= 1
             if PREFETCH - coming >= PREFETCH // 4:
                 await want(PREFETCH - coming)
                 coming = PREFETCH
-            now = time.perf_counter()
-            if not started:
-                started = now
-                continue
-            handled += 1
-            elapsed = now - started
-            if handled + 1 >= items or elapsed >= duration:
+            if clock.tick():
                 break
-    return _result(handled, elapsed or duration)
+    return clock.result()
 
 
-def _result(handled: int, seconds: float) -> dict[str, Any]:
-    """A result in ws_load's shape, for `Row.from_ws`."""
-    return {
-        "requests": handled,
-        "seconds": seconds,
-        "p50_ms": 0.0,
-        "p99_ms": 0.0,
-        "errors": 0,
-        "stalled": 0,
-        "first_error": "",
-    }
+class _Clock:
+    """Items handled and the time they took, from the first item on (connecting is not
+    consuming); `tick()` says when `items` or `duration` is reached."""
+
+    def __init__(self, items: int, duration: float) -> None:
+        self.items, self.duration = items, duration
+        self.handled, self.started, self.elapsed = 0, 0.0, 0.0
+
+    def tick(self) -> bool:
+        now = time.perf_counter()
+        if not self.started:
+            self.started = now
+            return False
+        self.handled += 1
+        self.elapsed = now - self.started
+        return self.handled + 1 >= self.items or self.elapsed >= self.duration
+
+    def result(self) -> dict[str, Any]:
+        """A result in ws_load's shape, for `Row.from_ws`."""
+        return {
+            "requests": self.handled,
+            "seconds": self.elapsed or self.duration,
+            "p50_ms": 0.0,
+            "p99_ms": 0.0,
+            "errors": 0,
+            "stalled": 0,
+            "first_error": "",
+        }
 
 
 def _process(args: tuple[str, str, str, int, float, float]) -> dict[str, Any]:

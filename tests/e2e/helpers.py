@@ -262,6 +262,22 @@ def launch(
     return server
 
 
+def signal_after_first_line(
+    cmd: list[str], first_line: str, sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> tuple[int, str, str]:
+    """Run `cmd`; once its first line of output is `first_line`, send `sig`. Its exit
+    status, the rest of its output and its stderr (the process never outlives this)."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == first_line + "\n"
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            proc.kill()
+    return proc.returncode, out, err
+
+
 # --------------------------------------------------------------------------- HTTP
 
 

@@ -4,8 +4,6 @@ release on exceptions, reconnect across a server restart, and a graceful SIGTERM
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import trustme
 from disqueue.client import AsyncClient, Client, ConnectionFailed, QueueNotFound
 
 from .conftest import StartServer
-from .helpers import PYTHON, Api, Server, launch, wait_until
+from .helpers import PYTHON, Api, Server, launch, signal_after_first_line, wait_until
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -213,20 +211,9 @@ def test_sigterm_stops_gracefully(open_server: Server, tmp_path: Path, mode: str
         queue = api.new_queue()
         for n in range(10):
             api.put(queue, f"job-{n}")
-        with subprocess.Popen(
-            [PYTHON, str(script), open_server.url, queue, mode],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        ) as proc:
-            try:
-                assert proc.stdout is not None
-                assert proc.stdout.readline() == "got job-0\n"
-                proc.send_signal(signal.SIGTERM)
-                out, err = proc.communicate(timeout=15)
-            finally:
-                proc.kill()
-        assert proc.returncode == 0, err
+        command = [PYTHON, str(script), open_server.url, queue, mode]
+        status, out, err = signal_after_first_line(command, "got job-0")
+        assert status == 0, err
         assert out.splitlines() == ["done job-0", "stopped"], (out, err)
         wait_until(lambda: settled(api, queue, 9, 1), what="9 queued, 1 acked")
         assert sorted(api.drain(queue)) == sorted(f"job-{n}" for n in range(1, 10))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from .helpers import PYTHON, REPO, Server
+from .helpers import PYTHON, REPO, Server, signal_after_first_line
 
 ORIGINAL_URL = 'url, auth = "http://127.0.0.1:3682", None'
 
@@ -58,14 +57,5 @@ def test_original_client_example(open_server: Server, tmp_path: Path) -> None:
     assert ORIGINAL_URL in example
     script = tmp_path / "original.py"
     script.write_text(example.replace(ORIGINAL_URL, f"url, auth = {open_server.url!r}, None"))
-    with subprocess.Popen(
-        [PYTHON, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as proc:
-        try:
-            assert proc.stdout is not None
-            assert proc.stdout.readline() == "key value\n"
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=10)
-        finally:
-            proc.kill()
-    assert proc.returncode == 0, err
+    status, _, err = signal_after_first_line([PYTHON, str(script)], "key value")
+    assert status == 0, err
