@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from disqueue.client.aio import AsyncClient
     from disqueue.client.compat import Disqueue, QueueClient, queue_create, queue_list
-    from disqueue.client.consumer import AsyncConsumer, Message
+    from disqueue.client.consumer import AsyncConsumer
     from disqueue.client.errors import (
         AuthError,
         BadRequest,
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         TooLarge,
         TooMany,
     )
+    from disqueue.client.messages import Message
     from disqueue.client.models import Item, QueueInfo
     from disqueue.client.options import Options
     from disqueue.client.sync import Client
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "AsyncClient": "aio",
     "AsyncConsumer": "consumer",
-    "Message": "consumer",
+    "Message": "messages",
     "Client": "sync",
     "Consumer": "sync_consumer",
     "SyncMessage": "sync_consumer",

@@ -18,19 +18,20 @@ import logging
 import random
 import threading
 import uuid
-import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import orjson
 
 from disqueue.client.calls import MAX_BATCH
 from disqueue.client.errors import ClientError, ConnectionFailed, NoSuchLease, error_for
+from disqueue.client.messages import Message
 from disqueue.client.models import Item
 from disqueue.client.options import Options
+from disqueue.client.signals import SignalStops
 
 log = logging.getLogger("disqueue.client")
 
@@ -42,76 +43,6 @@ HEARTBEAT = 30.0
 #: On close, how long to wait for the answers to acks and releases already sent.
 CLOSE_TIMEOUT = 5.0
 _HANDSHAKE_REASONS = {401: "authentication required", 403: "invalid credentials"}
-
-
-class Delivered:
-    """What a consumer hands out: the `item`, and its fields by name."""
-
-    __slots__ = ()
-    item: Item
-
-    @property
-    def key(self) -> str | None:
-        """The item's key."""
-        return self.item.key
-
-    @property
-    def value(self) -> str:
-        """The item's value."""
-        return self.item.value
-
-    @property
-    def id(self) -> str | None:
-        """The item's id (which also names its lease)."""
-        return self.item.id
-
-    @property
-    def attempts(self) -> int | None:
-        """How many times the item was delivered, this time included (leased only)."""
-        return self.item.attempts
-
-    @property
-    def lease_expires(self) -> float | None:
-        """When the lease runs out (Unix time; leased only)."""
-        return self.item.lease_expires
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.item!r})"
-
-
-class Message(Delivered):
-    """One delivered item (`key`, `value`, `id`, `attempts`, `lease_expires`) and
-    what to do with it. `async with message:` acks it when the block finishes and
-    releases it when the block raises."""
-
-    __slots__ = ("_consumer", "generation", "item", "settled")
-
-    def __init__(self, item: Item, consumer: AsyncConsumer, generation: int) -> None:
-        self.item = item
-        self._consumer = consumer
-        self.generation = generation  # the connection it came on
-        self.settled = False
-
-    async def ack(self) -> None:
-        """Acknowledge the item and wait for the server's answer (`NoSuchLease` if
-        the lease ran out or went with a broken connection)."""
-        await self._consumer.settle(self, "ack", wait=True)
-
-    async def release(self, delay: float | None = None) -> None:
-        """Give the item back to the front of its queue (after `delay` seconds)."""
-        await self._consumer.settle(self, "release", wait=True, delay=delay)
-
-    async def touch(self, lease: float) -> float:
-        """Extend the lease to `lease` seconds from now; the new expiry."""
-        return await self._consumer.touch(self, lease)
-
-    async def __aenter__(self) -> Message:
-        return self
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self._consumer.settle(self, "ack" if exc is None else "release")
 
 
 class AsyncConsumer:
@@ -398,56 +329,12 @@ class AsyncConsumer:
             return
         loop = asyncio.get_running_loop()
         for sig in self.stop_signals:
-            if _SignalStops.of(loop).add(sig, self):
+            if SignalStops.of(loop).add(sig, self):
                 self._watched.append(sig)
 
     def _unwatch_signals(self) -> None:
         if self._watched:
-            stops = _SignalStops.of(asyncio.get_running_loop())
+            stops = SignalStops.of(asyncio.get_running_loop())
             for sig in self._watched:
                 stops.discard(sig, self)
             self._watched.clear()
-
-
-class _SignalStops:
-    """The consumers each signal stops, per event loop: asyncio keeps one handler per
-    signal, so several consumers in one process share it."""
-
-    _loops: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SignalStops]] = (
-        weakref.WeakKeyDictionary()
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.consumers: dict[int, set[AsyncConsumer]] = {}
-
-    @classmethod
-    def of(cls, loop: asyncio.AbstractEventLoop) -> _SignalStops:
-        stops = cls._loops.get(loop)
-        if stops is None:
-            stops = cls._loops[loop] = cls(loop)
-        return stops
-
-    def add(self, sig: int, consumer: AsyncConsumer) -> bool:
-        if sig not in self.consumers:
-            try:
-                self.loop.add_signal_handler(sig, self._stop, sig)
-            except (NotImplementedError, RuntimeError, ValueError):
-                return False
-            self.consumers[sig] = set()
-        self.consumers[sig].add(consumer)
-        return True
-
-    def discard(self, sig: int, consumer: AsyncConsumer) -> None:
-        consumers = self.consumers.get(sig)
-        if consumers is None:
-            return
-        consumers.discard(consumer)
-        if not consumers:
-            del self.consumers[sig]
-            self.loop.remove_signal_handler(sig)
-
-    def _stop(self, sig: int) -> None:
-        log.info("signal %d: stopping %d consumer(s)", sig, len(self.consumers.get(sig, ())))
-        for consumer in list(self.consumers.get(sig, ())):
-            consumer.stop()

@@ -14,7 +14,8 @@ from collections.abc import Coroutine, Iterable, Iterator
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
-from disqueue.client.consumer import AsyncConsumer, Delivered, Message
+from disqueue.client.consumer import AsyncConsumer
+from disqueue.client.messages import Delivered, Message
 from disqueue.client.options import Options
 
 T = TypeVar("T")
