@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import ws_load
+from consumer import consumer_rows
 from delivery import delivery_rows, ws_url
 from fill import create_queue, delete_queue, fill
 from postgres import postgres_rows
@@ -191,6 +192,7 @@ def main() -> int:
             ws_rows(ref, base, load, args.ws_processes, rows)
             take = next(row.name for row in rows if row.name.startswith("take ("))
             delivery_rows(base, load, rows, "memory", PUT, take, args.ws_processes)
+            consumer_rows(base, load, rows)
         with disqueue_server({"type": "sqlite"}) as (base, server):
             load = replace(load, alive=lambda: server.poll() is None)
             durable_rows(base, load, rows)

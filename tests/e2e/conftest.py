@@ -28,9 +28,10 @@ def start_server(tmp_path: Path) -> Iterator[StartServer]:
         files: Mapping[str, str | bytes] | None = None,
         directory: Path | None = None,
         cwd: Path | None = None,
+        client_cert: Path | None = None,
     ) -> Server:
         where = directory or tmp_path / f"server{len(servers)}"
-        server = launch(where, config, files, cwd)
+        server = launch(where, config, files, cwd, client_cert)
         servers.append(server)
         return server
 

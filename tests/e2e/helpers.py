@@ -166,14 +166,15 @@ def running(
         server.shutdown()
 
 
-def _health_ok(url: str, timeout: float = 1.0) -> bool:
+def _health_ok(url: str, timeout: float = 1.0, client_cert: Path | None = None) -> bool:
     scheme, rest = url.split("://", 1)
     host, port = rest.rsplit(":", 1)
     conn: http.client.HTTPConnection
     if scheme == "https":
-        conn = http.client.HTTPSConnection(
-            host, int(port), timeout=timeout, context=client_ssl_context()
-        )
+        context = client_ssl_context()
+        if client_cert is not None:
+            context.load_cert_chain(client_cert)
+        conn = http.client.HTTPSConnection(host, int(port), timeout=timeout, context=context)
     else:
         conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
@@ -208,10 +209,12 @@ def launch(
     config: Mapping[str, Any] | None = None,
     files: Mapping[str, str | bytes] | None = None,
     cwd: Path | None = None,
+    client_cert: Path | None = None,
 ) -> Server:
     """Write the config (and extra files) into `directory`, start the server, wait for it.
 
-    The process runs in `cwd` (default: `directory`).
+    The process runs in `cwd` (default: `directory`). `client_cert` (a PEM file with
+    certificate and key) is presented to listeners that require one.
     """
     directory.mkdir(parents=True, exist_ok=True)
     full = complete_config(config)
@@ -252,11 +255,27 @@ def launch(
             raise AssertionError(
                 f"server not ready within {READY_TIMEOUT} s on {pending}\n{server.output()}"
             )
-        if _health_ok(pending[0]):
+        if _health_ok(pending[0], client_cert=client_cert):
             pending.pop(0)
         else:
             time.sleep(0.05)
     return server
+
+
+def signal_after_first_line(
+    cmd: list[str], first_line: str, sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> tuple[int, str, str]:
+    """Run `cmd`; once its first line of output is `first_line`, send `sig`. Its exit
+    status, the rest of its output and its stderr (the process never outlives this)."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline() == first_line + "\n"
+            proc.send_signal(sig)
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            proc.kill()
+    return proc.returncode, out, err
 
 
 # --------------------------------------------------------------------------- HTTP

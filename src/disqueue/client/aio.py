@@ -1,0 +1,211 @@
+"""`AsyncClient`: the whole HTTP API for asyncio, and `consume` over the WebSocket."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TypeVar, overload
+
+import httpx
+
+from disqueue.client import calls
+from disqueue.client.calls import Call, NewItem
+from disqueue.client.consumer import AsyncConsumer
+from disqueue.client.models import Item, QueueInfo
+from disqueue.client.options import Options
+from disqueue.client.sync import connection_failed, http_settings, request_settings
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """An asyncio Disqueue client, used as an async context manager::
+
+        async with AsyncClient("http://127.0.0.1:3682") as client:
+            queue = await client.create_queue()
+            await client.put(queue, "hello")
+            async for item in client.consume(queue):
+                print(item.value)        # acked when the body finishes
+
+    The arguments are those of `Client`. Leaving the block closes the HTTP pool and
+    every consumer still open (their leased items go back to their queues).
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        auth: tuple[str, str] | None = None,
+        *,
+        ca_file: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        verify: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        self.options = Options.resolve(
+            url, auth, ca_file=ca_file, cert=cert, key=key, verify=verify, timeout=timeout
+        )
+        self._http = httpx.AsyncClient(**http_settings(self.options))
+        self._consumers: set[AsyncConsumer] = set()
+
+    async def aclose(self) -> None:
+        """Close every consumer and the connection pool."""
+        for consumer in list(self._consumers):
+            await consumer.aclose()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def send(self, call: Call[T]) -> T:
+        """Send one call and read its answer (the methods below are built on this)."""
+        try:
+            response = await self._http.request(
+                call.method, call.path, **request_settings(call, self.options)
+            )
+        except httpx.HTTPError as exc:
+            raise connection_failed(exc, self.options) from exc
+        return calls.read_answer(call, response.status_code, response.content)
+
+    # -- queues ---------------------------------------------------------------
+
+    async def queues(self) -> list[str]:
+        """The names of every queue, oldest first."""
+        return await self.send(calls.queues())
+
+    async def create_queue(
+        self,
+        name: str | None = None,
+        *,
+        lease: float | None = None,
+        max_attempts: int | None = None,
+        dead_letter: str | None = None,
+        max_items: int | None = None,
+    ) -> str:
+        """Create a queue (or return `name` if it exists); its name."""
+        return await self.send(
+            calls.create_queue(
+                name,
+                lease=lease,
+                max_attempts=max_attempts,
+                dead_letter=dead_letter,
+                max_items=max_items,
+            )
+        )
+
+    async def info(self, queue: str) -> QueueInfo:
+        """The queue's depths, settings and totals."""
+        return await self.send(calls.info(queue))
+
+    async def delete_queue(self, queue: str) -> None:
+        """Delete the queue and its items."""
+        await self.send(calls.delete_queue(queue))
+
+    async def purge(self, queue: str) -> int:
+        """Remove every ready and delayed item; how many were removed."""
+        return await self.send(calls.purge(queue))
+
+    # -- items ----------------------------------------------------------------
+
+    async def put(
+        self,
+        queue: str,
+        value: str,
+        key: str | None = None,
+        *,
+        delay: float | None = None,
+        ttl: float | None = None,
+        dedup_id: str | None = None,
+    ) -> str:
+        """Put one item; its id."""
+        call = calls.put(queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id)
+        return await self.send(call)
+
+    async def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
+        """Put items in batches of 1000 (each batch stored whole or not at all); their ids."""
+        ids: list[str] = []
+        for batch in calls.batches(items):
+            stored: list[str] = await self.send(calls.put_many(queue, batch))
+            ids.extend(stored)
+        return ids
+
+    @overload
+    async def take(
+        self, queue: str, key: str | None = None, *, lease: float | None = None,
+        wait: float | None = None, count: None = None,
+    ) -> Item: ...  # fmt: skip
+    @overload
+    async def take(
+        self, queue: str, key: str | None = None, *, lease: float | None = None,
+        wait: float | None = None, count: int,
+    ) -> list[Item]: ...  # fmt: skip
+    async def take(
+        self,
+        queue: str,
+        key: str | None = None,
+        *,
+        lease: float | None = None,
+        wait: float | None = None,
+        count: int | None = None,
+    ) -> Item | list[Item]:
+        """Take the oldest item (matching `key`): removed, or with `lease` held until
+        acked. `wait` long-polls up to that many seconds; `count` returns a list of up
+        to `count` items instead (empty when there are none). Raises `NoItem`."""
+        result: Item | list[Item] = await self.send(
+            calls.take(queue, key, lease=lease, wait=wait, count=count)
+        )
+        return result
+
+    async def peek(self, queue: str, key: str | None = None) -> Item:
+        """The item `take` would give, left in place. Raises `NoItem`."""
+        return await self.send(calls.peek(queue, key))
+
+    async def ack(self, queue: str, item_id: str) -> None:
+        """Acknowledge a leased item: it is done and removed. Raises `NoSuchLease`."""
+        await self.send(calls.ack(queue, item_id))
+
+    async def release(self, queue: str, item_id: str, delay: float | None = None) -> None:
+        """Give a leased item back to the front of its queue (after `delay` seconds)."""
+        await self.send(calls.release(queue, item_id, delay))
+
+    async def touch(self, queue: str, item_id: str, lease: float) -> float:
+        """Extend a lease to `lease` seconds from now; the new expiry (Unix time)."""
+        return await self.send(calls.touch(queue, item_id, lease))
+
+    # -- consuming ------------------------------------------------------------
+
+    def consume(
+        self,
+        queue: str,
+        key: str | None = None,
+        *,
+        lease: float | None = 30.0,
+        prefetch: int = 100,
+        stop_signals: Iterable[int] | None = (signal.SIGTERM,),
+    ) -> AsyncConsumer:
+        """Items of `queue` (matching `key`) pushed over the WebSocket.
+
+        With `lease` (seconds; the default, at-least-once) each item is held for
+        this consumer until it is acked: when the loop body finishes (the next item
+        is asked for), when an `async with item:` block exits, or by `item.ack()`;
+        an exception in `async with item:` (or leaving `async with consumer:` by
+        one) releases it instead, and it is delivered again. `lease=None` takes items
+        at-most-once, as the original protocol does. Up to `prefetch` items (1-1000)
+        are in flight to this consumer at once.
+
+        A broken connection is reopened with backoff and the wants sent again; items
+        leased on the old connection go back to the queue and come again (possibly
+        a second time to this consumer, as at-least-once allows). On a signal of
+        `stop_signals` (SIGTERM by default, main thread only) the consumer stops
+        handing out items: the one in hand finishes and is acked, and the loop ends.
+        """
+        consumer = AsyncConsumer(self.options, queue, key, lease, prefetch, stop_signals)
+        self._consumers.add(consumer)
+        consumer.on_close = self._consumers.discard
+        return consumer

@@ -1,0 +1,182 @@
+"""The API's actions as requests and answers, without I/O.
+
+Each function builds the `Call` for one action: its method, path, parameters and
+how to read the payload of a successful answer. `Client` and `AsyncClient` send
+the same calls, one synchronously and one asynchronously, and read the envelope
+with `read_answer`; so the protocol is written down once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from disqueue.client.errors import ConnectionFailed, error_for
+from disqueue.client.models import Item, QueueInfo
+
+T = TypeVar("T")
+#: An item to put: a value, a (value, key) pair, or a mapping with `value` and
+#: optionally `key`, `delay`, `ttl`, `dedup_id`.
+NewItem = str | tuple[str, str | None] | Mapping[str, Any]
+#: At most this many items in one batch put or one take (API.md Part 2).
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    """One HTTP request of the API and how to read its payload."""
+
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    form: dict[str, str] | None = None
+    json: dict[str, Any] | None = None
+    wait: float = 0.0  # seconds the server may hold the request (long poll)
+
+
+def _form(**params: object) -> dict[str, str]:
+    """Form parameters; None leaves a parameter out, numbers are written as text."""
+    return {name: _text(value) for name, value in params.items() if value is not None}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _none(payload: Any) -> None:
+    return None
+
+
+def read_answer(call: Call[T], status: int, body: bytes) -> T:
+    """The payload of a successful answer, read by the call; else the mapped error."""
+    try:
+        envelope = json.loads(body)
+        success, message = envelope["success"], envelope["message"]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConnectionFailed(
+            f"{call.path} answered {status} without the protocol envelope", status
+        ) from exc
+    if success is True and 200 <= status < 300:
+        return call.parse(envelope.get("payload"))
+    raise error_for(status, message if isinstance(message, str) and message else f"{status}")
+
+
+def queues() -> Call[list[str]]:
+    """`GET /queues`."""
+    return Call("GET", "/queues", list)
+
+
+def create_queue(
+    name: str | None = None,
+    *,
+    lease: float | None = None,
+    max_attempts: int | None = None,
+    dead_letter: str | None = None,
+    max_items: int | None = None,
+) -> Call[str]:
+    """`POST /queues`."""
+    form = _form(
+        name=name,
+        lease=lease,
+        max_attempts=max_attempts,
+        dead_letter=dead_letter,
+        max_items=max_items,
+    )
+    return Call("POST", "/queues", str, form)
+
+
+def info(queue: str) -> Call[QueueInfo]:
+    """`POST /queue`."""
+    return Call("POST", "/queue", QueueInfo.from_payload, _form(name=queue))
+
+
+def delete_queue(queue: str) -> Call[None]:
+    """`DELETE /queue`."""
+    return Call("DELETE", "/queue", _none, _form(name=queue))
+
+
+def purge(queue: str) -> Call[int]:
+    """`POST /purge`; the number of items removed."""
+    return Call("POST", "/purge", lambda payload: int(payload["purged"]), _form(name=queue))
+
+
+def put(
+    queue: str,
+    value: str,
+    key: str | None = None,
+    *,
+    delay: float | None = None,
+    ttl: float | None = None,
+    dedup_id: str | None = None,
+) -> Call[str]:
+    """`POST /put` of one item; its id."""
+    form = _form(name=queue, value=value, key=key, delay=delay, ttl=ttl, dedup_id=dedup_id)
+    return Call("POST", "/put", lambda payload: str(payload["id"]), form)
+
+
+def _new_item(item: NewItem) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"value": item}
+    if isinstance(item, tuple):
+        value, key = item
+        return {"value": value} if key is None else {"value": value, "key": key}
+    return {name: value for name, value in item.items() if value is not None}
+
+
+def put_many(queue: str, items: Iterable[NewItem]) -> Call[list[str]]:
+    """`POST /put` of a batch (1 to 1000 items, all stored or none); their ids."""
+    body = {"name": queue, "items": [_new_item(item) for item in items]}
+    return Call("POST", "/put", lambda payload: [str(i) for i in payload["ids"]], json=body)
+
+
+def batches(items: Iterable[NewItem], size: int = MAX_BATCH) -> Iterable[list[NewItem]]:
+    """`items` in lists of at most `size`."""
+    batch: list[NewItem] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def take(
+    queue: str,
+    key: str | None = None,
+    *,
+    lease: float | None = None,
+    wait: float | None = None,
+    count: int | None = None,
+) -> Call[Any]:
+    """`POST /take`: an `Item`, or with `count` a list of up to `count` items."""
+    form = _form(name=queue, key=key, lease=lease, wait=wait, count=count)
+    parse: Callable[[Any], Any] = Item.from_payload if count is None else _items
+    return Call("POST", "/take", parse, form, wait=wait or 0.0)
+
+
+def _items(payload: Any) -> list[Item]:
+    return [Item.from_payload(entry) for entry in payload]
+
+
+def peek(queue: str, key: str | None = None) -> Call[Item]:
+    """`POST /peek`."""
+    return Call("POST", "/peek", Item.from_payload, _form(name=queue, key=key))
+
+
+def ack(queue: str, item_id: str) -> Call[None]:
+    """`POST /ack`."""
+    return Call("POST", "/ack", _none, _form(name=queue, id=item_id))
+
+
+def release(queue: str, item_id: str, delay: float | None = None) -> Call[None]:
+    """`POST /release`."""
+    return Call("POST", "/release", _none, _form(name=queue, id=item_id, delay=delay))
+
+
+def touch(queue: str, item_id: str, lease: float) -> Call[float]:
+    """`POST /touch`; the new `lease_expires` (Unix time)."""
+    form = _form(name=queue, id=item_id, lease=lease)
+    return Call("POST", "/touch", lambda payload: float(payload["lease_expires"]), form)

@@ -1,0 +1,75 @@
+"""What the client returns: typed views of the protocol's payloads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """An item as `take`, `peek` or a consumer delivers it.
+
+    `id` names the item (and, while leased, its lease); `attempts` and
+    `lease_expires` (Unix time) are set only on leased deliveries.
+    """
+
+    value: str
+    key: str | None = None
+    id: str | None = None
+    attempts: int | None = None
+    lease_expires: float | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Item:
+        """The item object of the protocol (extra fields are ignored)."""
+        return cls(
+            value=payload["value"],
+            key=payload.get("key"),
+            id=payload.get("id"),
+            attempts=payload.get("attempts"),
+            lease_expires=payload.get("lease_expires"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The item as the protocol writes it, without the fields that are not set."""
+        wire: dict[str, Any] = {"key": self.key, "value": self.value}
+        for name in ("id", "attempts", "lease_expires"):
+            if getattr(self, name) is not None:
+                wire[name] = getattr(self, name)
+        return wire
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """`POST /queue`: the queue's depths, settings and running totals (API.md Part 2).
+
+    Fields a server does not send are None (the original server sends only `name`).
+    """
+
+    name: str
+    size: int | None = None
+    delayed: int | None = None
+    in_flight: int | None = None
+    consumers: int | None = None
+    created: str | None = None
+    lease: float | None = None
+    max_attempts: int | None = None
+    dead_letter: str | None = None
+    max_items: int | None = None
+    put: int | None = None
+    taken: int | None = None
+    acked: int | None = None
+    expired: int | None = None
+    dead_lettered: int | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> QueueInfo:
+        """The info object of the protocol (unknown fields are ignored)."""
+        known = {field.name for field in fields(cls)}
+        return cls(**{name: value for name, value in payload.items() if name in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, by name."""
+        return {field.name: getattr(self, field.name) for field in fields(self)}

@@ -1,0 +1,226 @@
+"""`Client`: the whole HTTP API, synchronously, over one keep-alive connection pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import httpx
+
+from disqueue.client import calls
+from disqueue.client.calls import Call, NewItem
+from disqueue.client.errors import ConnectionFailed
+from disqueue.client.models import Item, QueueInfo
+from disqueue.client.options import Options
+
+if TYPE_CHECKING:
+    from disqueue.client.sync_consumer import Consumer
+
+T = TypeVar("T")
+
+
+def http_settings(options: Options) -> dict[str, Any]:
+    """The keyword arguments of `httpx.Client`/`httpx.AsyncClient` for `options`."""
+    return {
+        "base_url": options.url,
+        "auth": options.auth,
+        "verify": options.ssl_context or True,
+        "timeout": options.timeout,
+        "trust_env": False,  # no proxies or .netrc credentials picked up silently
+    }
+
+
+def request_settings(call: Call[Any], options: Options) -> dict[str, Any]:
+    """The keyword arguments of one `request`: body and a timeout that covers `wait`."""
+    return {
+        "data": call.form,
+        "json": call.json,
+        "timeout": options.timeout + call.wait,
+    }
+
+
+def connection_failed(exc: httpx.HTTPError, options: Options) -> ConnectionFailed:
+    """A transport failure of httpx, as the client's error."""
+    return ConnectionFailed(f"cannot reach {options.url}: {exc or type(exc).__name__}")
+
+
+class Client:
+    """A synchronous Disqueue client: one method per API action (docs/API.md).
+
+    >>> with Client("http://127.0.0.1:3682") as client:   # doctest: +SKIP
+    ...     queue = client.create_queue()
+    ...     client.put(queue, "hello")
+    ...     client.take(queue).value
+    'hello'
+
+    `url` and `auth` default to `DISQUEUE_URL`, `DISQUEUE_USER` and
+    `DISQUEUE_PASSWORD`. For https: `ca_file` to trust, `cert` (and `key`) to
+    present a client certificate, `verify=False` to skip verification. Every
+    failure raises a `ClientError` subclass.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        auth: tuple[str, str] | None = None,
+        *,
+        ca_file: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        verify: bool = True,
+        timeout: float = 30.0,
+    ) -> None:
+        self.options = Options.resolve(
+            url, auth, ca_file=ca_file, cert=cert, key=key, verify=verify, timeout=timeout
+        )
+        self._http = httpx.Client(**http_settings(self.options))
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def send(self, call: Call[T]) -> T:
+        """Send one call and read its answer (the methods below are built on this)."""
+        try:
+            response = self._http.request(
+                call.method, call.path, **request_settings(call, self.options)
+            )
+        except httpx.HTTPError as exc:
+            raise connection_failed(exc, self.options) from exc
+        return calls.read_answer(call, response.status_code, response.content)
+
+    # -- queues ---------------------------------------------------------------
+
+    def queues(self) -> list[str]:
+        """The names of every queue, oldest first."""
+        return self.send(calls.queues())
+
+    def create_queue(
+        self,
+        name: str | None = None,
+        *,
+        lease: float | None = None,
+        max_attempts: int | None = None,
+        dead_letter: str | None = None,
+        max_items: int | None = None,
+    ) -> str:
+        """Create a queue (or return `name` if it exists); its name."""
+        return self.send(
+            calls.create_queue(
+                name,
+                lease=lease,
+                max_attempts=max_attempts,
+                dead_letter=dead_letter,
+                max_items=max_items,
+            )
+        )
+
+    def info(self, queue: str) -> QueueInfo:
+        """The queue's depths, settings and totals."""
+        return self.send(calls.info(queue))
+
+    def delete_queue(self, queue: str) -> None:
+        """Delete the queue and its items."""
+        self.send(calls.delete_queue(queue))
+
+    def purge(self, queue: str) -> int:
+        """Remove every ready and delayed item; how many were removed."""
+        return self.send(calls.purge(queue))
+
+    # -- items ----------------------------------------------------------------
+
+    def put(
+        self,
+        queue: str,
+        value: str,
+        key: str | None = None,
+        *,
+        delay: float | None = None,
+        ttl: float | None = None,
+        dedup_id: str | None = None,
+    ) -> str:
+        """Put one item; its id."""
+        return self.send(calls.put(queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id))
+
+    def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
+        """Put items in batches of 1000 (each batch stored whole or not at all); their ids."""
+        ids: list[str] = []
+        for batch in calls.batches(items):
+            stored: list[str] = self.send(calls.put_many(queue, batch))
+            ids.extend(stored)
+        return ids
+
+    @overload
+    def take(
+        self, queue: str, key: str | None = None, *, lease: float | None = None,
+        wait: float | None = None, count: None = None,
+    ) -> Item: ...  # fmt: skip
+    @overload
+    def take(
+        self, queue: str, key: str | None = None, *, lease: float | None = None,
+        wait: float | None = None, count: int,
+    ) -> list[Item]: ...  # fmt: skip
+    def take(
+        self,
+        queue: str,
+        key: str | None = None,
+        *,
+        lease: float | None = None,
+        wait: float | None = None,
+        count: int | None = None,
+    ) -> Item | list[Item]:
+        """Take the oldest item (matching `key`): removed, or with `lease` held until
+        acked. `wait` long-polls up to that many seconds; `count` returns a list of up
+        to `count` items instead (empty when there are none). Raises `NoItem`."""
+        result: Item | list[Item] = self.send(
+            calls.take(queue, key, lease=lease, wait=wait, count=count)
+        )
+        return result
+
+    def peek(self, queue: str, key: str | None = None) -> Item:
+        """The item `take` would give, left in place. Raises `NoItem`."""
+        return self.send(calls.peek(queue, key))
+
+    def ack(self, queue: str, item_id: str) -> None:
+        """Acknowledge a leased item: it is done and removed. Raises `NoSuchLease`."""
+        self.send(calls.ack(queue, item_id))
+
+    def release(self, queue: str, item_id: str, delay: float | None = None) -> None:
+        """Give a leased item back to the front of its queue (after `delay` seconds)."""
+        self.send(calls.release(queue, item_id, delay))
+
+    def touch(self, queue: str, item_id: str, lease: float) -> float:
+        """Extend a lease to `lease` seconds from now; the new expiry (Unix time)."""
+        return self.send(calls.touch(queue, item_id, lease))
+
+    # -- consuming ------------------------------------------------------------
+
+    def consume(
+        self,
+        queue: str,
+        key: str | None = None,
+        *,
+        lease: float | None = 30.0,
+        prefetch: int = 100,
+        stop_signals: Iterable[int] | None = None,
+    ) -> Consumer:
+        """Items pushed over the WebSocket, for a worker loop::
+
+            with client.consume(queue) as items:
+                for item in items:
+                    handle(item.value)   # acked when the body finishes, released if it raises
+
+        See `AsyncClient.consume` for the arguments.
+        """
+        from disqueue.client.sync_consumer import Consumer
+
+        return Consumer(self.options, queue, key, lease, prefetch, stop_signals)

@@ -1,0 +1,202 @@
+"""`disqueue.client.Client` and `AsyncClient`: every method against the real server.
+
+Each scenario runs with both clients: a sync method's result is used as it is, an
+async one's awaited (`resolve`), so the two stay the same API.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from disqueue.client import (
+    AsyncClient,
+    AuthError,
+    BadRequest,
+    Client,
+    ClientError,
+    ConnectionFailed,
+    Item,
+    NoItem,
+    NoSuchLease,
+    QueueException,
+    QueueFull,
+    QueueInfo,
+    QueueNotFound,
+)
+
+from .conftest import StartServer
+from .helpers import Server, free_port
+
+MISSING = "00000000-0000-4000-8000-000000000000"
+
+
+async def resolve(value: Any) -> Any:
+    """The value of a sync call, or the awaited value of an async one."""
+    return await value if inspect.isawaitable(value) else value
+
+
+async def expect(error: type[ClientError], value: Any) -> ClientError:
+    """Calling `value` raises `error` (a sync call at once, an async one when awaited)."""
+    with pytest.raises(error) as info:
+        await resolve(value())
+    return info.value
+
+
+@pytest.fixture(params=["sync", "async"])
+async def client(request: pytest.FixtureRequest, open_server: Server) -> AsyncIterator[Any]:
+    """A Client or an AsyncClient of the shared open server."""
+    if request.param == "sync":
+        with Client(open_server.url) as sync:
+            yield sync
+    else:
+        async with AsyncClient(open_server.url) as aio:
+            yield aio
+
+
+async def test_queues_create_info_delete(client: Any) -> None:
+    """create_queue (random, named, with settings), queues, info and delete_queue."""
+    random_name = await resolve(client.create_queue())
+    named = "6f1c0b2e-0000-4000-8000-00000000abcd"
+    assert await resolve(client.create_queue(named)) == named
+    dead = await resolve(client.create_queue())
+    configured = await resolve(
+        client.create_queue(lease=12.5, max_attempts=3, dead_letter=dead, max_items=7)
+    )
+    names = await resolve(client.queues())
+    assert {random_name, named, dead, configured} <= set(names)
+    info = await resolve(client.info(configured))
+    assert isinstance(info, QueueInfo)
+    assert (info.name, info.size, info.in_flight, info.consumers) == (configured, 0, 0, 0)
+    assert (info.lease, info.max_attempts, info.dead_letter, info.max_items) == (12.5, 3, dead, 7)
+    assert info.created is not None
+    await resolve(client.delete_queue(named))
+    assert named not in await resolve(client.queues())
+    error = await expect(QueueNotFound, lambda: client.info(named))
+    assert (error.status, error.message) == (404, "queue does not exist")
+    await expect(QueueNotFound, lambda: client.delete_queue(named))
+    error = await expect(BadRequest, lambda: client.info("not-a-uuid"))
+    assert (error.status, error.message) == (400, "invalid queue id")
+
+
+async def test_put_take_peek(client: Any) -> None:
+    """put (with key and options), peek and take, keyed and not; NoItem when empty."""
+    queue = await resolve(client.create_queue())
+    first = await resolve(client.put(queue, "v1", "Key"))
+    await resolve(client.put(queue, "v2"))
+    await resolve(client.put(queue, "later", delay=30))
+    dedup = await resolve(client.put(queue, "once", dedup_id="d-1"))
+    assert await resolve(client.put(queue, "twice", dedup_id="d-1")) == dedup
+    peeked = await resolve(client.peek(queue, "key"))
+    assert peeked == Item("v1", "Key", first)
+    taken = await resolve(client.take(queue))
+    assert (taken.value, taken.key, taken.id) == ("v1", "Key", first)
+    assert (await resolve(client.take(queue))).value == "v2"
+    assert (await resolve(client.take(queue))).value == "once"
+    error = await expect(NoItem, lambda: client.take(queue))
+    assert (error.status, error.message) == (404, "no item to take")
+    error = await expect(NoItem, lambda: client.peek(queue))
+    assert error.message == "no item to peek"
+    assert (await resolve(client.info(queue))).delayed == 1
+    await expect(QueueNotFound, lambda: client.put(MISSING, "v"))
+
+
+async def test_put_many_and_take_count(client: Any) -> None:
+    """put_many sends batches of 1000 in order; take with count returns lists."""
+    queue = await resolve(client.create_queue())
+    values = [f"item-{n}" for n in range(2500)]
+    ids = await resolve(client.put_many(queue, values))
+    assert len(ids) == len(set(ids)) == 2500
+    mixed = await resolve(client.put_many(queue, [("a", "k"), {"value": "b", "key": None}]))
+    assert len(mixed) == 2
+    assert (await resolve(client.info(queue))).size == 2502
+    batch = await resolve(client.take(queue, count=1000))
+    assert [item.value for item in batch] == values[:1000]
+    assert all(isinstance(item, Item) for item in batch)
+    keyed = await resolve(client.take(queue, "K", count=5))
+    assert [(item.value, item.key) for item in keyed] == [("a", "k")]
+    await resolve(client.purge(queue))
+    assert await resolve(client.take(queue, count=10)) == []
+    error = await expect(BadRequest, lambda: client.put_many(queue, [{"value": 1}]))
+    assert error.message == "items[0]: parameter 'value' must be a string"
+
+
+async def test_leases_ack_release_touch(client: Any) -> None:
+    """take with lease, then ack, release (with delay) and touch; NoSuchLease after."""
+    queue = await resolve(client.create_queue())
+    await resolve(client.put_many(queue, ["a", "b"]))
+    before = time.time()
+    item = await resolve(client.take(queue, lease=30))
+    assert (item.value, item.attempts) == ("a", 1)
+    assert item.lease_expires is not None and item.lease_expires >= before + 29
+    expires = await resolve(client.touch(queue, item.id, 120))
+    assert expires >= before + 119
+    await resolve(client.release(queue, item.id))
+    again = await resolve(client.take(queue, lease=30))
+    assert (again.id, again.value, again.attempts) == (item.id, "a", 2)
+    await resolve(client.ack(queue, again.id))
+    error = await expect(NoSuchLease, lambda: client.ack(queue, again.id))
+    assert (error.status, error.message) == (404, "no such lease")
+    other = await resolve(client.take(queue, lease=30))
+    await resolve(client.release(queue, other.id, delay=30))
+    assert (await resolve(client.info(queue))).delayed == 1
+    await expect(NoSuchLease, lambda: client.touch(queue, other.id, 10))
+
+
+async def test_long_poll_and_purge(client: Any) -> None:
+    """take with wait answers NoItem after the wait; purge counts what it removed."""
+    queue = await resolve(client.create_queue())
+    await expect(NoItem, lambda: client.take(queue, wait=0.2))
+    await resolve(client.put_many(queue, ["1", "2", "3"]))
+    assert (await resolve(client.take(queue, wait=5))).value == "1"
+    assert await resolve(client.purge(queue)) == 2
+    await expect(QueueNotFound, lambda: client.purge(MISSING))
+
+
+async def test_queue_full(start_server: StartServer) -> None:
+    """429 queue is full maps to QueueFull, a QueueException."""
+    server = start_server()
+    async with AsyncClient(server.url) as client:
+        queue = await client.create_queue(max_items=1)
+        await client.put(queue, "one")
+        with pytest.raises(QueueException) as info:
+            await client.put(queue, "two")
+    assert isinstance(info.value, QueueFull)
+    assert (info.value.status, info.value.message) == (429, "queue is full")
+
+
+def test_auth_from_arguments_and_environment(
+    start_server: StartServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credentials from arguments or DISQUEUE_*; AuthError without or with wrong ones."""
+    server = start_server(
+        {
+            "servers": [{"authentication": "default"}],
+            "authentication": {"default": {"type": "plaintext", "file": "passwords"}},
+        },
+        files={"passwords": "test:$plain$test\n"},
+    )
+    with Client(server.url, ("test", "test")) as client:
+        queue = client.create_queue()
+    refusals = [(None, "authentication required"), (("test", "no"), "invalid credentials")]
+    for auth, message in refusals:
+        with Client(server.url, auth) as client, pytest.raises(AuthError) as info:
+            client.queues()
+        assert info.value.message == message
+    monkeypatch.setenv("DISQUEUE_URL", server.url)
+    monkeypatch.setenv("DISQUEUE_USER", "test")
+    monkeypatch.setenv("DISQUEUE_PASSWORD", "test")
+    with Client() as client:
+        assert client.queues() == [queue]
+
+
+def test_connection_failed() -> None:
+    """Nothing listening: ConnectionFailed names the URL."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with Client(url, timeout=2) as client, pytest.raises(ConnectionFailed) as info:
+        client.queues()
+    assert url in info.value.message
