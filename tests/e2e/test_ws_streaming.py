@@ -416,3 +416,22 @@ async def test_waiting_leased_want_gets_a_later_put_leased(
         await send_op(ws, "ack", "ack", queue, id=item_id)
         assert (await recv_reply(ws, "ack"))["success"] is True
     assert api.info(queue)["acked"] == 1
+
+
+async def test_acks_sent_just_before_the_connection_drops_are_all_kept(
+    api: Api, queue: str, http: aiohttp.ClientSession, open_server: Server
+) -> None:
+    """Acks the server received before the peer went away count, even though their
+    answers can no longer be written: nothing acked comes back."""
+    count = 40
+    for i in range(count):
+        put_item(api, queue, f"v{i}")
+    ws = await http.ws_connect(ws_url(open_server.url))
+    await send(ws, {"identifier": "all", "queue": queue, "count": count, "lease": 60})
+    items = [(await recv_delivery(ws))[1] for _ in range(count)]
+    for item in items:
+        await send_op(ws, "ack", item["id"], queue, id=item["id"])
+    ws._response.connection.transport.close()  # type: ignore[union-attr]  # no close frame
+    wait_until(lambda: api.info(queue)["in_flight"] == 0, timeout=5.0, what="connection end")
+    info = api.info(queue)
+    assert (info["size"], info["acked"]) == (0, count), info

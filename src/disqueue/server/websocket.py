@@ -114,9 +114,19 @@ class WebSocketConsumer:
             await self._send_outbox()
 
     async def send_error(self, message: str, identifier: object = None) -> None:
-        if not self.ws.closed:
-            payload = None if identifier is None else {"id": identifier}
-            await self.ws.send_str(failure_body(message, payload).decode())
+        payload = None if identifier is None else {"id": identifier}
+        await self._reply(failure_body(message, payload).decode())
+
+    async def _reply(self, text: str) -> None:
+        """Answer a message. A peer that went away cannot be answered, but what it sent
+        before still counts (an ack received is an ack), so this does not raise: the
+        handler goes on with the messages already received."""
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError):
+            self.open = False  # nothing more is delivered here
 
     async def handle(self, text: str) -> None:
         """One client message: a want, an op, or an error answer."""
@@ -183,7 +193,7 @@ class WebSocketConsumer:
                 return await self.send_error("unknown op", identifier)
         except DisqueueError as exc:
             return await self.send_error(exc.message, identifier)
-        await self.ws.send_str(_frame({"id": identifier, **result}))
+        await self._reply(_frame({"id": identifier, **result}))
 
     async def close(self) -> None:
         """The connection is gone: cancel its wants, release its leases, give back
