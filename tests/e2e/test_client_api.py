@@ -114,6 +114,8 @@ async def test_put_many_and_take_count(client: Any) -> None:
     mixed = await resolve(client.put_many(queue, [("a", "k"), {"value": "b", "key": None}]))
     assert len(mixed) == 2
     assert (await resolve(client.info(queue))).size == 2502
+    every = {info.name: info for info in await resolve(client.stats())}
+    assert (every[queue].size, every[queue].put, every[queue].in_flight) == (2502, 2502, 0)
     batch = await resolve(client.take(queue, count=1000))
     assert [item.value for item in batch] == values[:1000]
     assert all(isinstance(item, Item) for item in batch)

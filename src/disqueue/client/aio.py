@@ -103,6 +103,11 @@ class AsyncClient:
         """The queue's depths, settings and totals."""
         return await self.send(calls.info(queue))
 
+    async def stats(self) -> list[QueueInfo]:
+        """Every queue's depths and totals in one request (`GET /stats`; `size` is the
+        ready count; settings and `created` are not included)."""
+        return await self.send(calls.stats())
+
     async def delete_queue(self, queue: str) -> None:
         """Delete the queue and its items."""
         await self.send(calls.delete_queue(queue))

@@ -92,6 +92,17 @@ def info(queue: str) -> Call[QueueInfo]:
     return Call("POST", "/queue", QueueInfo.from_payload, _form(name=queue))
 
 
+def _stats(payload: Any) -> list[QueueInfo]:
+    return [
+        QueueInfo.from_payload({**queue, "size": queue.get("ready")}) for queue in payload["queues"]
+    ]
+
+
+def stats() -> Call[list[QueueInfo]]:
+    """`GET /stats` (a server addition): every queue's depths and totals at once."""
+    return Call("GET", "/stats", _stats)
+
+
 def delete_queue(queue: str) -> Call[None]:
     """`DELETE /queue`."""
     return Call("DELETE", "/queue", _none, _form(name=queue))

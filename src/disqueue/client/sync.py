@@ -128,6 +128,11 @@ class Client:
         """The queue's depths, settings and totals."""
         return self.send(calls.info(queue))
 
+    def stats(self) -> list[QueueInfo]:
+        """Every queue's depths and totals in one request (`GET /stats`; `size` is the
+        ready count; settings and `created` are not included)."""
+        return self.send(calls.stats())
+
     def delete_queue(self, queue: str) -> None:
         """Delete the queue and its items."""
         self.send(calls.delete_queue(queue))
