@@ -8,11 +8,14 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from disqueue.auth import BasicAuth
+from disqueue.auth.permissions import ACCESS, MANAGE, READ, WRITE, Need
+from disqueue.config import Limits
 from disqueue.core import QueueService
 from disqueue.errors import DisqueueError, MethodNotAllowed, NotFound
 from disqueue.server import http, websocket
 from disqueue.server.envelope import error, from_http_exception
-from disqueue.server.state import AUTH, CONNECTIONS, MAX_MESSAGE, SERVICE
+from disqueue.server.params import read_params
+from disqueue.server.state import AUTH, CONNECTIONS, LIMITS, SERVICE
 
 log = logging.getLogger("disqueue.server")
 
@@ -33,21 +36,46 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/health": {"GET": http.health},
 }
 
+#: The rights each route needs under `permissions` (auth/permissions.py), on the queue
+#: its parameter names. Unlisted routes need only valid credentials; `GET /queues`
+#: lists only the queues the user may read, and `/take/ws` checks each op.
+RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
+    ("POST", "/queues"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
+    ("POST", "/queue"): (Need(READ),),
+    ("DELETE", "/queue"): (Need(MANAGE),),
+    ("POST", "/put"): (Need(WRITE),),
+    ("POST", "/take"): (Need(READ),),
+    ("POST", "/peek"): (Need(READ),),
+    ("POST", "/ack"): (Need(READ),),
+    ("POST", "/release"): (Need(READ),),
+    ("POST", "/touch"): (Need(READ),),
+    ("POST", "/purge"): (Need(MANAGE),),
+}
+
 #: Paths answered without credentials even on a listener that requires them.
 OPEN_PATHS = frozenset({"/health"})
 
 
-def _guarded(handler: Handler, auth: BasicAuth | None) -> Handler:
-    """Wrap a handler: check credentials, and turn every error into the JSON envelope."""
+def _guarded(handler: Handler, auth: BasicAuth | None, needs: tuple[Need, ...] = ()) -> Handler:
+    """Wrap a handler: check credentials and rights, and turn every error into the
+    JSON envelope."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         try:
             if auth is not None and request.path not in OPEN_PATHS:
-                auth.check(request.headers.get("Authorization"))
+                header = request.headers.get("Authorization")
+                access = await auth.authenticate(header, request.remote)
+                if access is not None:
+                    request[ACCESS] = access
+                    params = await read_params(request) if needs else None
+                    for need in needs:
+                        queue = params.get(need.param) if params else None
+                        if queue is not None or not need.optional:
+                            access.require(need.right, queue)
             return await handler(request)
         except DisqueueError as exc:
             headers = {"WWW-Authenticate": auth.challenge} if exc.status == 401 and auth else None
-            return error(exc, headers)
+            return error(exc, headers or exc.headers)
         except web.HTTPException as exc:
             return error(from_http_exception(exc))
         except Exception as exc:  # a fault of ours: say what failed, never a stack trace
@@ -65,20 +93,19 @@ async def _not_allowed(request: web.Request) -> web.StreamResponse:
     raise MethodNotAllowed()
 
 
-def build_app(
-    service: QueueService, auth: BasicAuth | None, max_body_bytes: int
-) -> web.Application:
+def build_app(service: QueueService, auth: BasicAuth | None, limits: Limits) -> web.Application:
     """The application of one listener: its routes, its auth, its open WebSockets."""
-    app = web.Application(client_max_size=max_body_bytes)
+    app = web.Application(client_max_size=limits.max_body_bytes)
     app[SERVICE] = service
     app[AUTH] = auth
     app[CONNECTIONS] = set()
-    app[MAX_MESSAGE] = max_body_bytes
+    app[LIMITS] = limits
     for path, methods in ROUTES.items():
         for method, handler in methods.items():
-            app.router.add_route(method, path, _guarded(handler, auth))
+            needs = RIGHTS.get((method, path), ())
+            app.router.add_route(method, path, _guarded(handler, auth, needs))
             if method == "GET" and path != "/take/ws":
-                app.router.add_route("HEAD", path, _guarded(handler, auth))
+                app.router.add_route("HEAD", path, _guarded(handler, auth, needs))
         app.router.add_route("*", path, _guarded(_not_allowed, auth))
     app.router.add_route("*", "/{tail:.*}", _guarded(_not_found, auth))
     app.on_shutdown.append(websocket.close_all)

@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from disqueue import __version__
+from disqueue.auth.permissions import ACCESS, Access
 from disqueue.errors import BadRequest, DisqueueError
 from disqueue.models import NewItem, QueueSettings
 from disqueue.server.envelope import ok
@@ -20,7 +21,9 @@ _PLAIN = frozenset({"value", "key"})
 
 
 async def queues(request: web.Request) -> web.Response:
-    return ok(await request.app[SERVICE].queues())
+    names = await request.app[SERVICE].queues()
+    access: Access | None = request.get(ACCESS)
+    return ok(names if access is None else access.visible(names))
 
 
 async def create_queue(request: web.Request) -> web.Response:

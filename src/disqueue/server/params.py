@@ -6,6 +6,7 @@ of the numeric parameters are the protocol's (API.md Part 2), in `RANGES`.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 from urllib.parse import parse_qsl
@@ -13,7 +14,8 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
-from disqueue.errors import BadRequest, InvalidParameter, MissingParameter
+from disqueue.errors import BadRequest, InvalidParameter, MissingParameter, RequestTimeout
+from disqueue.server.state import LIMITS
 
 #: name → (lowest, highest, whether the lowest itself is allowed, whole numbers only)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -79,8 +81,28 @@ class Params:
         return None if value is None else int(value)
 
 
+#: The request key under which the parameters are kept once read.
+_PARAMS = "disqueue.params"
+
+
 async def read_params(request: web.Request) -> Params:
-    """Gather the parameters; undecodable bodies are 400s."""
+    """Gather the parameters (once per request); undecodable bodies are 400s, and a
+    body slower to arrive than `limits.body_timeout` is a 408."""
+    params: Params | None = request.get(_PARAMS)
+    if params is None:
+        if request.content.is_eof():
+            params = await _read(request)
+        else:
+            try:
+                async with asyncio.timeout(request.app[LIMITS].body_timeout):
+                    params = await _read(request)
+            except TimeoutError:
+                raise RequestTimeout() from None
+        request[_PARAMS] = params
+    return params
+
+
+async def _read(request: web.Request) -> Params:
     values: dict[str, Any] = {}
     query = request.rel_url.raw_query_string  # still percent-encoded: decoded strictly below
     if query:

@@ -11,11 +11,12 @@ import ssl
 
 from aiohttp import web
 
-from disqueue.auth import BasicAuth, PasswordFile
+from disqueue.auth import BasicAuth, LoginThrottle, PasswordFile, Permissions
 from disqueue.config import Config, ListenerConfig, TLSConfig
 from disqueue.core import QueueNames, QueueService
 from disqueue.errors import ConfigError
 from disqueue.server.app import build_app
+from disqueue.server.protocol import ConnectionCount, protocol_factory
 from disqueue.storage import open_storage
 
 log = logging.getLogger("disqueue.server")
@@ -38,7 +39,12 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
     return context
 
 
-def _auth_for(listener: ListenerConfig, files: dict[str, PasswordFile]) -> BasicAuth | None:
+def _auth_for(
+    config: Config,
+    listener: ListenerConfig,
+    files: dict[str, PasswordFile],
+    throttle: LoginThrottle,
+) -> BasicAuth | None:
     entry = listener.authentication
     if entry is None:
         return None
@@ -47,22 +53,51 @@ def _auth_for(listener: ListenerConfig, files: dict[str, PasswordFile]) -> Basic
             files[entry.name] = PasswordFile(entry.file)
         except OSError as exc:
             raise ConfigError(f"password file {entry.file}: {exc.strerror}") from exc
-    return BasicAuth(entry.name, files[entry.name])
+    permissions = None
+    if entry.permissions is not None:
+        permissions = Permissions(entry.permissions, QueueNames(config.queue_names))
+    return BasicAuth(entry.name, files[entry.name], permissions, throttle)
 
 
-async def _start_listeners(config: Config, service: QueueService) -> list[web.AppRunner]:
-    runners: list[web.AppRunner] = []
+class Listener:
+    """One listening socket and the aiohttp application behind it."""
+
+    def __init__(self, runner: web.AppRunner) -> None:
+        self.runner = runner
+        self.socket: asyncio.Server | None = None
+
+    async def close(self) -> None:
+        """Stop accepting, then finish (or close) the connections, as aiohttp's sites do."""
+        if self.socket is not None:
+            self.socket.close()
+        await self.runner.cleanup()
+
+
+async def _start_listeners(config: Config, service: QueueService) -> list[Listener]:
+    listeners: list[Listener] = []
     passwords: dict[str, PasswordFile] = {}
+    limits = config.limits
+    throttle = LoginThrottle(limits.max_failed_logins, limits.failed_login_window)
+    count = ConnectionCount(limits.max_connections)
+    loop = asyncio.get_running_loop()
     try:
         for listener in config.servers:
-            app = build_app(service, _auth_for(listener, passwords), config.limits.max_body_bytes)
+            auth = _auth_for(config, listener, passwords, throttle)
+            app = build_app(service, auth, limits)
             runner = web.AppRunner(app, access_log=None, shutdown_timeout=SHUTDOWN_TIMEOUT)
             await runner.setup()
-            runners.append(runner)
+            started = Listener(runner)
+            listeners.append(started)
             context = tls_context(listener.tls) if listener.tls else None
-            site = web.TCPSite(runner, listener.hostname, listener.port, ssl_context=context)
+            assert runner.server is not None
             try:
-                await site.start()
+                started.socket = await loop.create_server(
+                    protocol_factory(runner.server, count, limits),
+                    listener.hostname,
+                    listener.port,
+                    ssl=context,
+                    backlog=1024,
+                )
             except OSError as exc:
                 raise ConfigError(f"cannot listen on {listener.url}: {exc.strerror}") from exc
             log.info(
@@ -73,9 +108,9 @@ async def _start_listeners(config: Config, service: QueueService) -> list[web.Ap
                 else "",
             )
     except BaseException:
-        await asyncio.gather(*(r.cleanup() for r in runners), return_exceptions=True)
+        await asyncio.gather(*(item.close() for item in listeners), return_exceptions=True)
         raise
-    return runners
+    return listeners
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -93,11 +128,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     gc.freeze()
     try:
         service = QueueService(storage, QueueNames(config.queue_names), config.limits)
-        runners = await _start_listeners(config, service)
+        listeners = await _start_listeners(config, service)
         log.info("disqueue ready (storage %s)", storage.kind)
         await stop.wait()
         log.info("shutting down")
-        await asyncio.gather(*(r.cleanup() for r in runners))
+        await asyncio.gather(*(item.close() for item in listeners))
     finally:
         await storage.close()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from disqueue.auth import BasicAuth
+from disqueue.config import Limits
 from disqueue.core import QueueService
 
 if TYPE_CHECKING:
@@ -15,4 +16,4 @@ if TYPE_CHECKING:
 SERVICE = web.AppKey("service", QueueService)
 AUTH: web.AppKey[BasicAuth | None] = web.AppKey("auth")
 CONNECTIONS: web.AppKey[set[WebSocketConsumer]] = web.AppKey("connections")
-MAX_MESSAGE = web.AppKey("max_message", int)
+LIMITS = web.AppKey("limits", Limits)
