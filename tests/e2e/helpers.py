@@ -166,6 +166,15 @@ def running(
         server.shutdown()
 
 
+def _accepts(url: str) -> bool:
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
 def _health_ok(url: str, timeout: float = 1.0) -> bool:
     scheme, rest = url.split("://", 1)
     host, port = rest.rsplit(":", 1)
@@ -240,7 +249,12 @@ def launch(
     ]
     server = Server(proc, urls, config_path, stdout_path, stderr_path, full)
     deadline = time.monotonic() + READY_TIMEOUT
-    pending = list(urls)
+    # A listener that requires client certificates cannot be asked for /health without
+    # one: it is ready once it accepts connections.
+    pending = [
+        (url, "client_ca" in listener.get("security", {}))
+        for url, listener in zip(urls, full["servers"], strict=True)
+    ]
     while pending:
         if proc.poll() is not None:
             raise AssertionError(
@@ -252,7 +266,8 @@ def launch(
             raise AssertionError(
                 f"server not ready within {READY_TIMEOUT} s on {pending}\n{server.output()}"
             )
-        if _health_ok(pending[0]):
+        url, needs_certificate = pending[0]
+        if _accepts(url) if needs_certificate else _health_ok(url):
             pending.pop(0)
         else:
             time.sleep(0.05)
