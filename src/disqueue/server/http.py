@@ -73,7 +73,13 @@ def _batch(raw: Any) -> list[NewItem]:
             if not isinstance(entry, dict):
                 raise BadRequest("must be an object")
             value, key = entry.get("value"), entry.get("key")
-            if entry.keys() <= _PLAIN and isinstance(value, str) and isinstance(key, str | None):
+            if (
+                entry.keys() <= _PLAIN
+                and isinstance(value, str)
+                and isinstance(key, str | None)
+                and "\x00" not in value
+                and (key is None or "\x00" not in key)
+            ):
                 items.append(NewItem(value, key))  # the common case, without the options
             else:
                 items.append(new_item(Params(entry)))

@@ -40,8 +40,11 @@ class Params:
     def get(self, name: str) -> str | None:
         """A string parameter, or None when absent (JSON null counts as absent)."""
         value = self._values.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidParameter(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise InvalidParameter(name)
+            if "\x00" in value:  # PostgreSQL cannot store it: refused on every backend
+                raise InvalidParameter(name, "must not contain NUL characters")
         return value
 
     def require(self, name: str) -> str:
@@ -90,14 +93,16 @@ async def read_params(request: web.Request) -> Params:
     body slower to arrive than `limits.body_timeout` is a 408."""
     params: Params | None = request.get(_PARAMS)
     if params is None:
-        if request.content.is_eof():
-            params = await _read(request)
-        else:
-            try:
+        try:
+            if request.content.is_eof():
+                params = await _read(request)
+            else:
                 async with asyncio.timeout(request.app[LIMITS].body_timeout):
                     params = await _read(request)
-            except TimeoutError:
-                raise RequestTimeout() from None
+        except TimeoutError:
+            raise RequestTimeout() from None
+        except web.RequestPayloadError as exc:  # e.g. a Content-Encoding it is not in
+            raise BadRequest("invalid request body") from exc
         request[_PARAMS] = params
     return params
 

@@ -19,7 +19,7 @@ import logging
 from typing import Any, cast
 
 from aiohttp import web
-from aiohttp.http_exceptions import LineTooLong
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 
 from disqueue.config import Limits
 from disqueue.errors import BadRequest, DisqueueError, HeaderTooLarge
@@ -61,6 +61,16 @@ class _Connection(web.RequestHandler):
             self._counted = False
             self._count.open -= 1
         super().connection_lost(exc)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A body that cannot be decoded, met while aiohttp skips what a handler left
+        unread (its answer is sent already), is the client's fault: one debug line,
+        not an error with a traceback."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, web.RequestPayloadError | HttpProcessingError):
+            log.debug("request body refused: %s", exc)
+            return
+        super().log_exception(*args, **kw)
 
     def handle_error(
         self,

@@ -80,7 +80,9 @@ class WebSocketConsumer:
         if item.lease_expires is not None:
             self.leases[(want.queue, item.id)] = None
         self.outbox.append((want, item, receipt))
-        if self.sender is None and not self.handling:
+        # A hand-off's put waits for its receipt: when that put is this connection's
+        # own message, the handler cannot write the item itself afterwards.
+        if self.sender is None and (receipt is not None or not self.handling):
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
         return True
 
@@ -161,6 +163,7 @@ class WebSocketConsumer:
         try:
             params = Params(message)
             lease, count = params.number("lease"), params.integer("count")
+            params.get("key")  # no NUL in it
             if self.access is not None:
                 self.access.require(READ, queue)
             if self.max_wants is not None and len(self.wants) >= self.max_wants:
