@@ -254,10 +254,7 @@ async def fuzz_websocket(
 ) -> None:
     """Random messages on one WebSocket; every reply is an envelope; the connection is
     closed only for a protocol reason (1009 too big), never 1011 (a server fault)."""
-    # Without permessage-deflate: once in a few dozen runs the client's reader, with
-    # compression and receive timeouts, lost its place in the stream (not reproduced by
-    # seed); what is fuzzed here is the server's handling of messages.
-    async with session.ws_connect(ws_url(url), max_msg_size=0, compress=0) as ws:
+    async with session.ws_connect(ws_url(url), max_msg_size=0) as ws:
         for _ in range(WS_MESSAGES):
             choice = rng.randrange(5)
             try:

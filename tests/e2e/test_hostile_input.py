@@ -61,3 +61,33 @@ async def test_put_to_own_want_on_one_websocket(open_server: Server, api: Api, q
     assert by_id["w"]["item"]["value"] == "self"
     assert isinstance(by_id["p"]["item_id"], str)
     assert api.info(queue)["size"] == 0
+
+
+def test_huge_integer_is_400(api: Api, queue: str) -> None:
+    """A 400-digit `count` (or `max_items`) is out of range: 400, not a 500 from
+    converting it to a float."""
+    api.call("POST", "/take", data={"name": queue, "count": "9" * 400}).error(
+        400, "invalid parameter 'count'"
+    )
+    api.call("POST", "/queues", data={"max_items": "9" * 400}).error(
+        400, "invalid parameter 'max_items'"
+    )
+
+
+async def test_huge_integer_on_websocket(open_server: Server, api: Api, queue: str) -> None:
+    """The same on the WebSocket: an error frame with the identifier, and the connection
+    goes on serving."""
+    api.put(queue, "after")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(ws_url(open_server.url)) as ws,
+    ):
+        await ws.send_json({"identifier": "w", "queue": queue, "count": "9" * 400})
+        assert await recv_json(ws) == {
+            "success": False,
+            "message": "invalid parameter 'count'",
+            "payload": {"id": "w"},
+        }
+        await ws.send_json({"identifier": "x", "queue": queue})
+        frame = await recv_json(ws)
+    assert frame["payload"]["item"]["value"] == "after"

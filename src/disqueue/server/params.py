@@ -7,7 +7,6 @@ of the numeric parameters are the protocol's (API.md Part 2), in `RANGES`.
 from __future__ import annotations
 
 import asyncio
-import math
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -75,7 +74,8 @@ class Params:
             raise invalid
         if whole and isinstance(value, float) and not value.is_integer():
             raise invalid
-        if math.isnan(value) or value > high or value < low or (value == low and not low_included):
+        # `value != value` is NaN, without math.isnan's float(), which overflows on huge ints.
+        if value != value or value > high or value < low or (value == low and not low_included):
             raise invalid
         return value
 

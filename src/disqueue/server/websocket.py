@@ -257,7 +257,14 @@ async def take_ws(request: web.Request) -> web.StreamResponse:
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
-                await consumer.receive(message.data)
+                try:
+                    await consumer.receive(message.data)
+                except DisqueueError as exc:  # e.g. storage unavailable: the connection stays
+                    await consumer.send_error(exc.message)
+                except Exception as exc:  # a fault of ours: say what failed, and go on
+                    # (past the upgrade an HTTP error answer would corrupt the stream)
+                    log.exception("WebSocket message failed")
+                    await consumer.send_error(f"internal error: {type(exc).__name__}")
             elif message.type == WSMsgType.BINARY:
                 await consumer.send_error("failed to read message")
     finally:
