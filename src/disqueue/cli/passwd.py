@@ -41,6 +41,7 @@ def read_password() -> str:
 
 
 def check_user(user: str) -> None:
+    """`PasswdError` unless `user` can be a line's user name."""
     if not user or user != user.strip() or user.startswith("#"):
         raise PasswdError(f"invalid user name {user!r}")
     if any(char in user for char in ":\r\n"):
