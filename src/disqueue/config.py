@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from disqueue.errors import ConfigError
+from disqueue.errors import ConfigError, DisqueueError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3682
@@ -30,13 +30,24 @@ class TLSConfig:
     client_ca: Path | None = None
 
 
+#: A right on a queue: `r` read (take, peek, ack/release/touch, wants, info, list),
+#: `w` write (put), `m` manage (create, delete, purge).
+RIGHTS = frozenset("rwm")
+
+#: `permissions` of an authentication entry: user (lower-case, or `*`) → queue
+#: (canonical name, or `*`) → the rights, a set of `RIGHTS`.
+PermissionTable = dict[str, dict[str, frozenset[str]]]
+
+
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    """One entry of `authentication`; `name` is also the Basic realm."""
+    """One entry of `authentication`; `name` is also the Basic realm. Without
+    `permissions` every authenticated user may do everything."""
 
     name: str
     type: Literal["plaintext"]
     file: Path
+    permissions: PermissionTable | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,10 +86,28 @@ class StorageConfig:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """Sizes, counts and timeouts (CONFIG.md `limits`); times are in seconds."""
+
     max_value_bytes: int = 1 * MIB
     max_key_bytes: int = 1024
+    #: A request body, and a WebSocket message (over it: close code 1009).
     max_body_bytes: int = 16 * MIB
     max_queues: int | None = None
+    #: The request line, and each header line (over it: 431).
+    max_header_bytes: int = 8190
+    #: Open connections of the whole process, every listener together (over it: 503).
+    max_connections: int = 10_000
+    #: Wants not yet answered on one WebSocket (over it: `too many wants`).
+    max_wants_per_connection: int = 1000
+    #: A connection that sends no complete request header this long after it opened or
+    #: after its previous answer is closed: idle keep-alives and slow headers alike.
+    idle_timeout: int = 60
+    #: How long a request body may take to arrive (over it: 408 `request timeout`).
+    body_timeout: int = 60
+    #: Failed logins from one address within `failed_login_window` before its further
+    #: attempts are refused (429) until the oldest failure leaves the window.
+    max_failed_logins: int = 10
+    failed_login_window: int = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,34 +193,62 @@ class _Reader:
         top = self.obj(
             data, "", {"servers", "authentication", "storage", "queue_names", "limits", "log"}
         )
-        auths = self.authentications(top.get("authentication", {}))
+        names = cast(
+            NamePolicy, self.choice(top.get("queue_names", "uuid"), "queue_names", ("uuid", "any"))
+        )
+        auths = self.authentications(top.get("authentication", {}), names)
         servers = top.get("servers")
         if not isinstance(servers, list) or not servers:
             raise self.fail("servers", "must be a non-empty list of listeners")
         return Config(
             servers=tuple(self.listener(s, f"servers[{i}]", auths) for i, s in enumerate(servers)),
             storage=self.storage(top.get("storage", {"type": "sqlite"})),
-            queue_names=cast(
-                NamePolicy,
-                self.choice(top.get("queue_names", "uuid"), "queue_names", ("uuid", "any")),
-            ),
+            queue_names=names,
             limits=self.limits(top.get("limits", {})),
             log=self.log(top.get("log", {})),
             source=self.source,
         )
 
-    def authentications(self, data: object) -> dict[str, AuthConfig]:
+    def authentications(self, data: object, names: NamePolicy) -> dict[str, AuthConfig]:
         entries = self.obj(data, "authentication", set(data) if isinstance(data, dict) else set())
         result = {}
         for name, entry in entries.items():
             where = f"authentication.{name}"
-            fields = self.obj(entry, where, {"type", "file"})
+            fields = self.obj(entry, where, {"type", "file", "permissions"})
             self.choice(fields.get("type"), f"{where}.type", ("plaintext",))
             file = self.path(fields.get("file"), f"{where}.file")
             if not file.is_file():
                 raise self.fail(f"{where}.file", f"password file {file} does not exist")
-            result[name] = AuthConfig(name=name, type="plaintext", file=file)
+            permissions = None
+            if "permissions" in fields:
+                permissions = self.permissions(fields["permissions"], f"{where}.permissions", names)
+            result[name] = AuthConfig(name, "plaintext", file, permissions)
         return result
+
+    def permissions(self, data: object, where: str, policy: NamePolicy) -> PermissionTable:
+        """user → queue → rights; user names lower-case, queue names canonical."""
+        from disqueue.core.names import QueueNames  # the names module imports this one
+
+        names = QueueNames(policy)
+        users = self.obj(data, where, set(data) if isinstance(data, dict) else set())
+        table: PermissionTable = {}
+        for user, rules in users.items():
+            if not user:
+                raise self.fail(where, "a user name must not be empty")
+            at = f"{where}.{user}"
+            queues = self.obj(rules, at, set(rules) if isinstance(rules, dict) else set())
+            entry: dict[str, frozenset[str]] = {}
+            for queue, rights in queues.items():
+                if not isinstance(rights, str) or not set(rights) <= RIGHTS:
+                    raise self.fail(f"{at}.{queue}", "must be a string of the rights r, w, m")
+                if queue != "*":
+                    try:
+                        queue = names.parse(queue)
+                    except DisqueueError:
+                        raise self.fail(f"{at}.{queue}", "not a queue name (or *)") from None
+                entry[queue] = frozenset(rights)
+            table[user.lower()] = entry
+        return table
 
     def listener(self, data: object, where: str, auths: dict[str, AuthConfig]) -> ListenerConfig:
         fields = self.obj(data, where, {"hostname", "port", "security", "authentication"})

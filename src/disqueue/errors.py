@@ -6,11 +6,13 @@ wire lives here and nowhere else::
     DisqueueError
     ├── BadRequest (400)            invalid queue id, missing parameter, ...
     ├── AuthenticationRequired (401)
-    ├── Forbidden (403)             invalid credentials
+    ├── Forbidden (403)             invalid credentials, permission denied
     ├── NotFound (404)              queue does not exist, no item to take, no such lease
     ├── MethodNotAllowed (405)
+    ├── RequestTimeout (408)        a request body that takes too long to arrive
     ├── TooLarge (413)              value too large, request body too large, ...
-    ├── TooMany (429)               too many queues, queue is full
+    ├── TooMany (429)               too many queues, queue is full, too many failed logins
+    ├── HeaderTooLarge (431)        request line or header line over the limit
     ├── StorageFailure (500)
     ├── StorageUnavailable (503)    the database cannot be reached; try again
     └── ConfigError                 not a request error: the server cannot start
@@ -24,6 +26,8 @@ class DisqueueError(Exception):
 
     status: int = 500
     default_message: str = "internal error"
+    #: Extra response headers (e.g. `Retry-After`).
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message if message is not None else self.default_message
@@ -59,6 +63,12 @@ class Forbidden(DisqueueError):
     default_message = "invalid credentials"
 
 
+class PermissionDenied(Forbidden):
+    """The user is known, but may not do this to this queue (CONFIG.md `permissions`)."""
+
+    default_message = "permission denied"
+
+
 class NotFound(DisqueueError):
     status = 404
     default_message = "not found"
@@ -80,6 +90,11 @@ class MethodNotAllowed(DisqueueError):
     default_message = "method not supported"
 
 
+class RequestTimeout(DisqueueError):
+    status = 408
+    default_message = "request timeout"
+
+
 class TooLarge(DisqueueError):
     status = 413
     default_message = "request body too large"
@@ -92,6 +107,21 @@ class TooMany(DisqueueError):
 
 class QueueFull(TooMany):
     default_message = "queue is full"
+
+
+class TooManyLogins(TooMany):
+    """Too many failed logins from one address lately; `Retry-After` says when to retry."""
+
+    default_message = "too many failed logins"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class HeaderTooLarge(DisqueueError):
+    status = 431
+    default_message = "request header too large"
 
 
 class NoSuchLease(NotFound):

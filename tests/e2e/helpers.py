@@ -166,6 +166,15 @@ def running(
         server.shutdown()
 
 
+def _accepts(url: str) -> bool:
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=1.0).close()
+    except OSError:
+        return False
+    return True
+
+
 def _health_ok(url: str, timeout: float = 1.0, client_cert: Path | None = None) -> bool:
     scheme, rest = url.split("://", 1)
     host, port = rest.rsplit(":", 1)
@@ -243,7 +252,12 @@ def launch(
     ]
     server = Server(proc, urls, config_path, stdout_path, stderr_path, full)
     deadline = time.monotonic() + READY_TIMEOUT
-    pending = list(urls)
+    # A listener that requires client certificates cannot be asked for /health without
+    # one: it is ready once it accepts connections.
+    pending = [
+        (url, "client_ca" in listener.get("security", {}))
+        for url, listener in zip(urls, full["servers"], strict=True)
+    ]
     while pending:
         if proc.poll() is not None:
             raise AssertionError(
@@ -255,7 +269,12 @@ def launch(
             raise AssertionError(
                 f"server not ready within {READY_TIMEOUT} s on {pending}\n{server.output()}"
             )
-        if _health_ok(pending[0], client_cert=client_cert):
+        url, needs_certificate = pending[0]
+        if client_cert is not None:
+            ready = _health_ok(url, client_cert=client_cert)
+        else:
+            ready = _accepts(url) if needs_certificate else _health_ok(url)
+        if ready:
             pending.pop(0)
         else:
             time.sleep(0.05)

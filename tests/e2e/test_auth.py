@@ -27,6 +27,8 @@ jürgen:$plain$pässwörd
 AUTH_CONFIG = {
     "servers": [{"authentication": "default"}],
     "authentication": {"default": {"type": "plaintext", "file": "passwords"}},
+    # These tests fail many logins on purpose: no slowdown here (test_security_login.py).
+    "limits": {"max_failed_logins": 1_000_000},
 }
 
 

@@ -99,3 +99,65 @@ def test_limits_override_only_what_is_given(tmp_path: Path) -> None:
     config = Config.from_file(write(tmp_path, {"servers": [{}], "limits": {"max_queues": 5}}))
     assert config.limits.max_queues == 5
     assert config.limits.max_value_bytes == 1024 * 1024
+
+
+def _with_permissions(permissions: object, **top: object) -> dict[str, object]:
+    return {
+        "servers": [{"authentication": "a"}],
+        "authentication": {"a": {"type": "plaintext", "file": "pw", "permissions": permissions}},
+        **top,
+    }
+
+
+@pytest.mark.parametrize(
+    ("permissions", "field", "problem"),
+    [
+        ([], "authentication.a.permissions", "must be an object"),
+        ({"bob": "rw"}, "authentication.a.permissions.bob", "must be an object"),
+        ({"bob": {"*": "rx"}}, "authentication.a.permissions.bob.*", "must be a string"),
+        ({"bob": {"*": 7}}, "authentication.a.permissions.bob.*", "must be a string"),
+        ({"bob": {"q1": "r"}}, "authentication.a.permissions.bob.q1", "not a queue name"),
+        ({"": {"*": "r"}}, "authentication.a.permissions", "a user name must not be empty"),
+    ],
+)
+def test_permission_errors(tmp_path: Path, permissions: object, field: str, problem: str) -> None:
+    """A bad `permissions` entry names the file, the field and the problem."""
+    (tmp_path / "pw").write_text("bob:$plain$x\n")
+    path = write(tmp_path, _with_permissions(permissions))
+    with pytest.raises(ConfigError) as caught:
+        Config.from_file(path)
+    assert caught.value.message.startswith(f"{path}: {field}: {problem}")
+
+
+def test_permissions_are_normalised(tmp_path: Path) -> None:
+    """User names are lower-cased, UUID queue names canonical, free-form names kept."""
+    (tmp_path / "pw").write_text("bob:$plain$x\n")
+    queue = "6F1C0B2E-0000-4000-8000-000000000001"
+    data = _with_permissions({"Bob": {queue: "rw", "Jobs.1": "", "*": "m"}}, queue_names="any")
+    (listener,) = Config.from_file(write(tmp_path, data)).servers
+    assert listener.authentication is not None
+    assert listener.authentication.permissions == {
+        "bob": {queue.lower(): frozenset("rw"), "Jobs.1": frozenset(), "*": frozenset("m")}
+    }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "max_header_bytes",
+        "max_connections",
+        "max_wants_per_connection",
+        "idle_timeout",
+        "body_timeout",
+        "max_failed_logins",
+        "failed_login_window",
+    ],
+)
+def test_new_limits_are_positive_integers(tmp_path: Path, name: str) -> None:
+    """Each limit must be an integer of at least 1; a good value is taken."""
+    path = write(tmp_path, {"servers": [{}], "limits": {name: 0}})
+    with pytest.raises(ConfigError) as caught:
+        Config.from_file(path)
+    assert caught.value.message == f"{path}: limits.{name}: must be an integer of at least 1"
+    config = Config.from_file(write(tmp_path, {"servers": [{}], "limits": {name: 7}}))
+    assert getattr(config.limits, name) == 7

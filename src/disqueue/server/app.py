@@ -9,12 +9,15 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from disqueue.auth import BasicAuth
+from disqueue.auth.permissions import ACCESS, MANAGE, READ, WRITE, Need
+from disqueue.config import Limits
 from disqueue.core import QueueService
 from disqueue.errors import DisqueueError, MethodNotAllowed, NotFound
 from disqueue.server import http, ops, websocket
 from disqueue.server.envelope import error, from_http_exception
 from disqueue.server.metrics import Metrics, Observe
-from disqueue.server.state import AUTH, CONNECTIONS, MAX_MESSAGE, METRICS, SERVICE
+from disqueue.server.params import read_params
+from disqueue.server.state import AUTH, CONNECTIONS, LIMITS, METRICS, SERVICE
 
 log = logging.getLogger("disqueue.server")
 
@@ -42,20 +45,47 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/ui/dashboard.css": {"GET": ops.asset},
 }
 
+#: The rights each route needs under `permissions` (auth/permissions.py), on the queue
+#: its parameter names. Unlisted routes need only valid credentials; `GET /queues`
+#: lists only the queues the user may read, and `/take/ws` checks each op.
+RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
+    ("POST", "/queues"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
+    ("POST", "/queue"): (Need(READ),),
+    ("DELETE", "/queue"): (Need(MANAGE),),
+    ("POST", "/put"): (Need(WRITE),),
+    ("POST", "/take"): (Need(READ),),
+    ("POST", "/peek"): (Need(READ),),
+    ("POST", "/ack"): (Need(READ),),
+    ("POST", "/release"): (Need(READ),),
+    ("POST", "/touch"): (Need(READ),),
+    ("POST", "/purge"): (Need(MANAGE),),
+}
+
 #: Paths answered without credentials even on a listener that requires them.
 OPEN_PATHS = frozenset({"/health"})
 
 
-def _guarded(handler: Handler, auth: BasicAuth | None, observe: Observe) -> Handler:
-    """Wrap a handler: check credentials, turn every error into the JSON envelope, and
-    time the answer for `/metrics` (here rather than in a middleware: the route is known
-    when the wrapper is built, so a request pays one histogram observation)."""
+def _guarded(
+    handler: Handler, auth: BasicAuth | None, observe: Observe, needs: tuple[Need, ...] = ()
+) -> Handler:
+    """Wrap a handler: check credentials and rights, turn every error into the JSON
+    envelope, and time the answer for `/metrics` (here rather than in a middleware: the
+    route is known when the wrapper is built, so a request pays one histogram
+    observation)."""
 
     async def guarded(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
             if auth is not None and request.path not in OPEN_PATHS:
-                auth.check(request.headers.get("Authorization"))
+                header = request.headers.get("Authorization")
+                access = await auth.authenticate(header, request.remote)
+                if access is not None:
+                    request[ACCESS] = access
+                    params = await read_params(request) if needs else None
+                    for need in needs:
+                        queue = params.get(need.param) if params else None
+                        if queue is not None or not need.optional:
+                            access.require(need.right, queue)
             response = await handler(request)
         except DisqueueError as exc:
             response = _failure(request, exc, auth)
@@ -76,7 +106,7 @@ def _failure(request: web.Request, exc: DisqueueError, auth: BasicAuth | None) -
         _log_auth_failure(request, exc)
         if exc.status == 401:
             headers = {"WWW-Authenticate": auth.challenge}
-    return error(exc, headers)
+    return error(exc, headers or exc.headers)
 
 
 def _log_auth_failure(request: web.Request, exc: DisqueueError) -> None:
@@ -97,26 +127,26 @@ async def _not_allowed(request: web.Request) -> web.StreamResponse:
 def build_app(
     service: QueueService,
     auth: BasicAuth | None,
-    max_body_bytes: int,
+    limits: Limits,
     metrics: Metrics | None = None,
 ) -> web.Application:
     """The application of one listener: its routes, its auth, its open WebSockets.
     Listeners of one process share `metrics` (a new one if not given)."""
     metrics = metrics or Metrics()
-    app = web.Application(client_max_size=max_body_bytes)
+    app = web.Application(client_max_size=limits.max_body_bytes)
     app[SERVICE] = service
     app[AUTH] = auth
     app[CONNECTIONS] = set()
-    app[MAX_MESSAGE] = max_body_bytes
+    app[LIMITS] = limits
     app[METRICS] = metrics
     metrics.connections.append(app[CONNECTIONS])
     for path, methods in ROUTES.items():
         for method, handler in methods.items():
-            app.router.add_route(
-                method, path, _guarded(handler, auth, metrics.observer(path, method))
-            )
+            needs = RIGHTS.get((method, path), ())
+            observe = metrics.observer(path, method)
+            app.router.add_route(method, path, _guarded(handler, auth, observe, needs))
             if method == "GET" and path != "/take/ws":
-                head = _guarded(handler, auth, metrics.observer(path, "HEAD"))
+                head = _guarded(handler, auth, metrics.observer(path, "HEAD"), needs)
                 app.router.add_route("HEAD", path, head)
         other = _guarded(_not_allowed, auth, metrics.observer(path, "other"))
         app.router.add_route("*", path, other)

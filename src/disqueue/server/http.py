@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from disqueue.auth.permissions import ACCESS, Access
 from disqueue.errors import BadRequest, DisqueueError
 from disqueue.models import NewItem, QueueSettings
 from disqueue.server.envelope import ok
@@ -19,7 +20,9 @@ _PLAIN = frozenset({"value", "key"})
 
 
 async def queues(request: web.Request) -> web.Response:
-    return ok(await request.app[SERVICE].queues())
+    names = await request.app[SERVICE].queues()
+    access: Access | None = request.get(ACCESS)
+    return ok(names if access is None else access.visible(names))
 
 
 async def create_queue(request: web.Request) -> web.Response:
@@ -69,7 +72,13 @@ def _batch(raw: Any) -> list[NewItem]:
             if not isinstance(entry, dict):
                 raise BadRequest("must be an object")
             value, key = entry.get("value"), entry.get("key")
-            if entry.keys() <= _PLAIN and isinstance(value, str) and isinstance(key, str | None):
+            if (
+                entry.keys() <= _PLAIN
+                and isinstance(value, str)
+                and isinstance(key, str | None)
+                and "\x00" not in value
+                and (key is None or "\x00" not in key)
+            ):
                 items.append(NewItem(value, key))  # the common case, without the options
             else:
                 items.append(new_item(Params(entry)))

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from importlib import resources
 
 import orjson
 from aiohttp import web
 
 from disqueue import __version__
+from disqueue.auth.permissions import ACCESS, READ, Access
+from disqueue.core.stats import Stats
 from disqueue.errors import StorageFailure, StorageUnavailable
 from disqueue.server.envelope import failure_body, ok
 from disqueue.server.openapi import describe
@@ -37,17 +40,26 @@ async def health(request: web.Request) -> web.Response:
     return ok({"status": "ok", "version": __version__, "storage": {"kind": kind, "ready": True}})
 
 
+async def _stats(request: web.Request) -> Stats:
+    """The core's snapshot, with only the queues the user may read (under
+    `permissions`; every queue without them)."""
+    stats = await request.app[SERVICE].stats()
+    access: Access | None = request.get(ACCESS)
+    if access is None:
+        return stats
+    return replace(stats, queues=[q for q in stats.queues if access.allows(READ, q.name)])
+
+
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format (version 0.0.4), read from the core now."""
-    stats = await request.app[SERVICE].stats()
-    body = request.app[METRICS].render(stats)
+    body = request.app[METRICS].render(await _stats(request))
     return web.Response(body=body, headers={"Content-Type": _PROMETHEUS})
 
 
 async def stats(request: web.Request) -> web.Response:
     """Every queue's counts and totals: what the dashboard (and `disqueuectl watch`)
     poll."""
-    return ok((await request.app[SERVICE].stats()).to_wire())
+    return ok((await _stats(request)).to_wire())
 
 
 async def openapi(request: web.Request) -> web.Response:

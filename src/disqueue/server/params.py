@@ -6,14 +6,15 @@ of the numeric parameters are the protocol's (API.md Part 2), in `RANGES`.
 
 from __future__ import annotations
 
-import math
+import asyncio
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 
-from disqueue.errors import BadRequest, InvalidParameter, MissingParameter
+from disqueue.errors import BadRequest, InvalidParameter, MissingParameter, RequestTimeout
+from disqueue.server.state import LIMITS
 
 #: name → (lowest, highest, whether the lowest itself is allowed, whole numbers only)
 RANGES: dict[str, tuple[float, float, bool, bool]] = {
@@ -38,8 +39,11 @@ class Params:
     def get(self, name: str) -> str | None:
         """A string parameter, or None when absent (JSON null counts as absent)."""
         value = self._values.get(name)
-        if value is not None and not isinstance(value, str):
-            raise InvalidParameter(name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise InvalidParameter(name)
+            if "\x00" in value:  # PostgreSQL cannot store it: refused on every backend
+                raise InvalidParameter(name, "must not contain NUL characters")
         return value
 
     def require(self, name: str) -> str:
@@ -70,7 +74,8 @@ class Params:
             raise invalid
         if whole and isinstance(value, float) and not value.is_integer():
             raise invalid
-        if math.isnan(value) or value > high or value < low or (value == low and not low_included):
+        # `value != value` is NaN, without math.isnan's float(), which overflows on huge ints.
+        if value != value or value > high or value < low or (value == low and not low_included):
             raise invalid
         return value
 
@@ -79,8 +84,30 @@ class Params:
         return None if value is None else int(value)
 
 
+#: The request key under which the parameters are kept once read.
+_PARAMS = "disqueue.params"
+
+
 async def read_params(request: web.Request) -> Params:
-    """Gather the parameters; undecodable bodies are 400s."""
+    """Gather the parameters (once per request); undecodable bodies are 400s, and a
+    body slower to arrive than `limits.body_timeout` is a 408."""
+    params: Params | None = request.get(_PARAMS)
+    if params is None:
+        try:
+            if request.content.is_eof():
+                params = await _read(request)
+            else:
+                async with asyncio.timeout(request.app[LIMITS].body_timeout):
+                    params = await _read(request)
+        except TimeoutError:
+            raise RequestTimeout() from None
+        except web.RequestPayloadError as exc:  # e.g. a Content-Encoding it is not in
+            raise BadRequest("invalid request body") from exc
+        request[_PARAMS] = params
+    return params
+
+
+async def _read(request: web.Request) -> Params:
     values: dict[str, Any] = {}
     query = request.rel_url.raw_query_string  # still percent-encoded: decoded strictly below
     if query:

@@ -12,13 +12,14 @@ import ssl
 from aiohttp import web
 
 from disqueue import __version__
-from disqueue.auth import BasicAuth, PasswordFile
+from disqueue.auth import BasicAuth, LoginThrottle, PasswordFile, Permissions
 from disqueue.config import Config, ListenerConfig, TLSConfig
 from disqueue.core import QueueNames, QueueService
 from disqueue.errors import ConfigError
 from disqueue.server.access import ACCESS_LOG, AccessLogger
 from disqueue.server.app import build_app
 from disqueue.server.metrics import Metrics
+from disqueue.server.protocol import ConnectionCount, protocol_factory
 from disqueue.storage import open_storage
 
 log = logging.getLogger("disqueue.server")
@@ -41,7 +42,12 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext:
     return context
 
 
-def _auth_for(listener: ListenerConfig, files: dict[str, PasswordFile]) -> BasicAuth | None:
+def _auth_for(
+    config: Config,
+    listener: ListenerConfig,
+    files: dict[str, PasswordFile],
+    throttle: LoginThrottle,
+) -> BasicAuth | None:
     entry = listener.authentication
     if entry is None:
         return None
@@ -50,11 +56,28 @@ def _auth_for(listener: ListenerConfig, files: dict[str, PasswordFile]) -> Basic
             files[entry.name] = PasswordFile(entry.file)
         except OSError as exc:
             raise ConfigError(f"password file {entry.file}: {exc.strerror}") from exc
-    return BasicAuth(entry.name, files[entry.name])
+    permissions = None
+    if entry.permissions is not None:
+        permissions = Permissions(entry.permissions, QueueNames(config.queue_names))
+    return BasicAuth(entry.name, files[entry.name], permissions, throttle)
 
 
-async def _start_listeners(config: Config, service: QueueService) -> list[web.AppRunner]:
-    runners: list[web.AppRunner] = []
+class Listener:
+    """One listening socket and the aiohttp application behind it."""
+
+    def __init__(self, runner: web.AppRunner) -> None:
+        self.runner = runner
+        self.socket: asyncio.Server | None = None
+
+    async def close(self) -> None:
+        """Stop accepting, then finish (or close) the connections, as aiohttp's sites do."""
+        if self.socket is not None:
+            self.socket.close()
+        await self.runner.cleanup()
+
+
+async def _start_listeners(config: Config, service: QueueService) -> list[Listener]:
+    listeners: list[Listener] = []
     passwords: dict[str, PasswordFile] = {}
     metrics = Metrics()  # one for the process: any listener's /metrics shows all of it
     access = (
@@ -62,17 +85,28 @@ async def _start_listeners(config: Config, service: QueueService) -> list[web.Ap
         if config.log.access
         else {"access_log": None}
     )
+    limits = config.limits
+    throttle = LoginThrottle(limits.max_failed_logins, limits.failed_login_window)
+    count = ConnectionCount(limits.max_connections)
+    loop = asyncio.get_running_loop()
     try:
         for listener in config.servers:
-            auth = _auth_for(listener, passwords)
-            app = build_app(service, auth, config.limits.max_body_bytes, metrics)
+            auth = _auth_for(config, listener, passwords, throttle)
+            app = build_app(service, auth, limits, metrics)
             runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **access)
             await runner.setup()
-            runners.append(runner)
+            started = Listener(runner)
+            listeners.append(started)
             context = tls_context(listener.tls) if listener.tls else None
-            site = web.TCPSite(runner, listener.hostname, listener.port, ssl_context=context)
+            assert runner.server is not None
             try:
-                await site.start()
+                started.socket = await loop.create_server(
+                    protocol_factory(runner.server, count, limits, access),
+                    listener.hostname,
+                    listener.port,
+                    ssl=context,
+                    backlog=1024,
+                )
             except OSError as exc:
                 raise ConfigError(f"cannot listen on {listener.url}: {exc.strerror}") from exc
             log.info(
@@ -83,9 +117,9 @@ async def _start_listeners(config: Config, service: QueueService) -> list[web.Ap
                 else "",
             )
     except BaseException:
-        await asyncio.gather(*(r.cleanup() for r in runners), return_exceptions=True)
+        await asyncio.gather(*(item.close() for item in listeners), return_exceptions=True)
         raise
-    return runners
+    return listeners
 
 
 async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
@@ -103,12 +137,12 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     gc.freeze()
     try:
         service = QueueService(storage, QueueNames(config.queue_names), config.limits)
-        runners = await _start_listeners(config, service)
+        listeners = await _start_listeners(config, service)
         log.info("disqueue %s ready (storage %s, %s)", __version__, storage.kind,
                  config.source or "no configuration file")  # fmt: skip
         await stop.wait()
         log.info("shutting down")
-        await asyncio.gather(*(r.cleanup() for r in runners))
+        await asyncio.gather(*(item.close() for item in listeners))
     finally:
         await storage.close()
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from disqueue.auth import BasicAuth
+from disqueue.config import Limits
 from disqueue.core import QueueService
 from disqueue.server.metrics import Metrics
 
@@ -16,5 +17,5 @@ if TYPE_CHECKING:
 SERVICE = web.AppKey("service", QueueService)
 AUTH: web.AppKey[BasicAuth | None] = web.AppKey("auth")
 CONNECTIONS: web.AppKey[set[WebSocketConsumer]] = web.AppKey("connections")
-MAX_MESSAGE = web.AppKey("max_message", int)
 METRICS = web.AppKey("metrics", Metrics)
+LIMITS = web.AppKey("limits", Limits)

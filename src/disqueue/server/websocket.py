@@ -16,13 +16,20 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from disqueue.auth.permissions import ACCESS, READ, WRITE, Access
 from disqueue.core import QueueService, Want
-from disqueue.errors import DisqueueError, InvalidQueueId, NoSuchLease, QueueNotFound
+from disqueue.errors import (
+    DisqueueError,
+    InvalidQueueId,
+    NoSuchLease,
+    QueueNotFound,
+    TooMany,
+)
 from disqueue.models import Item
 from disqueue.server.envelope import failure_body
 from disqueue.server.http import new_item
 from disqueue.server.params import Params
-from disqueue.server.state import CONNECTIONS, MAX_MESSAGE, SERVICE
+from disqueue.server.state import CONNECTIONS, LIMITS, SERVICE
 
 log = logging.getLogger("disqueue.websocket")
 
@@ -40,11 +47,19 @@ class WebSocketConsumer:
     """One WebSocket connection: its wants, its leases, the items on their way to it."""
 
     def __init__(
-        self, ws: web.WebSocketResponse, service: QueueService, transport: asyncio.Transport | None
+        self,
+        ws: web.WebSocketResponse,
+        service: QueueService,
+        transport: asyncio.Transport | None,
+        access: Access | None = None,
+        max_wants: int | None = None,
     ) -> None:
         self.ws = ws
         self.transport = transport
         self.service = service
+        # What the user may do (None: everything), and how many wants may wait at once.
+        self.access = access
+        self.max_wants = max_wants
         self.wants: set[Want] = set()
         # (queue, item id) delivered with a lease, in delivery order (a dict as ordered set)
         self.leases: dict[tuple[str, str], None] = {}
@@ -65,7 +80,9 @@ class WebSocketConsumer:
         if item.lease_expires is not None:
             self.leases[(want.queue, item.id)] = None
         self.outbox.append((want, item, receipt))
-        if self.sender is None and not self.handling:
+        # A hand-off's put waits for its receipt: when that put is this connection's
+        # own message, the handler cannot write the item itself afterwards.
+        if self.sender is None and (receipt is not None or not self.handling):
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
         return True
 
@@ -156,6 +173,11 @@ class WebSocketConsumer:
         try:
             params = Params(message)
             lease, count = params.number("lease"), params.integer("count")
+            params.get("key")  # no NUL in it
+            if self.access is not None:
+                self.access.require(READ, queue)
+            if self.max_wants is not None and len(self.wants) >= self.max_wants:
+                raise TooMany("too many wants")
         except DisqueueError as exc:
             return await self.send_error(exc.message, identifier)
         try:
@@ -174,6 +196,8 @@ class WebSocketConsumer:
         result: dict[str, Any] = {}
         try:
             op, queue = message["op"], params.require("queue")
+            if self.access is not None and op in ("put", "ack", "release", "touch"):
+                self.access.require(WRITE if op == "put" else READ, queue)
             if op == "put":
                 result["item_id"] = await service.put(queue, new_item(params))
             elif op in ("ack", "release", "touch"):
@@ -230,16 +254,27 @@ class WebSocketConsumer:
 
 
 async def take_ws(request: web.Request) -> web.StreamResponse:
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=request.app[MAX_MESSAGE])
+    limits = request.app[LIMITS]
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=limits.max_body_bytes)
     await ws.prepare(request)
     transport = request.transport
-    consumer = WebSocketConsumer(ws, request.app[SERVICE], transport)
+    access = request.get(ACCESS)
+    consumer = WebSocketConsumer(
+        ws, request.app[SERVICE], transport, access, limits.max_wants_per_connection
+    )
     connections = request.app[CONNECTIONS]
     connections.add(consumer)
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
-                await consumer.receive(message.data)
+                try:
+                    await consumer.receive(message.data)
+                except DisqueueError as exc:  # e.g. storage unavailable: the connection stays
+                    await consumer.send_error(exc.message)
+                except Exception as exc:  # a fault of ours: say what failed, and go on
+                    # (past the upgrade an HTTP error answer would corrupt the stream)
+                    log.exception("WebSocket message failed")
+                    await consumer.send_error(f"internal error: {type(exc).__name__}")
             elif message.type == WSMsgType.BINARY:
                 await consumer.send_error("failed to read message")
     finally:

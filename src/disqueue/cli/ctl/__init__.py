@@ -1,7 +1,7 @@
 """`disqueuectl`: the operator's command line for a Disqueue server.
 
-Each command group is a module with `register(commands, common)`; to add one
-(`disqueuectl passwd`, say), write the module and list it in `GROUPS`. A command's
+Each command group is a module with `register(commands, common)`; to add one, write
+the module and list it in `GROUPS`. A command's
 function takes the parsed arguments and returns the exit status; `ClientError`s
 become one line on stderr and exit status 1.
 """
@@ -13,12 +13,13 @@ import sys
 from collections.abc import Sequence
 
 from disqueue import __version__
+from disqueue.cli import passwd
 from disqueue.cli.ctl import items, queues, watch
 from disqueue.cli.ctl.common import common_options
 from disqueue.client.errors import ClientError
 
 #: The command groups, in the order `disqueuectl -h` lists them.
-GROUPS = (queues, items, watch)
+GROUPS = (queues, items, watch, passwd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="disqueuectl",
         parents=[common_options()],
-        description="Manage a Disqueue server: queues, items, live depths.",
+        description="Manage a Disqueue server: queues, items, live depths, passwords.",
         epilog="The server and credentials default to DISQUEUE_URL, DISQUEUE_USER and "
         "DISQUEUE_PASSWORD.",
     )
