@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import requests
 
 from .helpers import Api, Server, basic, recv_json, running, ws_url
 
@@ -128,6 +129,29 @@ def test_queue_list_shows_readable_queues(server: Server, admin: Api) -> None:
         assert stranger.queues() == [public]
         stranger.call("POST", "/queue", data={"name": other}).error(403, "permission denied")
         assert stranger.info(public.upper())["name"] == public
+
+
+def test_stats_and_metrics_show_readable_queues(server: Server, admin: Api) -> None:
+    """`GET /stats` and `GET /metrics` (and so the dashboard) show a user only the
+    queues they may read, like the queue list."""
+    public = admin.new_queue(PUBLIC)
+    other = admin.new_queue()
+
+    def seen(api: Api) -> tuple[set[str], str]:
+        names = {q["name"] for q in api.call("GET", "/stats").ok()["queues"]}
+        auth = api.session.auth
+        metrics = requests.get(api.base_url + "/metrics", auth=auth, timeout=30)
+        assert metrics.status_code == 200
+        return names, metrics.text
+
+    with client(server, "stranger") as stranger:
+        names, metrics = seen(stranger)
+        assert names == {public}
+        assert public in metrics and other not in metrics
+    with client(server, "reader") as reader:
+        names, metrics = seen(reader)
+        assert {public, other} <= names
+        assert other in metrics
 
 
 def test_queue_entry_overrides_star(server: Server, admin: Api) -> None:
