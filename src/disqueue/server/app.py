@@ -121,7 +121,11 @@ async def _not_found(request: web.Request) -> web.StreamResponse:
 
 
 async def _not_allowed(request: web.Request) -> web.StreamResponse:
-    raise MethodNotAllowed()
+    refusal = MethodNotAllowed()
+    methods = ROUTES.get(request.path, {})
+    allowed = [*methods, *(["HEAD"] if "GET" in methods and request.path != "/take/ws" else [])]
+    refusal.headers = {"Allow": ", ".join(allowed)}
+    raise refusal
 
 
 def build_app(

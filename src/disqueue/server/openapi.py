@@ -14,7 +14,11 @@ _NUMBER: Schema = {
     "description": "seconds; a JSON number or a string",
 }
 _WHOLE: Schema = {"type": ["integer", "string"]}
-_QUEUE: Schema = {"type": "string", "description": "the queue's name (a UUID, API.md)"}
+_QUEUE: Schema = {
+    "type": "string",
+    "format": "uuid",
+    "description": 'the queue\'s name: a UUID (any string under `"queue_names": "any"`)',
+}
 
 
 def _params(required: list[str], **optional: Schema) -> Schema:
@@ -27,7 +31,7 @@ def _params(required: list[str], **optional: Schema) -> Schema:
 
 def _body(schema: Schema) -> Schema:
     return {
-        "required": True,
+        "required": bool(schema["required"]),
         "description": "Form data (as the original clients send), a JSON object, or the "
         "same names in the query string; the body wins.",
         "content": {
@@ -114,7 +118,8 @@ def _paths() -> dict[str, Schema]:
             _ok("the item's id, or `ids` for a batch", {"type": "object"}), 404, 413, 429)},
         "/take": {"post": _action(
             "Take the oldest item (with `key`: the oldest with that key)", take,
-            _ok("the item, or an array of items with `count`", _ITEM), 404)},
+            _ok("the item, or an array of items with `count`",
+                {"oneOf": [_ITEM, {"type": "array", "items": _ITEM}]}), 404)},
         "/peek": {"post": _action("Look at what take would return", _params(["name"], key=_STRING),
                                   _ok("the item", _ITEM), 404)},
         "/ack": {"post": _action("Acknowledge a leased item", _params(["name", "id"]),
@@ -127,7 +132,8 @@ def _paths() -> dict[str, Schema]:
                                    _ok("how many", {"type": "object"}), 404)},
         "/take/ws": {"get": {
             "summary": "WebSocket: send wants (and ops), receive items (API.md)",
-            "responses": {"101": {"description": "switching to WebSocket"}, **_fails(401, 403)}}},
+            "responses": {"101": {"description": "switching to WebSocket"},
+                          **_fails(400, 401, 403)}}},
         "/health": {"get": {
             "summary": "Whether the server and its storage are ready; never needs credentials",
             "security": [],
