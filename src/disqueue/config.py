@@ -283,8 +283,8 @@ class _Reader:
         if kind == "postgres":
             self.obj(data, "storage", {"type", "dsn", "schema", "pool"})
             schema = self.text(fields.get("schema", "disqueue"), "storage.schema")
-            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
-                raise self.fail("storage.schema", "must match [a-z_][a-z0-9_]*")
+            if not re.fullmatch(r"[a-z_][a-z0-9_]{0,53}", schema):
+                raise self.fail("storage.schema", "must be [a-z_][a-z0-9_]*, 54 characters at most")
             return StorageConfig(
                 type="postgres",
                 dsn=self.text(fields.get("dsn"), "storage.dsn"),

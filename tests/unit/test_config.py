@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,28 @@ def test_new_limits_are_positive_integers(tmp_path: Path, name: str) -> None:
     assert caught.value.message == f"{path}: limits.{name}: must be an integer of at least 1"
     config = Config.from_file(write(tmp_path, {"servers": [{}], "limits": {name: 7}}))
     assert getattr(config.limits, name) == 7
+
+
+def test_postgres_storage(tmp_path: Path) -> None:
+    """postgres needs a dsn; its schema is a short SQL name (the nodes' notification
+    channel, disqueue_<schema>, must fit PostgreSQL's 63-byte names)."""
+    base = {"servers": [{}]}
+    dsn = "postgresql://u@db/q"
+    config = Config.from_file(
+        write(tmp_path, {**base, "storage": {"type": "postgres", "dsn": dsn, "schema": "a" * 54}})
+    )
+    assert (config.storage.type, config.storage.dsn, config.storage.schema) == (
+        "postgres",
+        dsn,
+        "a" * 54,
+    )
+    assert config.storage.pool == 10
+    for storage, problem in (
+        ({"type": "postgres"}, "storage.dsn: must be a non-empty string"),
+        ({"type": "postgres", "dsn": dsn, "schema": "a" * 55}, "storage.schema"),
+        ({"type": "postgres", "dsn": dsn, "schema": "Bad-Name"}, "storage.schema"),
+        ({"type": "postgres", "dsn": dsn, "pool": 1}, "storage.pool"),
+        ({"type": "postgres", "dsn": dsn, "path": "x"}, "storage"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(problem)):
+            Config.from_file(write(tmp_path, {**base, "storage": storage}))

@@ -221,6 +221,7 @@ class PostgresStorage:
     def forget(self, name: str) -> None:
         """Drop `name` from the cache (it was deleted, perhaps by another node)."""
         self._queues.pop(name, None)
+        self.node.waiting(name, False)
 
     def forget_all(self) -> None:
         """Empty the cache (news of deletions may have been missed)."""
@@ -334,14 +335,15 @@ class PostgresStorage:
                 error = await self._puts.submit(None, (queue_id, item))
                 if error is not None:
                     raise error
-                return True
-            async with self.connection() as connection, connection.transaction():
-                await self._make_room(connection, queue_id, settings, 1)
-                _stored(await connection.execute(sql.PUT, *self._put_args(queue_id, item)), 1)
+            else:
+                async with self.connection() as connection, connection.transaction():
+                    await self._make_room(connection, queue_id, settings, 1)
+                    status = await connection.execute(sql.PUT, *self._put_args(queue_id, item))
+                    _stored(status, 1)
+            self.node.count(queue_id, Totals(put=1))  # the id it went to, known here
             return True
 
         await self._on_queue(name, insert, bool)
-        self.node.count(await self._queue_id(name), Totals(put=1))
         self.ready(name)
 
     @staticmethod
@@ -393,11 +395,12 @@ class PostgresStorage:
                         [now + n.ttl if n.ttl is not None else None for n in new],
                     )  # fmt: skip
                     _stored(status, len(new))
+            if new:
+                self.node.count(queue_id, Totals(put=len(new)))
             return ids, new
 
         ids, new = await self._on_queue(name, insert, lambda _: True)
         if new:
-            self.node.count(await self._queue_id(name), Totals(put=len(new)))
             self.node.deadline(min((now + n.delay for n in new if n.delay > 0), default=None))
             self.node.deadline(min((now + n.ttl for n in new if n.ttl is not None), default=None))
             if any(n.delay <= 0 for n in new):
@@ -430,14 +433,15 @@ class PostgresStorage:
                 item.value, item.attempts,
             )  # fmt: skip
             _stored(status, 1)
+            self.node.count(queue_id, Totals(taken=-1))
             return True
 
         await self._on_queue(name, insert, bool)
-        self.node.count(await self._queue_id(name), Totals(taken=-1))
         self.ready(name)
 
     async def count_handoff(self, name: str) -> None:
-        self.node.count(await self._queue_id(name), Totals(put=1, taken=1))
+        queue_id = await self._queue_id(name)  # raises QueueNotFound
+        self.node.count(queue_id, Totals(put=1, taken=1))
 
     def ready(self, name: str) -> None:
         """Items became ready in `name`: wake consumers here, and tell the other nodes."""
@@ -455,12 +459,15 @@ class PostgresStorage:
         match = match_key(key)
 
         async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
-            return await self._takes.submit((queue_id, match, lease), count)
+            items = await self._takes.submit((queue_id, match, lease), count)
+            if items:  # counted now: nothing may fail between the take and its answer
+                self.node.count(queue_id, Totals(taken=len(items)))
+            return items
 
         items = await self._on_queue(name, take, bool)
-        self.node.waiting(name, len(items) < count)
+        if len(items) < count:
+            self.node.waiting(name, True)
         if items:
-            self.node.count(await self._queue_id(name), Totals(taken=len(items)))
             self.node.deadline(items[0].lease_expires)
         return items
 
@@ -498,6 +505,7 @@ class PostgresStorage:
             if items[0].lease_expires is not None:
                 await self.run("execute", sql.UNLEASE, queue_id, [item.id for item in items])
             else:
+                items = items[::-1]  # the last gets the front-most place last: order kept
                 await self.run(
                     "execute", sql.UNTAKE, queue_id, [item.id for item in items],
                     [item.key for item in items], [match_key(item.key) for item in items],
@@ -533,12 +541,11 @@ class PostgresStorage:
     async def ack(self, name: str, item_id: str) -> bool:
         async def ack(queue_id: int, settings: QueueSettings) -> bool:
             pos = await self.run("fetchval", sql.ACK, queue_id, item_id, time.time())
+            if pos is not None:
+                self.node.count(queue_id, Totals(acked=1))
             return pos is not None
 
-        if not await self._on_queue(name, ack, bool):
-            return False
-        self.node.count(await self._queue_id(name), Totals(acked=1))
-        return True
+        return await self._on_queue(name, ack, bool)
 
     async def release(self, name: str, item_id: str, delay: float = 0.0) -> bool:
         async def release(queue_id: int, settings: QueueSettings) -> bool:

@@ -64,7 +64,12 @@ class Combiner(Generic[K, J, R]):
         if not free:
             return None
         key = free[0]
-        waiting = self._pending[key]
+        # A waiter that went away (its request was cancelled) wants nothing done.
+        waiting = [entry for entry in self._pending[key] if not entry[1].done()]
+        if not waiting:
+            del self._pending[key]
+            return self._next_batch()
+        self._pending[key] = waiting
         batch, total = [waiting[0]], self._size(waiting[0][0])
         while (
             len(batch) < len(waiting) and total + self._size(waiting[len(batch)][0]) <= self._limit
@@ -88,6 +93,10 @@ class Combiner(Generic[K, J, R]):
                         if not future.done():
                             future.set_exception(exc)
                     continue
+                except BaseException:  # the lane itself is cancelled (shutdown)
+                    for _, future in batch:
+                        future.cancel()
+                    raise
                 finally:
                     self._running.discard(key)
                 for (_, future), result in zip(batch, results, strict=True):

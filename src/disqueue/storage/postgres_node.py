@@ -109,7 +109,9 @@ class Node:
         self._send.set()
 
     def waiting(self, name: str, starved: bool) -> None:
-        """A take in `name` came back short (a consumer may wait), or full."""
+        """A take in `name` came back short (a consumer may wait there from now on), or
+        the queue is gone (False). A full take does not clear the mark: another consumer
+        may still wait; a queue with ready items and nobody waiting costs a no-op wake."""
         if starved:
             self._starved.add(name)
         else:
@@ -262,7 +264,6 @@ class Node:
             return
         rows = await self.storage.run("fetch", sql.HAVE_READY, list(self._starved))
         for (name,) in rows:
-            self._starved.discard(name)
             self.storage.on_ready(name)
 
     async def _flush_totals(self) -> None:
@@ -270,7 +271,8 @@ class Node:
             return
         async with self.counting:
             pending, self.totals = self.totals, {}
-            rows = [(queue_id, *totals) for queue_id, totals in pending.items()]
+            # In queue order: two nodes flushing at once lock the rows in the same order.
+            rows = [(queue_id, *pending[queue_id]) for queue_id in sorted(pending)]
             try:
                 await self.storage.run("executemany", sql.ADD_TOTALS, rows)
             except BaseException:
