@@ -18,7 +18,7 @@ import random
 import time
 
 from disqueue.models import Item
-from disqueue.storage.memory import MemoryStorage
+from disqueue.storage.embedded.memory import MemoryStorage
 
 QUEUE = "6f1c0b2e-0000-4000-8000-0000000be9c4"
 

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from disqueue.models import NewItem
-from disqueue.storage.memory import MemoryStorage
-from disqueue.storage.rules import RuleStorage
-from disqueue.storage.sqlite import SQLiteStorage
+from disqueue.storage.embedded.memory import MemoryStorage
+from disqueue.storage.embedded.rules import RuleStorage
+from disqueue.storage.embedded.sqlite import SQLiteStorage
 
 ITEMS = 2000
 QUEUE = "e8b1e000-0000-4000-8000-000000000001"

@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from disqueue.storage.sqlite import SQLiteStorage
+from disqueue.storage.embedded.sqlite import SQLiteStorage
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from disqueue.errors import ConfigError, DisqueueError
+from disqueue.names import NamePolicy, QueueNames
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3682
 MIB = 1024 * 1024
 
 #: How queues may be named: UUIDs only (Part 1), or also short free-form names.
-NamePolicy = Literal["uuid", "any"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,7 +227,6 @@ class _Reader:
 
     def permissions(self, data: object, where: str, policy: NamePolicy) -> PermissionTable:
         """user → queue → rights; user names lower-case, queue names canonical."""
-        from disqueue.core.names import QueueNames  # the names module imports this one
 
         names = QueueNames(policy)
         users = self.obj(data, where, set(data) if isinstance(data, dict) else set())

@@ -9,7 +9,7 @@ import pytest
 
 from disqueue.errors import QueueNotFound, TooMany
 from disqueue.models import Item
-from disqueue.storage.postgres import PostgresStorage
+from disqueue.storage.postgres.storage import PostgresStorage
 from tests import pg
 
 Nodes = tuple[PostgresStorage, PostgresStorage]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from disqueue.storage import index as index_module
-from disqueue.storage.index import QueueIndex
+from disqueue.storage.embedded import index as index_module
+from disqueue.storage.embedded.index import QueueIndex
 
 
 def drain(index: QueueIndex, match: str | None = None) -> list[int]:

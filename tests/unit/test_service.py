@@ -10,7 +10,7 @@ from disqueue.config import Limits
 from disqueue.core import QueueNames, QueueService, Want
 from disqueue.errors import InvalidQueueId, NoItem, QueueNotFound, TooLarge, TooMany
 from disqueue.models import Item, NewItem
-from disqueue.storage.memory import MemoryStorage
+from disqueue.storage.embedded.memory import MemoryStorage
 
 Q = "6F1C0B2E-0000-4000-8000-000000000001"
 

@@ -11,7 +11,7 @@ import pytest
 from disqueue.errors import ConfigError
 from disqueue.models import Item
 from disqueue.storage.base import migrations
-from disqueue.storage.sqlite import SQLiteStorage
+from disqueue.storage.embedded.sqlite import SQLiteStorage
 
 Q = "6f1c0b2e-0000-4000-8000-000000000001"
 R = "6f1c0b2e-0000-4000-8000-000000000002"

@@ -14,8 +14,8 @@ from disqueue.core import QueueNames, QueueService
 from disqueue.errors import StorageUnavailable
 from disqueue.latency import BUCKETS, Latencies
 from disqueue.models import NewItem
-from disqueue.storage.memory import MemoryStorage
-from disqueue.storage.sqlite import SQLiteStorage
+from disqueue.storage.embedded.memory import MemoryStorage
+from disqueue.storage.embedded.sqlite import SQLiteStorage
 
 from .test_service import Inbox
 

@@ -13,7 +13,7 @@ from disqueue.config import Limits
 from disqueue.core import QueueNames, QueueService
 from disqueue.models import NewItem
 from disqueue.server.websocket import WebSocketConsumer
-from disqueue.storage.memory import MemoryStorage
+from disqueue.storage.embedded.memory import MemoryStorage
 
 
 class GoneSocket:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from disqueue.config import PermissionTable
-from disqueue.core.names import QueueNames
 from disqueue.errors import InvalidQueueId, PermissionDenied
+from disqueue.names import QueueNames
 
 Right = Literal["r", "w", "m"]
 READ: Right = "r"

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 from disqueue.config import Limits
-from disqueue.core.names import QueueNames
 from disqueue.core.stats import QueueStats, Stats, queue_info
 from disqueue.core.wants import Consumer, Want, WantRegistry
 from disqueue.errors import (
@@ -33,6 +32,7 @@ from disqueue.errors import (
 )
 from disqueue.latency import Latencies
 from disqueue.models import Item, NewItem, QueueSettings
+from disqueue.names import QueueNames
 from disqueue.storage.base import Storage
 
 log = logging.getLogger("disqueue.core")

@@ -10,15 +10,15 @@ from disqueue.storage.base import Storage
 def open_storage(config: StorageConfig) -> Storage:
     """The backend the configuration names (drivers are imported only when chosen)."""
     if config.type == "memory":
-        from disqueue.storage.memory import MemoryStorage
+        from disqueue.storage.embedded.memory import MemoryStorage
 
         return MemoryStorage()
     if config.type == "sqlite":
-        from disqueue.storage.sqlite import SQLiteStorage
+        from disqueue.storage.embedded.sqlite import SQLiteStorage
 
         return SQLiteStorage(config.path, config.sync)
     if config.type == "postgres":
-        from disqueue.storage.postgres import PostgresStorage
+        from disqueue.storage.postgres.storage import PostgresStorage
 
         return PostgresStorage(config.dsn, config.schema, config.pool)
     raise ConfigError(f"storage type {config.type!r} is not available")

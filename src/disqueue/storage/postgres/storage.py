@@ -5,7 +5,7 @@ The database holds everything; a node keeps only a cache of queue names and sett
 with `FOR UPDATE SKIP LOCKED`, so concurrent takers on any node never get the same
 item. A node tells the others that items became ready with `NOTIFY`; deadlines (end of
 a lease, a delay, a ttl) are handled by whichever node sees them first
-(`disqueue.storage.postgres_node`). While the database cannot be reached, requests
+(`disqueue.storage.postgres.node`). While the database cannot be reached, requests
 fail with 503 `storage unavailable`, and the pool reconnects once it is back.
 """
 
@@ -29,12 +29,11 @@ from disqueue.errors import (
     TooMany,
 )
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
-from disqueue.storage import postgres_sql as sql
 from disqueue.storage.base import pending_migrations
-from disqueue.storage.persistence import Totals
-from disqueue.storage.postgres_batch import Combiner
-from disqueue.storage.postgres_node import Node
-from disqueue.storage.state import DEDUP_WINDOW, NameChanges
+from disqueue.storage.common import DEDUP_WINDOW, NameChanges, Totals
+from disqueue.storage.postgres import sql
+from disqueue.storage.postgres.batch import Combiner
+from disqueue.storage.postgres.node import Node
 
 log = logging.getLogger("disqueue.storage")
 

@@ -62,7 +62,7 @@ PUT_FRONT = f"""
 INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
 SELECT -nextval('items_front'), $1, $2, $3, $4, $5, $6 {_EXISTS.format("$1")}"""
 
-# Puts gathered while the database was busy (disqueue.storage.postgres_batch), into
+# Puts gathered while the database was busy (disqueue.storage.postgres.batch), into
 # any queues, as one statement.
 PUT_BATCH = f"""
 INSERT INTO items (pos, queue_id, id, key, match, value)

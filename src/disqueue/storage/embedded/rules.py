@@ -24,8 +24,9 @@ from typing import Any
 
 from disqueue.errors import QueueFull, QueueNotFound, StorageFailure, TooMany
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
-from disqueue.storage.persistence import Persistence, Row, Totals
-from disqueue.storage.state import DEDUP_WINDOW, Lease, NameChanges, QueueState, Timers
+from disqueue.storage.common import DEDUP_WINDOW, NameChanges, Totals
+from disqueue.storage.embedded.persistence import Persistence, Row
+from disqueue.storage.embedded.state import Lease, QueueState, Timers
 
 log = logging.getLogger("disqueue.storage")
 

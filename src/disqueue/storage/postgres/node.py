@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from disqueue.errors import StorageFailure, StorageUnavailable
-from disqueue.storage import postgres_sql as sql
-from disqueue.storage.persistence import Totals
+from disqueue.storage.common import Totals
+from disqueue.storage.postgres import sql
 
 if TYPE_CHECKING:
-    from disqueue.storage.postgres import PostgresStorage
+    from disqueue.storage.postgres.storage import PostgresStorage
 
 log = logging.getLogger("disqueue.storage")
 

@@ -22,9 +22,10 @@ from typing import Any, Literal
 from disqueue.errors import ConfigError, StorageFailure, StorageUnavailable
 from disqueue.models import QueueSettings
 from disqueue.storage.base import pending_migrations
-from disqueue.storage.persistence import Row, Stored, Totals
-from disqueue.storage.rules import RuleStorage
-from disqueue.storage.sqlite_writer import (
+from disqueue.storage.common import Totals
+from disqueue.storage.embedded.persistence import Row, Stored
+from disqueue.storage.embedded.rules import RuleStorage
+from disqueue.storage.embedded.sqlite_writer import (
     COUNT,
     CREATE,
     DELETE,

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from disqueue.models import QueueSettings
+from disqueue.storage.common import Totals
 
 
 class Stored(NamedTuple):
@@ -33,19 +34,6 @@ class Row(NamedTuple):
     attempts: int
     visible_at: float | None
     ttl_at: float | None
-
-
-class Totals(NamedTuple):
-    """Changes to a queue's running totals."""
-
-    put: int = 0
-    taken: int = 0
-    acked: int = 0
-    expired: int = 0
-    dead_lettered: int = 0
-
-    def plus(self, other: Totals) -> Totals:
-        return Totals(*(a + b for a, b in zip(self, other, strict=True)))
 
 
 class Persistence(ABC):

@@ -12,18 +12,16 @@ import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from disqueue.models import QueueInfo, QueueSettings
-from disqueue.storage.index import QueueIndex
+from disqueue.storage.embedded.index import QueueIndex
 
 T = TypeVar("T")
 
-#: How long a `dedup_id` is remembered.
-DEDUP_WINDOW = 300.0
 #: At most one put-time mark per queue per this many seconds (the age's precision).
 MARK_EVERY = 1.0
 
@@ -151,27 +149,3 @@ class Timers:
         if self._handle is not None:
             self._handle.cancel()
         self._heap.clear()
-
-
-class NameChanges:
-    """Creates and deletes of queue names on their way to storage. A change of a name
-    waits for the one before it, so they apply in the order they were asked for (a
-    create racing a delete of the same name makes the queue anew)."""
-
-    def __init__(self) -> None:
-        self._changing: dict[str, asyncio.Future[Any]] = {}
-
-    async def settled(self, name: str) -> None:
-        """Wait until no create or delete of `name` is on its way to storage. (Returns
-        at once, without yielding, when none is.)"""
-        while (change := self._changing.get(name)) is not None and not change.done():
-            await asyncio.wait([change])
-
-    async def run(self, name: str, work: Awaitable[T]) -> T:
-        """Do `work`, a change of `name`, letting later changes of the name wait for it."""
-        change = asyncio.ensure_future(work)
-        self._changing[name] = change
-        try:
-            return await change
-        finally:
-            del self._changing[name]

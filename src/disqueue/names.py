@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Literal
 
-from disqueue.config import NamePolicy
 from disqueue.errors import InvalidQueueId
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: How queue names may look: UUIDs only (Part 1), or free-form names too.
+NamePolicy = Literal["uuid", "any"]
+
 _ANY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from disqueue.models import QueueSettings
-from disqueue.storage.persistence import Row, Stored, Totals
-from disqueue.storage.rules import RuleStorage
+from disqueue.storage.common import Totals
+from disqueue.storage.embedded.persistence import Row, Stored
+from disqueue.storage.embedded.rules import RuleStorage
 
 # An item as kept here: (id, key, value, attempts). A tuple of strings and an int is
 # something Python's garbage collector stops tracking, so a million queued items add
