@@ -27,21 +27,24 @@ def match_key(key: str | None) -> str | None:
 @dataclass(slots=True)
 class Item:
     """A value with an optional key, as stored in a queue; leased items also carry
-    how often they were delivered and when their lease runs out."""
+    how often they were delivered, when their lease runs out, and the delivery's
+    receipt (API.md Part 3)."""
 
     value: str
     key: str | None = None
     id: str = field(default_factory=new_item_id)
     attempts: int = 0
     lease_expires: float | None = None
+    receipt: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The item object of the protocol: `key`, `value`, `id` (Part 2), and for a
-        leased item `attempts` and `lease_expires`."""
+        leased item `attempts`, `lease_expires` and `receipt`."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value, "id": self.id}
         if self.lease_expires is not None:
             wire["attempts"] = self.attempts
             wire["lease_expires"] = self.lease_expires
+            wire["receipt"] = self.receipt
         return wire
 
 

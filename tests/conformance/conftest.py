@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from disqueue.config import StorageConfig
+from disqueue.config import Limits, StorageConfig
+from disqueue.core import QueueNames, QueueService
 from disqueue.storage import Storage, open_storage
 from tests import pg
 
@@ -35,3 +38,52 @@ async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         await backend.open()
         yield backend
         await backend.close()
+
+
+class FakeClock:
+    """The time every decision of the backend is made at; only the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Backend:
+    """One open backend of a kind, which the test can restart on the same data."""
+
+    kind: str
+    config: StorageConfig
+    clock: FakeClock
+    storage: Storage | None = None
+    service: QueueService = field(init=False)
+
+    async def open(self) -> None:
+        self.storage = open_storage(self.config, self.clock)
+        await self.storage.open()
+        self.service = QueueService(self.storage, QueueNames(), Limits())
+
+    async def restart(self) -> None:
+        assert self.storage is not None
+        await self.storage.close()
+        await self.open()
+
+    async def close(self) -> None:
+        if self.storage is not None:
+            await self.storage.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """A backend of each kind on a fake clock, through `QueueService`, which the test
+    can restart (a property test's examples share it, each with queues of its own)."""
+    with ExitStack() as stack:
+        config = stack.enter_context(storage_config(request.param, tmp_path))
+        opened = Backend(request.param, config, FakeClock())
+        await opened.open()
+        try:
+            yield opened
+        finally:
+            await opened.close()

@@ -108,13 +108,14 @@ def test_item_commands(open_server: Server) -> None:
     ok("put", queue, "second", *url)
     assert ok("peek", queue, *url) == "first\n"
     assert as_json("peek", queue, "--key", "k", *url)["id"] == item_id
-    leased_id, value = ok("take", queue, "--lease", "30", *url).rstrip("\n").split("\t")
-    assert (leased_id, value) == (item_id, "first")
-    assert as_json("touch", queue, leased_id, "--lease", "60", *url)["lease_expires"] > 0
-    ok("release", queue, leased_id, *url)
+    receipt, value = ok("take", queue, "--lease", "30", *url).rstrip("\n").split("\t")
+    assert receipt.startswith(item_id + ".") and value == "first"  # the delivery's receipt
+    assert as_json("touch", queue, receipt, "--lease", "60", *url)["lease_expires"] > 0
+    ok("release", queue, receipt, *url)
     taken = as_json("take", queue, "--lease", "30", *url)
     assert (taken["value"], taken["attempts"]) == ("first", 2)
-    assert ok("ack", queue, taken["id"], *url) == ""
+    assert fails("ack", queue, receipt, *url) == "disqueuectl: no such lease"  # the old one
+    assert ok("ack", queue, taken["receipt"], *url) == ""
     assert fails("ack", queue, taken["id"], *url) == "disqueuectl: no such lease"
     assert ok("take", queue, "--wait", "1", *url) == "second\n"
     assert fails("take", queue, *url) == "disqueuectl: no item to take"

@@ -19,8 +19,8 @@ def test_exported_names() -> None:
         "AsyncClient", "AsyncConsumer", "AuthError", "BadRequest", "Client", "ClientError",
         "ConnectionFailed", "Consumer", "Disqueue", "Item", "Message", "NoItem", "NoSuchLease",
         "NotFound", "Options", "PermissionDenied", "QueueClient", "QueueException", "QueueFull",
-        "QueueInfo", "QueueNotFound", "ServerError", "SyncMessage", "TooLarge", "TooMany",
-        "queue_create", "queue_list",
+        "QueueInfo", "QueueNotFound", "ServerError", "Settled", "SyncMessage", "TooLarge",
+        "TooMany", "queue_create", "queue_list",
     }  # fmt: skip
     for name in ("Disqueue", "QueueClient", "QueueException", "queue_create", "queue_list"):
         assert getattr(disqueue, name) is getattr(disqueue.client, name)

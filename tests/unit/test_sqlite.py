@@ -70,7 +70,7 @@ async def test_concurrent_puts_share_commits(tmp_path: Path) -> None:
     storage = await opened(tmp_path / "disqueue.db")
     await storage.create_queue(Q)
     await asyncio.gather(*(storage.put(Q, Item(str(i))) for i in range(500)))
-    assert storage._writer.batches < 500
+    assert storage.sqlite._writer.batches < 500
     values = []
     while (item := await storage.take(Q, None)) is not None:
         values.append(int(item.value))

@@ -14,12 +14,48 @@ export interface ParamsType {
 export interface QueueItem {
   key: string | null;
   value: string;
-  /** The item's id: what `ack`, `release` and `touch` name. */
+  /** The item's id. */
   id?: string;
   /** How many times the item has been delivered, this time included (leased takes). */
   attempts?: number;
   /** When the lease ends, Unix time in seconds (leased takes). */
   lease_expires?: number;
+  /** What names this delivery's lease, for `ack`, `release` and `touch` (leased takes;
+   * API.md Part 3): a later delivery of the same item has another. */
+  receipt?: string;
+}
+
+/** What names a lease: a delivered item (its receipt is sent), or text: a receipt, or
+ * an item id (Part 2: whatever lease the item has now). */
+export type Lease = QueueItem | string;
+
+/** What a batch ack, release or touch did: how many leases it ended (or extended), the
+ * receipts that named no live lease, and for a touch the new end. */
+export interface Settled {
+  done: number;
+  missing: string[];
+  lease_expires?: number | null;
+}
+
+/** The parameter that names `lease`: `receipt` whenever there is one (item ids never
+ * contain a dot; receipts always do). */
+export function leaseParams(lease: Lease): {receipt: string} | {id: string} {
+  if (typeof lease === 'string') {
+    return lease.includes('.') ? {receipt: lease} : {id: lease};
+  }
+  if (lease.receipt !== undefined) return {receipt: lease.receipt};
+  if (lease.id === undefined) throw new QueueException('this item was not delivered with a lease');
+  return {id: lease.id};
+}
+
+function receipts(leases: Lease[]): string[] {
+  return leases.map((lease) => {
+    const named = leaseParams(lease);
+    if (!('receipt' in named)) {
+      throw new QueueException(`a batch names leases by receipt, not by id (${named.id})`);
+    }
+    return named.receipt;
+  });
 }
 
 /** `POST /queue`'s answer: `name`, and on this server the queue's counters and settings. */
@@ -115,10 +151,7 @@ export class QueueClient {
       name: this.queueId,
       items: items.map(({value, key}) => (key == null ? {value} : {value, key})),
     };
-    const message = await _send(this.url, '/put', 'POST', this.auth, JSON.stringify(body), {
-      'Content-Type': 'application/json',
-    });
-    return (message.payload as {ids: string[]}).ids;
+    return (await this._json<{ids: string[]}>('/put', body)).ids;
   }
 
   /**
@@ -144,20 +177,44 @@ export class QueueClient {
     return (await this._call('/peek', {key: key ?? undefined})) as QueueItem;
   }
 
-  /** Remove a leased item for good: the work is done. */
-  async ack(id: string): Promise<void> {
-    await this._call('/ack', {id});
+  /** Remove a leased item (the item taken, or its receipt) for good: the work is done.
+   * Rejects with `no such lease` if that delivery's lease is no longer live. */
+  async ack(lease: Lease): Promise<void> {
+    await this._call('/ack', leaseParams(lease));
   }
 
   /** Give a leased item back to the front of the queue, now or after `delay` seconds. */
-  async release(id: string, delay?: number): Promise<void> {
-    await this._call('/release', {id, delay});
+  async release(lease: Lease, delay?: number): Promise<void> {
+    await this._call('/release', {...leaseParams(lease), delay});
   }
 
-  /** Extend a lease to `lease` seconds from now; resolves to the new end (Unix seconds). */
-  async touch(id: string, lease: number): Promise<number> {
-    const payload = await this._call('/touch', {id, lease});
+  /** Extend a lease to `seconds` from now; resolves to the new end (Unix seconds). */
+  async touch(lease: Lease, seconds: number): Promise<number> {
+    const payload = await this._call('/touch', {...leaseParams(lease), lease: seconds});
     return (payload as {lease_expires: number}).lease_expires;
+  }
+
+  /** Acknowledge up to 1000 leased items at once, by receipt. */
+  async ackMany(leases: Lease[]): Promise<Settled> {
+    return this._json('/ack', {receipts: receipts(leases)});
+  }
+
+  /** Give up to 1000 leased items back, keeping their order at the front. */
+  async releaseMany(leases: Lease[], delay?: number): Promise<Settled> {
+    return this._json('/release', {receipts: receipts(leases), delay});
+  }
+
+  /** Extend up to 1000 leases to `seconds` from now. */
+  async touchMany(leases: Lease[], seconds: number): Promise<Settled> {
+    return this._json('/touch', {receipts: receipts(leases), lease: seconds});
+  }
+
+  private async _json<T>(path: string, body: Record<string, unknown>): Promise<T> {
+    const text = JSON.stringify({name: this.queueId, ...body});
+    const message = await _send(this.url, path, 'POST', this.auth, text, {
+      'Content-Type': 'application/json',
+    });
+    return message.payload as T;
   }
 
   /** Drop every ready and delayed item; resolves to how many. */

@@ -13,7 +13,7 @@
  */
 import {randomUUID} from 'node:crypto';
 
-import {QueueAuthentication, QueueItem} from './client';
+import {QueueAuthentication, QueueItem, leaseParams} from './client';
 import {Connection, ReconnectOptions} from './connection';
 import {QueueException} from './protocol';
 
@@ -171,7 +171,8 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
       ack: () => this.settle(held(), 'ack', true),
       release: (delay?: number) => this.settle(held(), 'release', true, delay),
       touch: async (lease: number) => {
-        const reply = await this.connection.request({op: 'touch', queue: this.queue, id: raw.id, lease});
+        const named = leaseParams(raw);
+        const reply = await this.connection.request({op: 'touch', queue: this.queue, ...named, lease});
         return reply.lease_expires as number;
       },
     };
@@ -197,7 +198,8 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
       if (held.generation !== this.generation) {
         throw new QueueException(`${op} of ${held.item.id}: lease lost with the connection`);
       }
-      await this.connection.request({op, queue: this.queue, id: held.item.id, delay});
+      // By receipt: this delivery's lease, never a later one of the same item.
+      await this.connection.request({op, queue: this.queue, ...leaseParams(held.item), delay});
     } catch (error) {
       const failure = error instanceof QueueException ? error : new QueueException(String(error));
       if (strict) throw failure;

@@ -5,14 +5,16 @@
  */
 export {Disqueue} from './disqueue';
 export type {DisqueueOptions, QueueDecorator, QueueHandler} from './disqueue';
-export {QueueClient, queueCreate, queueList} from './client';
+export {QueueClient, leaseParams, queueCreate, queueList} from './client';
 export type {
   BatchItem,
+  Lease,
   PutOptions,
   QueueAuthentication,
   QueueInfo,
   QueueItem,
   QueueOptions,
+  Settled,
   TakeOptions,
 } from './client';
 export type {ConsumeOptions, ConsumedItem} from './consume';

@@ -99,6 +99,30 @@ describe('HTTP client', () => {
     await rejectsWith(client.touch(id, 5), 'no such lease', 404);
   });
 
+  test('receipts: each delivery its own; an old one is refused; batches by receipt', async () => {
+    const client = new QueueClient(url, await queueCreate(url));
+    await client.putItem('job');
+    const first = await client.take(null, {lease: 30});
+    assert.equal(typeof first.receipt, 'string');
+    await client.release(first);
+    const second = await client.take(null, {lease: 30});
+    assert.notEqual(second.receipt, first.receipt);
+    await rejectsWith(client.ack(first), 'no such lease', 404);
+    await rejectsWith(client.touch(first.receipt ?? '', 60), 'no such lease', 404);
+    assert.equal((await client.info()).in_flight, 1);
+    assert.ok((await client.touch(second, 60)) > (second.lease_expires ?? 0));
+    await client.ack(second.receipt ?? '');
+
+    await client.putMany([{value: 'a'}, {value: 'b'}, {value: 'c'}]);
+    const items = await client.take(null, {lease: 30, count: 3});
+    const touched = await client.touchMany(items, 90);
+    assert.equal(touched.done, 3);
+    assert.deepEqual(await client.releaseMany(items.slice(0, 2)), {done: 2, missing: []});
+    assert.deepEqual(await client.ackMany([items[2], items[0]]), {done: 1, missing: [items[0].receipt]});
+    assert.deepEqual((await client.take(null, {count: 2})).map((item) => item.value), ['a', 'b']);
+    await assert.rejects(client.ackMany(['no-dot-so-an-id']), /by receipt, not by id/);
+  });
+
   test('a queue created with a lease leases every take; options reach the server', async () => {
     const deadLetter = await queueCreate(url);
     const name = await queueCreate(url, undefined, undefined, {lease: 60, maxAttempts: 1, deadLetter, maxItems: 2});

@@ -9,7 +9,7 @@ is declared beside the routes (`server/app.py` `RIGHTS`, `server/websocket.py`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Literal
@@ -60,6 +60,14 @@ class Access:
         """`PermissionDenied` unless the user has `right` on `queue`."""
         if not self.allows(right, queue):
             raise PermissionDenied()
+
+    def check(self, needs: Iterable[Need], value_of: Callable[[str], str | None]) -> None:
+        """`PermissionDenied` unless the user has every right `needs` asks for, each on
+        the queue that `value_of` gives for its parameter (an optional one only if given)."""
+        for need in needs:
+            queue = value_of(need.param)
+            if queue is not None or not need.optional:
+                self.require(need.right, queue)
 
     def visible(self, queues: Iterable[str]) -> list[str]:
         """The queues the user may read."""

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         TooMany,
     )
     from disqueue.client.messages import Message
-    from disqueue.client.models import Item, QueueInfo
+    from disqueue.client.models import Item, QueueInfo, Settled
     from disqueue.client.options import Options
     from disqueue.client.sync import Client
     from disqueue.client.sync_consumer import Consumer, SyncMessage
@@ -52,6 +52,7 @@ _MODULES = {
     "SyncMessage": "sync_consumer",
     "Item": "models",
     "QueueInfo": "models",
+    "Settled": "models",
     "Options": "options",
     "Disqueue": "compat",
     "QueueClient": "compat",
@@ -89,6 +90,7 @@ __all__ = [
     "QueueInfo",
     "QueueNotFound",
     "ServerError",
+    "Settled",
     "SyncMessage",
     "TooLarge",
     "TooMany",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from disqueue.client.errors import ConnectionFailed, error_for
-from disqueue.client.models import Item, QueueInfo
+from disqueue.client.models import Item, QueueInfo, Settled
 
 T = TypeVar("T")
 #: An item to put: a value, a (value, key) pair, or a mapping with `value` and
@@ -177,17 +177,67 @@ def peek(queue: str, key: str | None = None) -> Call[Item]:
     return Call("POST", "/peek", Item.from_payload, _form(name=queue, key=key))
 
 
-def ack(queue: str, item_id: str) -> Call[None]:
+#: What names a lease: a delivered `Item` (its receipt is sent), or text: a receipt, or
+#: an item id (Part 2: whatever lease the item has now).
+Lease = Item | str
+
+
+def lease_params(lease: Lease) -> dict[str, str]:
+    """The parameter that names `lease`: `receipt` whenever there is one. (Item ids
+    never contain a dot, and receipts always do.)"""
+    if isinstance(lease, Item):
+        if lease.receipt is not None:
+            return {"receipt": lease.receipt}
+        if lease.id is None:
+            raise ValueError("this item was not delivered with a lease")
+        return {"id": lease.id}
+    return {"receipt": lease} if "." in lease else {"id": lease}
+
+
+def _receipts(leases: Iterable[Lease]) -> list[str]:
+    receipts = []
+    for lease in leases:
+        named = lease_params(lease)
+        if "receipt" not in named:
+            raise ValueError(f"a batch names leases by receipt, not by id ({named['id']})")
+        receipts.append(named["receipt"])
+    if not 0 < len(receipts) <= MAX_BATCH:
+        raise ValueError(f"a batch names 1 to {MAX_BATCH} leases")
+    return receipts
+
+
+def ack(queue: str, lease: Lease) -> Call[None]:
     """`POST /ack`."""
-    return Call("POST", "/ack", _none, _form(name=queue, id=item_id))
+    return Call("POST", "/ack", _none, _form(name=queue, **lease_params(lease)))
 
 
-def release(queue: str, item_id: str, delay: float | None = None) -> Call[None]:
+def release(queue: str, lease: Lease, delay: float | None = None) -> Call[None]:
     """`POST /release`."""
-    return Call("POST", "/release", _none, _form(name=queue, id=item_id, delay=delay))
+    form = _form(name=queue, delay=delay, **lease_params(lease))
+    return Call("POST", "/release", _none, form)
 
 
-def touch(queue: str, item_id: str, lease: float) -> Call[float]:
+def touch(queue: str, lease: Lease, seconds: float) -> Call[float]:
     """`POST /touch`; the new `lease_expires` (Unix time)."""
-    form = _form(name=queue, id=item_id, lease=lease)
+    form = _form(name=queue, lease=seconds, **lease_params(lease))
     return Call("POST", "/touch", lambda payload: float(payload["lease_expires"]), form)
+
+
+def ack_many(queue: str, leases: Iterable[Lease]) -> Call[Settled]:
+    """`POST /ack` with `receipts`: a batch (up to 1000); those not live are `missing`."""
+    body = {"name": queue, "receipts": _receipts(leases)}
+    return Call("POST", "/ack", Settled.from_payload, json=body)
+
+
+def release_many(queue: str, leases: Iterable[Lease], delay: float | None = None) -> Call[Settled]:
+    """`POST /release` with `receipts`; the items keep their order at the front."""
+    body: dict[str, Any] = {"name": queue, "receipts": _receipts(leases)}
+    if delay is not None:
+        body["delay"] = delay
+    return Call("POST", "/release", Settled.from_payload, json=body)
+
+
+def touch_many(queue: str, leases: Iterable[Lease], seconds: float) -> Call[Settled]:
+    """`POST /touch` with `receipts`: each lease ends `seconds` from now."""
+    body = {"name": queue, "receipts": _receipts(leases), "lease": seconds}
+    return Call("POST", "/touch", Settled.from_payload, json=body)

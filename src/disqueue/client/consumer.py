@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from disqueue.client.calls import MAX_BATCH
+from disqueue.client.calls import MAX_BATCH, lease_params
 from disqueue.client.errors import ClientError, ConnectionFailed, NoSuchLease, error_for
 from disqueue.client.messages import Message
 from disqueue.client.models import Item
@@ -186,7 +186,8 @@ class AsyncConsumer:
                 raise NoSuchLease("no such lease")
             return None
         identifier = f"{self._prefix}-o{next(self._sequence)}"
-        frame = {"op": op, "identifier": identifier, "queue": self.queue, "id": message.id}
+        frame = {"op": op, "identifier": identifier, "queue": self.queue}
+        frame.update(lease_params(message.item))  # its receipt: this delivery, no other
         frame.update((name, value) for name, value in fields.items() if value is not None)
         if not wait:
             self._unanswered += 1

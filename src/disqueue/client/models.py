@@ -11,8 +11,8 @@ from typing import Any
 class Item:
     """An item as `take`, `peek` or a consumer delivers it.
 
-    `id` names the item (and, while leased, its lease); `attempts` and
-    `lease_expires` (Unix time) are set only on leased deliveries.
+    `id` names the item; `attempts`, `lease_expires` (Unix time) and `receipt` (what
+    names this delivery's lease, API.md Part 3) are set only on leased deliveries.
     """
 
     value: str
@@ -20,6 +20,7 @@ class Item:
     id: str | None = None
     attempts: int | None = None
     lease_expires: float | None = None
+    receipt: str | None = None
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Item:
@@ -30,15 +31,30 @@ class Item:
             id=payload.get("id"),
             attempts=payload.get("attempts"),
             lease_expires=payload.get("lease_expires"),
+            receipt=payload.get("receipt"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The item as the protocol writes it, without the fields that are not set."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value}
-        for name in ("id", "attempts", "lease_expires"):
+        for name in ("id", "attempts", "lease_expires", "receipt"):
             if getattr(self, name) is not None:
                 wire[name] = getattr(self, name)
         return wire
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """What a batch ack, release or touch did: how many leases it ended (or extended),
+    the receipts that named no live lease, and for a touch the leases' new end."""
+
+    done: int
+    missing: list[str]
+    lease_expires: float | None = None
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Settled:
+        return cls(payload["done"], list(payload["missing"]), payload.get("lease_expires"))
 
 
 @dataclass(frozen=True, slots=True)

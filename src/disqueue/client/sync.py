@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 import httpx
 
 from disqueue.client import calls
-from disqueue.client.calls import Call, NewItem
+from disqueue.client.calls import Call, Lease, NewItem
 from disqueue.client.errors import ConnectionFailed
-from disqueue.client.models import Item, QueueInfo
+from disqueue.client.models import Item, QueueInfo, Settled
 from disqueue.client.options import Options
 
 if TYPE_CHECKING:
@@ -195,17 +195,32 @@ class Client:
         """The item `take` would give, left in place. Raises `NoItem`."""
         return self.send(calls.peek(queue, key))
 
-    def ack(self, queue: str, item_id: str) -> None:
-        """Acknowledge a leased item: it is done and removed. Raises `NoSuchLease`."""
-        self.send(calls.ack(queue, item_id))
+    def ack(self, queue: str, lease: Lease) -> None:
+        """Acknowledge a leased item (the `Item` taken, or its receipt): it is done and
+        removed. Raises `NoSuchLease` if that delivery's lease is no longer live."""
+        self.send(calls.ack(queue, lease))
 
-    def release(self, queue: str, item_id: str, delay: float | None = None) -> None:
+    def release(self, queue: str, lease: Lease, delay: float | None = None) -> None:
         """Give a leased item back to the front of its queue (after `delay` seconds)."""
-        self.send(calls.release(queue, item_id, delay))
+        self.send(calls.release(queue, lease, delay))
 
-    def touch(self, queue: str, item_id: str, lease: float) -> float:
-        """Extend a lease to `lease` seconds from now; the new expiry (Unix time)."""
-        return self.send(calls.touch(queue, item_id, lease))
+    def touch(self, queue: str, lease: Lease, seconds: float) -> float:
+        """Extend a lease to `seconds` from now; the new expiry (Unix time)."""
+        return self.send(calls.touch(queue, lease, seconds))
+
+    def ack_many(self, queue: str, leases: Iterable[Lease]) -> Settled:
+        """Acknowledge up to 1000 leased items at once, by receipt."""
+        return self.send(calls.ack_many(queue, leases))
+
+    def release_many(
+        self, queue: str, leases: Iterable[Lease], delay: float | None = None
+    ) -> Settled:
+        """Give up to 1000 leased items back, in their order, by receipt."""
+        return self.send(calls.release_many(queue, leases, delay))
+
+    def touch_many(self, queue: str, leases: Iterable[Lease], seconds: float) -> Settled:
+        """Extend up to 1000 leases to `seconds` from now, by receipt."""
+        return self.send(calls.touch_many(queue, leases, seconds))
 
     # -- consuming ------------------------------------------------------------
 

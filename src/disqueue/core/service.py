@@ -14,10 +14,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from disqueue.config import Limits
+from disqueue.core import contract
+from disqueue.core.contract import LeaseRef
 from disqueue.core.stats import QueueStats, Stats, queue_info
 from disqueue.core.wants import Consumer, Want, WantRegistry
 from disqueue.errors import (
@@ -43,6 +45,16 @@ HANG_UP_CHECK = 0.2
 HEALTH_TIMEOUT = 5.0
 
 
+def _ref(lease: LeaseRef | str) -> LeaseRef:
+    return LeaseRef(lease) if isinstance(lease, str) else lease
+
+
+def lease_of(item: Item) -> LeaseRef:
+    """The lease of a leased item as delivered: its receipt's, exactly."""
+    ref = contract.parse_receipt(item.receipt) if item.receipt is not None else None
+    return ref if ref is not None else LeaseRef(item.id)
+
+
 def _utf8_size(text: str) -> int:
     # A character is at most 4 bytes in UTF-8: skip the encoding when it cannot matter.
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
@@ -54,12 +66,12 @@ class _Poll:
     def __init__(self) -> None:
         self.item: asyncio.Future[Item] = asyncio.get_running_loop().create_future()
 
-    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+    def deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         if self.item.done():
             return False
         self.item.set_result(item)
-        if receipt is not None:
-            receipt.set_result(None)
+        if written is not None:
+            written.set_result(None)
         return True
 
 
@@ -165,10 +177,10 @@ class QueueService:
             await self.storage.settings(name)  # raises QueueNotFound
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
-            receipt = asyncio.get_running_loop().create_future()
-            if self._hand_off(name, Item(item.value, item.key, item.id), receipt):
+            written = asyncio.get_running_loop().create_future()
+            if self._hand_off(name, Item(item.value, item.key, item.id), written):
                 await self.storage.count_handoff(name)
-                await receipt
+                await written
                 return item.id
         if plain:
             await self.storage.put(name, Item(item.value, item.key, item.id))
@@ -273,19 +285,34 @@ class QueueService:
 
     # -- leases -----------------------------------------------------------------------
 
-    async def ack(self, name: str, item_id: str) -> None:
-        if not await self.storage.ack(self.names.parse(name), item_id):
+    async def ack(self, name: str, lease: LeaseRef | str) -> None:
+        """Ack one lease (a `LeaseRef`, or an item id: whatever lease it has now)."""
+        if not (await self.ack_many(name, [_ref(lease)]))[0]:
             raise NoSuchLease()
 
-    async def release(self, name: str, item_id: str, delay: float = 0.0) -> None:
-        if not await self.storage.release(self.names.parse(name), item_id, delay):
+    async def ack_many(self, name: str, refs: Sequence[LeaseRef]) -> list[bool]:
+        """Ack leases; for each, whether it named a live one."""
+        return await self.storage.ack(self.names.parse(name), refs)
+
+    async def release(self, name: str, lease: LeaseRef | str, delay: float = 0.0) -> None:
+        if not (await self.release_many(name, [_ref(lease)], delay))[0]:
             raise NoSuchLease()
 
-    async def touch(self, name: str, item_id: str, lease: float) -> float:
-        until = await self.storage.touch(self.names.parse(name), item_id, lease)
+    async def release_many(
+        self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0
+    ) -> list[bool]:
+        return await self.storage.release(self.names.parse(name), refs, delay)
+
+    async def touch(self, name: str, lease: LeaseRef | str, seconds: float) -> float:
+        until = (await self.touch_many(name, [_ref(lease)], seconds))[0]
         if until is None:
             raise NoSuchLease()
         return until
+
+    async def touch_many(
+        self, name: str, refs: Sequence[LeaseRef], seconds: float
+    ) -> list[float | None]:
+        return await self.storage.touch(self.names.parse(name), refs, seconds)
 
     # -- wants ------------------------------------------------------------------------
 
@@ -343,12 +370,12 @@ class QueueService:
             if len(items) < asked and self._wakes.get(want.queue, 0) == wakes:
                 return
 
-    def _deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+    def _deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         """Deliver one item to a want and count it; False if the consumer refused.
         A want that wants more goes to the back of the line."""
         registry = self._registry(want)
         registry.remove(want)
-        if not want.consumer.deliver(want, item, receipt):
+        if not want.consumer.deliver(want, item, written):
             return False
         want.remaining -= 1
         if want.remaining > 0:
@@ -384,26 +411,26 @@ class QueueService:
             log.exception("serving the wants of queue %s failed", name)
 
     async def give_back(
-        self, name: str, item: Item, receipt: asyncio.Future[None] | None = None
+        self, name: str, item: Item, written: asyncio.Future[None] | None = None
     ) -> None:
         """An item chosen for a want that could not receive it. A leased item's lease
         is released; another goes to the next matching want, else back to the front
         of its queue. If the queue was deleted meanwhile, the item goes with it.
-        `receipt` travels with the item and is resolved once it is placed again."""
+        `written` travels with the item and is resolved once it is placed again."""
         try:
             if item.lease_expires is not None:
-                await self.storage.release(name, item.id)
-            elif not self._hand_off(name, item, receipt):
+                await self.storage.release(name, [lease_of(item)])
+            elif not self._hand_off(name, item, written):
                 await self.storage.put_front(name, item)
         except QueueNotFound:
             log.info("item %s not returned: queue %s was deleted", item.id, name)
-        if receipt is not None and not receipt.done():
-            receipt.set_result(None)
+        if written is not None and not written.done():
+            written.set_result(None)
 
-    def _hand_off(self, name: str, item: Item, receipt: asyncio.Future[None] | None = None) -> bool:
+    def _hand_off(self, name: str, item: Item, written: asyncio.Future[None] | None = None) -> bool:
         """Give `item` to the longest-waiting matching want that takes items without
         a lease; False if there is none."""
         while (want := self.wants.pop_match(name, item)) is not None:
-            if self._deliver(want, item, receipt):
+            if self._deliver(want, item, written):
                 return True
         return False

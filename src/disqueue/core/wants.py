@@ -22,10 +22,10 @@ from disqueue.models import Item, match_key
 class Consumer(Protocol):
     """Something that can receive items for its wants (a WebSocket, a long poll)."""
 
-    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+    def deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         """Hand `item` to `want`; False if the consumer can no longer take it.
 
-        When accepted, `receipt` (if given) is resolved once the item is written to
+        When accepted, `written` (if given) is resolved once the item is written to
         the consumer, or given back to the core when it could not be written.
         """
         ...

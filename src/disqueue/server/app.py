@@ -14,6 +14,7 @@ from disqueue.config import Limits
 from disqueue.core import QueueService
 from disqueue.errors import DisqueueError, MethodNotAllowed, NotFound
 from disqueue.server import http, ops, websocket
+from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import error, from_http_exception
 from disqueue.server.metrics import Metrics, Observe
 from disqueue.server.params import read_params
@@ -52,12 +53,12 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("POST", "/queues"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
     ("POST", "/queue"): (Need(READ),),
     ("DELETE", "/queue"): (Need(MANAGE),),
-    ("POST", "/put"): (Need(WRITE),),
+    ("POST", "/put"): ACTIONS["put"].needs,
     ("POST", "/take"): (Need(READ),),
     ("POST", "/peek"): (Need(READ),),
-    ("POST", "/ack"): (Need(READ),),
-    ("POST", "/release"): (Need(READ),),
-    ("POST", "/touch"): (Need(READ),),
+    ("POST", "/ack"): ACTIONS["ack"].needs,
+    ("POST", "/release"): ACTIONS["release"].needs,
+    ("POST", "/touch"): ACTIONS["touch"].needs,
     ("POST", "/purge"): (Need(MANAGE),),
 }
 
@@ -81,11 +82,8 @@ def _guarded(
                 access = await auth.authenticate(header, request.remote)
                 if access is not None:
                     request[ACCESS] = access
-                    params = await read_params(request) if needs else None
-                    for need in needs:
-                        queue = params.get(need.param) if params else None
-                        if queue is not None or not need.optional:
-                            access.require(need.right, queue)
+                    if needs:
+                        access.check(needs, (await read_params(request)).get)
             response = await handler(request)
         except DisqueueError as exc:
             response = _failure(request, exc, auth)

@@ -1,22 +1,18 @@
-"""The HTTP handlers of API.md: each reads parameters, calls the service, answers."""
+"""The HTTP handlers of API.md: each reads parameters, calls the service, answers. The
+actions the WebSocket offers too are in `actions.py`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
 from disqueue.auth.permissions import ACCESS, Access
-from disqueue.errors import BadRequest, DisqueueError
-from disqueue.models import NewItem, QueueSettings
+from disqueue.models import QueueSettings
+from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import ok
-from disqueue.server.params import Params, read_params
+from disqueue.server.params import read_params
 from disqueue.server.state import SERVICE
-
-#: At most this many items in one batch put or one take with `count`.
-MAX_BATCH = 1000
-_PLAIN = frozenset({"value", "key"})
 
 
 async def queues(request: web.Request) -> web.Response:
@@ -52,48 +48,8 @@ async def purge(request: web.Request) -> web.Response:
     return ok({"purged": await request.app[SERVICE].purge(params.require("name"))})
 
 
-def new_item(params: Params) -> NewItem:
-    """An item to put, from `value`, `key` and the put options."""
-    return NewItem(
-        value=params.require("value"),
-        key=params.get("key"),
-        delay=params.number("delay") or 0.0,
-        ttl=params.number("ttl"),
-        dedup_id=params.get("dedup_id"),
-    )
-
-
-def _batch(raw: Any) -> list[NewItem]:
-    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_BATCH:
-        raise BadRequest("invalid parameter 'items'")
-    items = []
-    for index, entry in enumerate(raw):
-        try:
-            if not isinstance(entry, dict):
-                raise BadRequest("must be an object")
-            value, key = entry.get("value"), entry.get("key")
-            if (
-                entry.keys() <= _PLAIN
-                and isinstance(value, str)
-                and isinstance(key, str | None)
-                and "\x00" not in value
-                and (key is None or "\x00" not in key)
-            ):
-                items.append(NewItem(value, key))  # the common case, without the options
-            else:
-                items.append(new_item(Params(entry)))
-        except DisqueueError as exc:
-            raise BadRequest(f"items[{index}]: {exc.message}") from exc
-    return items
-
-
 async def put(request: web.Request) -> web.Response:
-    params = await read_params(request)
-    name = params.require("name")
-    service = request.app[SERVICE]
-    if params.has("items"):
-        return ok({"ids": await service.put_many(name, _batch(params.raw("items")))})
-    return ok({"id": await service.put(name, new_item(params))})
+    return await _action(request, "put")
 
 
 async def take(request: web.Request) -> web.Response:
@@ -127,22 +83,19 @@ async def peek(request: web.Request) -> web.Response:
 
 
 async def ack(request: web.Request) -> web.Response:
-    params = await read_params(request)
-    await request.app[SERVICE].ack(params.require("name"), params.require("id"))
-    return ok(None)
+    return await _action(request, "ack")
 
 
 async def release(request: web.Request) -> web.Response:
-    params = await read_params(request)
-    delay = params.number("delay") or 0.0
-    await request.app[SERVICE].release(params.require("name"), params.require("id"), delay)
-    return ok(None)
+    return await _action(request, "release")
 
 
 async def touch(request: web.Request) -> web.Response:
+    return await _action(request, "touch")
+
+
+async def _action(request: web.Request, name: str) -> web.Response:
+    """An action both transports offer (server/actions.py), on the queue `name` names."""
     params = await read_params(request)
-    name, item_id = params.require("name"), params.require("id")
-    lease = params.number("lease")
-    if lease is None:
-        raise BadRequest("missing parameter 'lease'")
-    return ok({"lease_expires": await request.app[SERVICE].touch(name, item_id, lease)})
+    queue = params.require("name")
+    return ok(await ACTIONS[name].run(request.app[SERVICE], queue, params))

@@ -16,18 +16,14 @@ from typing import Any
 import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from disqueue.auth.permissions import ACCESS, READ, WRITE, Access
-from disqueue.core import QueueService, Want
-from disqueue.errors import (
-    DisqueueError,
-    InvalidQueueId,
-    NoSuchLease,
-    QueueNotFound,
-    TooMany,
-)
+from disqueue.auth.permissions import ACCESS, READ, Access
+from disqueue.core import QueueService, Want, contract
+from disqueue.core.contract import LeaseRef
+from disqueue.core.service import lease_of
+from disqueue.errors import DisqueueError, InvalidQueueId, QueueNotFound, TooMany
 from disqueue.models import Item
+from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import failure_body
-from disqueue.server.http import new_item
 from disqueue.server.params import Params
 from disqueue.server.state import CONNECTIONS, LIMITS, SERVICE
 
@@ -61,8 +57,8 @@ class WebSocketConsumer:
         self.access = access
         self.max_wants = max_wants
         self.wants: set[Want] = set()
-        # (queue, item id) delivered with a lease, in delivery order (a dict as ordered set)
-        self.leases: dict[tuple[str, str], None] = {}
+        # (queue, lease) delivered with a lease, in delivery order (a dict as ordered set)
+        self.leases: dict[tuple[str, LeaseRef], None] = {}
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
@@ -72,24 +68,24 @@ class WebSocketConsumer:
 
     # -- delivery -----------------------------------------------------------------
 
-    def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
+    def deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         if not self.open or self.ws.closed:
             return False
         if want.remaining <= 1:
             self.wants.discard(want)
         if item.lease_expires is not None:
-            self.leases[(want.queue, item.id)] = None
-        self.outbox.append((want, item, receipt))
-        # A hand-off's put waits for its receipt: when that put is this connection's
+            self.leases[(want.queue, lease_of(item))] = None
+        self.outbox.append((want, item, written))
+        # A hand-off's put waits for its written: when that put is this connection's
         # own message, the handler cannot write the item itself afterwards.
-        if self.sender is None and (receipt is not None or not self.handling):
+        if self.sender is None and (written is not None or not self.handling):
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
         return True
 
     async def _send_outbox(self) -> None:
         try:
             while self.outbox and self.open:
-                want, item, receipt = self.outbox[0]
+                want, item, written = self.outbox[0]
                 frame = _frame({"id": want.identifier, "item": item.to_wire()})
                 try:
                     await self.ws.send_str(frame)
@@ -97,8 +93,8 @@ class WebSocketConsumer:
                     self.open = False
                     break
                 self.outbox.popleft()
-                if receipt is not None and not receipt.done():
-                    receipt.set_result(None)
+                if written is not None and not written.done():
+                    written.set_result(None)
         finally:
             self.sender = None
             await self._give_back_outbox()
@@ -108,14 +104,14 @@ class WebSocketConsumer:
         if self.open:
             return
         while self.outbox:
-            want, item, receipt = self.outbox.popleft()
-            self.leases.pop((want.queue, item.id), None)
+            want, item, written = self.outbox.popleft()
+            self.leases.pop((want.queue, lease_of(item)), None)
             try:
-                await self.service.give_back(want.queue, item, receipt)
+                await self.service.give_back(want.queue, item, written)
             except Exception as exc:
                 log.error("item %s could not be given back: %s", item.id, exc)
-                if receipt is not None and not receipt.done():
-                    receipt.set_exception(exc)
+                if written is not None and not written.done():
+                    written.set_exception(exc)
 
     # -- messages -----------------------------------------------------------------
 
@@ -190,34 +186,36 @@ class WebSocketConsumer:
             self.wants.add(want)
 
     async def _op(self, message: dict[str, Any], identifier: object) -> None:
-        """ack, release, touch or put; the reply carries the request's identifier."""
+        """put, ack, release or touch (server/actions.py, as over HTTP, with the same
+        rights); the reply carries the request's identifier."""
         params = Params(message)
-        service = self.service
-        result: dict[str, Any] = {}
         try:
-            op, queue = message["op"], params.require("queue")
-            if self.access is not None and op in ("put", "ack", "release", "touch"):
-                self.access.require(WRITE if op == "put" else READ, queue)
-            if op == "put":
-                result["item_id"] = await service.put(queue, new_item(params))
-            elif op in ("ack", "release", "touch"):
-                item_id = params.require("id")
-                if op == "ack":
-                    await service.ack(queue, item_id)
-                elif op == "release":
-                    await service.release(queue, item_id, params.number("delay") or 0.0)
-                else:
-                    lease = params.number("lease")
-                    if lease is None:
-                        return await self.send_error("missing parameter 'lease'", identifier)
-                    result["lease_expires"] = await service.touch(queue, item_id, lease)
-                if op != "touch":
-                    self.leases.pop((service.names.parse(queue), item_id), None)
-            else:
+            action = ACTIONS.get(message["op"]) if isinstance(message["op"], str) else None
+            queue = params.require("queue")
+            if action is None:
                 return await self.send_error("unknown op", identifier)
+            if self.access is not None:
+                self.access.check(action.needs, lambda p: queue if p == "name" else params.get(p))
+            result = await action.run(self.service, queue, params) or {}
         except DisqueueError as exc:
             return await self.send_error(exc.message, identifier)
+        if message["op"] in ("ack", "release"):
+            self._forget_leases(queue, params)
+        if message["op"] == "put" and "id" in result:
+            result = {"item_id": result["id"]}  # `id` is the request's identifier here
         await self._reply(_frame({"id": identifier, **result}))
+
+    def _forget_leases(self, queue: str, params: Params) -> None:
+        """Leases this connection ended itself are not released when it closes."""
+        name = self.service.names.parse(queue)
+        for text in params.raw("receipts") if params.has("receipts") else [params.get("receipt")]:
+            ref = contract.parse_receipt(text) if isinstance(text, str) else None
+            if ref is not None:
+                self.leases.pop((name, ref), None)
+        if params.has("id") and not params.has("receipt") and not params.has("receipts"):
+            item_id = params.get("id")
+            for key in [k for k in self.leases if k[0] == name and k[1].item_id == item_id]:
+                del self.leases[key]
 
     async def close(self) -> None:
         """The connection is gone: cancel its wants, release its leases, give back
@@ -226,15 +224,20 @@ class WebSocketConsumer:
         for want in self.wants:
             self.service.cancel(want)
         self.wants.clear()
-        # Last delivered first: each goes back to the front, so they end in their order.
+        # By receipt: a lease that ran out and went to another consumer is not this
+        # connection's to end. Queue by queue, in delivery order: each batch goes back
+        # to the front keeping its order.
         leases, self.leases = self.leases, {}
-        for queue, item_id in reversed(leases):
+        by_queue: dict[str, list[LeaseRef]] = {}
+        for queue, ref in leases:
+            by_queue.setdefault(queue, []).append(ref)
+        for queue, refs in by_queue.items():
             try:
-                await self.service.release(queue, item_id)
-            except (NoSuchLease, QueueNotFound):
-                pass  # acked, expired or deleted meanwhile
+                await self.service.release_many(queue, refs)  # ended meanwhile: not found
+            except QueueNotFound:
+                pass  # deleted meanwhile
             except DisqueueError as exc:
-                log.error("lease %s on %s not released: %s", item_id, queue, exc)
+                log.error("%d leases on %s not released: %s", len(refs), queue, exc)
         if self.sender is not None:
             await self.sender  # it stops at once, and gives back what it did not write
         else:

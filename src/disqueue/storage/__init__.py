@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from disqueue.config import StorageConfig
 from disqueue.errors import ConfigError
 from disqueue.storage.base import Storage
 
 
-def open_storage(config: StorageConfig) -> Storage:
-    """The backend the configuration names (drivers are imported only when chosen)."""
+def open_storage(config: StorageConfig, clock: Callable[[], float] = time.time) -> Storage:
+    """The backend the configuration names (drivers are imported only when chosen),
+    deciding by `clock` (a test may pass a fake one)."""
     if config.type == "memory":
         from disqueue.storage.embedded.memory import MemoryStorage
 
-        return MemoryStorage()
+        return MemoryStorage(clock)
     if config.type == "sqlite":
         from disqueue.storage.embedded.sqlite import SQLiteStorage
 
-        return SQLiteStorage(config.path, config.sync)
+        return SQLiteStorage(config.path, config.sync, clock)
     if config.type == "postgres":
         from disqueue.storage.postgres.storage import PostgresStorage
 
-        return PostgresStorage(config.dsn, config.schema, config.pool)
+        return PostgresStorage(config.dsn, config.schema, config.pool, clock)
     raise ConfigError(f"storage type {config.type!r} is not available")
 
 

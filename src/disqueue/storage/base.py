@@ -12,20 +12,28 @@ reports it in `/metrics` when it is there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from disqueue.errors import ConfigError
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings
 
+if TYPE_CHECKING:  # the core imports this module: no import of it back at run time
+    from disqueue.core.contract import LeaseRef
+
 
 class Storage(Protocol):
-    """Queues of items, FIFO per queue, with case-insensitive key matching, leases,
-    delays, ttl, de-duplication and dead letters (API.md Part 2)."""
+    """Queues of items, FIFO per queue, with case-insensitive key matching, leases with
+    receipts, delays, ttl, de-duplication and dead letters (API.md Parts 2 and 3), each
+    decided as `disqueue.core.contract` says."""
 
     #: A short name for `/health` and logs ("memory", "sqlite", ...).
     kind: str
+
+    #: Where the backend reads the time (Unix seconds) for every decision: `time.time`,
+    #: or a test's fake clock.
+    clock: Callable[[], float]
 
     #: Called with a queue's name when items become ready other than by a put (a lease
     #: ended, a delay ended, a dead letter arrived), so the core can wake consumers.
@@ -99,16 +107,20 @@ class Storage(Protocol):
         """Up to `count` items, as `take` would return them one by one."""
         ...
 
-    async def ack(self, name: str, item_id: str) -> bool:
-        """Remove an item in flight; False if no live lease has that id."""
+    async def ack(self, name: str, refs: Sequence[LeaseRef]) -> list[bool]:
+        """Remove the items in flight that `refs` name; for each, False if it names no
+        live lease (an older delivery's receipt, an expired or ended lease)."""
         ...
 
-    async def release(self, name: str, item_id: str, delay: float = 0.0) -> bool:
-        """End a lease early: the item goes back to the front (after `delay`)."""
+    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+        """End leases early: the items go back to the front (after `delay`), keeping
+        the order of `refs`; for each, whether it named a live lease."""
         ...
 
-    async def touch(self, name: str, item_id: str, lease_seconds: float) -> float | None:
-        """Extend a lease to `lease_seconds` from now; its new end, or None."""
+    async def touch(
+        self, name: str, refs: Sequence[LeaseRef], lease_seconds: float
+    ) -> list[float | None]:
+        """Extend leases to `lease_seconds` from now; for each, its new end, or None."""
         ...
 
     async def purge(self, name: str) -> int:
@@ -121,6 +133,11 @@ class Storage(Protocol):
 
     async def count_handoff(self, name: str) -> None:
         """Count an item put and taken at once (handed to a waiting consumer)."""
+        ...
+
+    async def run_deadlines(self) -> None:
+        """Handle now every deadline due by `clock` (a backend does this on its own as
+        they fall due; a test that moves a fake clock calls it)."""
         ...
 
 

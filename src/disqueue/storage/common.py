@@ -1,5 +1,5 @@
-"""What both families of backends share: the de-duplication window, running totals,
-and the order of creates and deletes of one queue name."""
+"""What both families of backends share: running totals, and the order of creates and
+deletes of one queue name. (The rules themselves are `disqueue.core.contract`.)"""
 
 from __future__ import annotations
 
@@ -8,9 +8,6 @@ from collections.abc import Awaitable
 from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
-
-#: How long a `dedup_id` is remembered.
-DEDUP_WINDOW = 300.0
 
 
 class Totals(NamedTuple):

@@ -56,7 +56,7 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     ):
         cmd = commands.add_parser(name, parents=[common], help=text)
         cmd.add_argument("queue")
-        cmd.add_argument("id", help="the item's id")
+        cmd.add_argument("id", metavar="receipt", help="the delivery's receipt (or item id)")
         if name == "release":
             cmd.add_argument("--delay", type=float, help="seconds before it is visible again")
         if name == "touch":
@@ -149,13 +149,13 @@ def _show(items: list[Item], args: argparse.Namespace) -> None:
         if args.json:
             emit_json(item.to_dict())
         elif item.lease_expires is not None:
-            print(f"{item.id}\t{item.value}")  # the id is what `ack` needs
+            print(f"{item.receipt or item.id}\t{item.value}")  # what `ack` needs
         else:
             print(item.value)
 
 
 def take(args: argparse.Namespace) -> int:
-    """Take an item (or up to --count); print each value (leased: id TAB value)."""
+    """Take an item (or up to --count); print each value (leased: receipt TAB value)."""
     with client(args) as api:
         if args.count is None:
             items = [api.take(args.queue, args.key, lease=args.lease, wait=args.wait)]

@@ -1,18 +1,23 @@
 """What an embedded backend provides to `RuleStorage`: where items are kept.
 
-The rules (`storage/rules.py`) decide; these hooks only make a decision durable (or,
-for the memory backend, keep the values). Each returns once its change is done; the
-rules touch memory around them in the right order.
+The rules (`rules.py`, following `disqueue.core.contract`) decide; a `Persistence`
+only makes each decision durable (or, for the memory backend, keeps the values). Each
+method returns once its change is done, and raises `StorageFailure` if it was not
+made at all; the rules touch memory around these calls in the order that keeps that
+safe (see `rules.py`). Positions (`pos`) are the rules' to choose; they are unique
+within the backend and order every queue.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from disqueue.models import QueueSettings
 from disqueue.storage.common import Totals
+
+T = TypeVar("T")
 
 
 class Stored(NamedTuple):
@@ -36,30 +41,105 @@ class Row(NamedTuple):
     ttl_at: float | None
 
 
-class Persistence(ABC):
-    """The persistence hooks of an embedded backend."""
+class LoadedQueue(NamedTuple):
+    """A queue as a backend loads it at start."""
 
-    @abstractmethod
-    async def _p_create(self, name: str, created: datetime, settings: QueueSettings) -> int: ...
-    @abstractmethod
-    async def _p_drop(self, queue_id: int, positions: list[int]) -> None: ...
-    @abstractmethod
-    async def _p_insert(
+    id: int
+    name: str
+    created: datetime
+    settings: QueueSettings
+    totals: Totals
+
+
+class LoadedItem(NamedTuple):
+    """An item as a backend loads it at start (ordered by position). `token` is the
+    receipt token of its live delivery when `lease_until` is set."""
+
+    pos: int
+    queue_id: int
+    id: str
+    key: str | None
+    attempts: int
+    lease_until: float | None
+    visible_at: float | None
+    ttl_at: float | None
+    token: str | None
+
+
+class LoadedDedup(NamedTuple):
+    """A claim of the de-duplication window."""
+
+    queue_id: int
+    dedup_id: str
+    item_id: str
+    until: float
+
+
+#: What `Persistence.open` hands the rules to rebuild memory from: the queues, the items
+#: (an iterator: a million of them never sit in a list) and the dedup window.
+Restore = Callable[[Iterable[LoadedQueue], Iterable[LoadedItem], Iterable[LoadedDedup]], T]
+
+
+class Persistence(Protocol):
+    """Where an embedded backend keeps queues and items."""
+
+    async def open(self, restore: Restore[T]) -> T:
+        """Open the store and call `restore` with what it holds (an empty store: with
+        nothing); returns what `restore` returned."""
+        ...
+
+    async def check(self) -> None:
+        """Raise `StorageUnavailable` if the store cannot serve now."""
+        ...
+
+    async def close(self) -> None:
+        """Make everything durable and close."""
+        ...
+
+    async def create(self, name: str, created: datetime, settings: QueueSettings) -> int:
+        """Store a new queue; its id."""
+        ...
+
+    async def drop(self, queue_id: int, positions: list[int]) -> None:
+        """Remove a queue and its items (`positions` are those the rules know of)."""
+        ...
+
+    async def insert(
         self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
-    ) -> None: ...
-    @abstractmethod
-    async def _p_take(self, positions: list[int]) -> list[Stored | None]: ...
-    @abstractmethod
-    async def _p_lease(self, positions: list[int], until: float) -> list[Stored | None]: ...
-    @abstractmethod
-    async def _p_peek(self, pos: int) -> Stored | None: ...
-    @abstractmethod
-    async def _p_delete(self, positions: list[int]) -> None: ...
-    @abstractmethod
-    async def _p_requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None: ...
-    @abstractmethod
-    async def _p_touch(self, pos: int, until: float) -> None: ...
-    @abstractmethod
-    async def _p_move(self, pos: int, queue_id: int, new_pos: int) -> None: ...
-    @abstractmethod
-    def _p_count(self, queue_id: int, totals: Totals) -> None: ...
+    ) -> None:
+        """Store new items, and their dedup claims (dedup id, item id, until)."""
+        ...
+
+    async def take(self, positions: list[int]) -> list[Stored | None]:
+        """Remove items and return them (None where a position holds nothing)."""
+        ...
+
+    async def lease(self, positions: list[int], until: float, token: str) -> list[Stored | None]:
+        """Put items in flight until `until` under the receipt token `token`, one more
+        attempt each; return them as leased."""
+        ...
+
+    async def peek(self, pos: int) -> Stored | None:
+        """Read an item without changing it."""
+        ...
+
+    async def delete(self, positions: list[int]) -> None:
+        """Remove items (acked, purged, expired, dropped)."""
+        ...
+
+    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+        """Move an item to `new_pos`, out of flight, visible at `visible_at` (None: now)."""
+        ...
+
+    async def touch(self, pos: int, until: float) -> None:
+        """Move a lease's end."""
+        ...
+
+    async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
+        """Dead-letter an item: into another queue at `new_pos`, out of flight, with no
+        delay and no ttl, attempts kept."""
+        ...
+
+    def count(self, queue_id: int, totals: Totals) -> None:
+        """Add to a queue's running totals (statistics: never waited for)."""
+        ...

@@ -1,15 +1,16 @@
-"""The delivery rules of the embedded backends, written once.
+"""The delivery contract (`disqueue.core.contract`) over in-memory state, for the
+embedded backends.
 
-`RuleStorage` implements the `Storage` interface over `QueueState` (in memory)
-and a small set of persistence hooks that each backend provides: the memory
-backend keeps values in a dict, the SQLite backend in a file through its writer
-thread. The order of events is what makes it safe:
+`RuleStorage` implements the `Storage` interface over `QueueState` (in memory) and a
+`Persistence` (where values are kept: a dict, or an SQLite file through its writer
+thread). The contract decides what happens; this module keeps the in-memory state in
+step with the persistence, in the order that makes it safe:
 
 - what removes an item from a queue (take, lease, purge, expiry) reserves it in
-  memory first, so no other request can choose it, and restores it if the hook
+  memory first, so no other request can choose it, and restores it if persisting
   fails;
 - what adds an item (put, release, a delay that ends) touches memory only after
-  the hook returned, so nothing is handed out before it is durable.
+  persisting returned, so nothing is handed out before it is durable.
 """
 
 from __future__ import annotations
@@ -18,34 +19,56 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 
+from disqueue.core import contract
+from disqueue.core.contract import LeaseRef
 from disqueue.errors import QueueFull, QueueNotFound, StorageFailure, TooMany
-from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
-from disqueue.storage.common import DEDUP_WINDOW, NameChanges, Totals
-from disqueue.storage.embedded.persistence import Persistence, Row
-from disqueue.storage.embedded.state import Lease, QueueState, Timers
+from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
+from disqueue.storage.common import NameChanges, Totals
+from disqueue.storage.embedded.persistence import (
+    LoadedDedup,
+    LoadedItem,
+    LoadedQueue,
+    Persistence,
+    Row,
+)
+from disqueue.storage.embedded.state import (
+    Clock,
+    Deadline,
+    DelayEnd,
+    Lease,
+    LeaseEnd,
+    QueueState,
+    Timers,
+    TtlEnd,
+)
 
 log = logging.getLogger("disqueue.storage")
+
+#: After a deadline failed to persist, how long until it is tried again (seconds).
+RETRY_DEADLINE = 1.0
 
 
 def _ignore(name: str) -> None:
     return None
 
 
-class RuleStorage(Persistence):
-    """Queues with leases, delays, ttl, de-duplication and dead letters."""
+class RuleStorage:
+    """Queues with leases, receipts, delays, ttl, de-duplication and dead letters."""
 
-    kind: str
-
-    def __init__(self) -> None:
+    def __init__(self, persistence: Persistence, kind: str, clock: Clock = time.time) -> None:
+        self.kind = kind
+        self.clock = clock
+        self.persistence = persistence
+        #: Time per committed group, when the persistence measures it (`/metrics`).
+        self.commits = getattr(persistence, "commits", None)
         self._queues: dict[str, QueueState] = {}
         self._changes = NameChanges()
         self._back = itertools.count(1)
         self._front = itertools.count(-1, -1)
-        self._timers = Timers(self._due)
+        self._timers = Timers(self._due, clock)
         self._chores: set[asyncio.Task[None]] = set()
         #: Called with a queue's name when items become ready without a put (a lease
         #: returned, a delay ended, a dead letter arrived), so waiting consumers wake.
@@ -53,60 +76,61 @@ class RuleStorage(Persistence):
 
     # -- life cycle -----------------------------------------------------------------
 
+    async def open(self) -> None:
+        for event in await self.persistence.open(self._restore):
+            self._timers.at(event)
+
     async def check(self) -> None:
-        """Memory is always there while the process runs; a backend with a remote
-        part overrides this."""
-        return None
+        await self.persistence.check()
 
-    def _restore(
-        self,
-        queues: Iterable[tuple[int, str, datetime, QueueSettings, Totals]],
-        items: Iterable[tuple[int, int, str, str | None, int, float | None, float | None,
-                              float | None]],
-        dedup: Iterable[tuple[int, str, str, float]],
-    ) -> list[tuple[float, Any]]:  # fmt: skip
-        """Rebuild memory from what a backend loaded (items ordered by position). May run
-        outside the event loop (in a backend's own thread, reading row by row); returns
-        the deadlines to arm with `_arm` once back on the loop."""
-        by_id: dict[int, QueueState] = {}
-        for queue_id, name, created, settings, totals in queues:
-            state = QueueState(queue_id, name, created, settings)
-            state.put, state.taken, state.acked, state.expired, state.dead_lettered = totals
-            self._queues[name] = by_id[queue_id] = state
-        now, low, high = time.time(), 0, 0
-        deadlines: list[tuple[float, Any]] = []
-        for pos, queue_id, item_id, key, attempts, lease_until, visible_at, ttl_at in items:
-            state = by_id[queue_id]
-            match = None if key is None else key.lower()
-            if lease_until is not None:
-                state.leases[item_id] = Lease(pos, match, attempts, lease_until)
-                deadlines.append((lease_until, ("lease", state, item_id, lease_until)))
-            elif visible_at is not None and visible_at > now:
-                state.delayed[pos] = match
-                deadlines.append((visible_at, ("delay", state, pos)))
-            else:
-                state.index.add(pos, match)
-            if ttl_at is not None:
-                state.ttl[pos] = ttl_at
-                deadlines.append((ttl_at, ("ttl", state, pos)))
-            if pos < low:
-                low = pos
-            high = pos  # rows come ordered by position
-        for queue_id, dedup_id, item_id, until in dedup:
-            if until > now and queue_id in by_id:
-                by_id[queue_id].dedup[dedup_id] = (item_id, until)
-        self._back = itertools.count(max(high, 0) + 1)
-        self._front = itertools.count(low - 1, -1)
-        return deadlines
-
-    def _arm(self, deadlines: list[tuple[float, Any]]) -> None:
-        for when, event in deadlines:
-            self._timers.at(when, event)
-
-    async def _stop_chores(self) -> None:
+    async def close(self) -> None:
         self._timers.close()
         if self._chores:
             await asyncio.gather(*self._chores, return_exceptions=True)
+        await self.persistence.close()
+
+    def _restore(
+        self,
+        queues: Iterable[LoadedQueue],
+        items: Iterable[LoadedItem],
+        dedup: Iterable[LoadedDedup],
+    ) -> list[Deadline]:
+        """Rebuild memory from what the persistence loaded (items ordered by position).
+        May run outside the event loop (in a backend's own thread, row by row); returns
+        the deadlines to arm once back on the loop. A deadline that passed while the
+        server was down is handled at once, as a late one is."""
+        now = self.clock()
+        by_id: dict[int, QueueState] = {}
+        for loaded in queues:
+            state = QueueState(loaded.id, loaded.name, loaded.created, loaded.settings)
+            state.since = now
+            state.put, state.taken, state.acked, state.expired, state.dead_lettered = loaded.totals
+            self._queues[loaded.name] = by_id[loaded.id] = state
+        low, high = 0, 0
+        deadlines: list[Deadline] = []
+        for item in items:
+            state = by_id[item.queue_id]
+            pos, match = item.pos, match_key(item.key)
+            if item.lease_until is not None:
+                lease = Lease(pos, match, item.attempts, item.lease_until, item.token or "")
+                state.leases[item.id] = lease
+                deadlines.append(LeaseEnd(state, item.id, pos, item.lease_until))
+            elif item.visible_at is not None:
+                state.delayed[pos] = match
+                deadlines.append(DelayEnd(state, pos, item.visible_at))
+            else:
+                state.index.add(pos, match)
+            if item.ttl_at is not None:
+                state.ttl[pos] = item.ttl_at
+                deadlines.append(TtlEnd(state, pos, item.ttl_at))
+            low = min(low, pos)
+            high = pos  # rows come ordered by position
+        for claim in dedup:
+            if contract.dedup_open(claim.until, now) and claim.queue_id in by_id:
+                by_id[claim.queue_id].dedup[claim.dedup_id] = (claim.item_id, claim.until)
+        self._back = itertools.count(max(high, 0) + 1)
+        self._front = itertools.count(low - 1, -1)
+        return deadlines
 
     # -- queues -----------------------------------------------------------------------
 
@@ -126,8 +150,9 @@ class RuleStorage(Persistence):
             raise TooMany("too many queues")
         settings = settings or QueueSettings()
         created = QueueInfo.now()
-        queue_id = await self._changes.run(name, self._p_create(name, created, settings))
-        self._queues[name] = QueueState(queue_id, name, created, settings)
+        queue_id = await self._changes.run(name, self.persistence.create(name, created, settings))
+        state = self._queues[name] = QueueState(queue_id, name, created, settings)
+        state.since = self.clock()
         return True
 
     async def queues(self) -> list[str]:
@@ -152,7 +177,7 @@ class RuleStorage(Persistence):
         queue.deleted = True  # later requests see a missing queue at once
         held = [*queue.index.positions(), *queue.delayed, *(x.pos for x in queue.leases.values())]
         try:
-            await self._changes.run(name, self._p_drop(queue.id, held))
+            await self._changes.run(name, self.persistence.drop(queue.id, held))
         except BaseException:
             queue.deleted = False
             raise
@@ -164,7 +189,7 @@ class RuleStorage(Persistence):
         """Store all of `items` or none; an item whose `dedup_id` was seen in the last
         five minutes is not stored again and answers with the first item's id."""
         queue = self._queue(name)
-        now = time.time()
+        now = self.clock()
         ids: list[str] = []
         rows: list[Row] = []
         dedup: list[tuple[str, str, float]] = []
@@ -174,22 +199,21 @@ class RuleStorage(Persistence):
                 if known is not None:
                     ids.append(known)
                     continue
-            visible_at = now + new.delay if new.delay > 0 else None
-            ttl_at = now + new.ttl if new.ttl is not None else None
+            visible_at, ttl_at = contract.placement(new, queue.settings, now)
             rows.append(Row(next(self._back), new.id, new.key, new.value, 0, visible_at, ttl_at))
             ids.append(new.id)
             if new.dedup_id is not None:
-                dedup.append((new.dedup_id, new.id, now + DEDUP_WINDOW))
-                queue.dedup[new.dedup_id] = (new.id, now + DEDUP_WINDOW)  # reserved now
-        limit = queue.settings.max_items
-        if limit is not None and queue.count() + queue.pending + len(rows) > limit:
+                until = contract.dedup_until(now)
+                dedup.append((new.dedup_id, new.id, until))
+                queue.dedup[new.dedup_id] = (new.id, until)  # reserved now
+        if contract.full(queue.count() + queue.pending, len(rows), queue.settings):
             self._forget(queue, dedup)
             raise QueueFull()
         if not rows:
             return ids
         queue.pending += len(rows)
         try:
-            await self._p_insert(queue.id, rows, dedup)
+            await self.persistence.insert(queue.id, rows, dedup)
         except BaseException:
             self._forget(queue, dedup)
             raise
@@ -201,15 +225,14 @@ class RuleStorage(Persistence):
             match = match_key(row.key)
             if row.visible_at is not None:
                 queue.delayed[row.pos] = match
-                self._timers.at(row.visible_at, ("delay", queue, row.pos))
+                self._timers.at(DelayEnd(queue, row.pos, row.visible_at))
             else:
                 queue.index.add(row.pos, match)
                 ready = True
             if row.ttl_at is not None:
                 queue.ttl[row.pos] = row.ttl_at
-                self._timers.at(row.ttl_at, ("ttl", queue, row.pos))
-        queue.put += len(rows)
-        self._p_count(queue.id, Totals(put=len(rows)))
+                self._timers.at(TtlEnd(queue, row.pos, row.ttl_at))
+        self._count(queue, Totals(put=len(rows)))
         if ready and not queue.deleted:
             self.on_ready(name)
         return ids
@@ -223,21 +246,18 @@ class RuleStorage(Persistence):
     async def put(self, name: str, item: Item) -> None:
         """`put_many` of one item without options: the hot path of the original protocol."""
         queue = self._queue(name)
-        limit = queue.settings.max_items
-        if limit is not None and queue.count() + queue.pending >= limit:
+        if contract.full(queue.count() + queue.pending, 1, queue.settings):
             raise QueueFull()
         pos = next(self._back)
         queue.pending += 1
         try:
-            await self._p_insert(
-                queue.id, [Row(pos, item.id, item.key, item.value, 0, None, None)], []
-            )
+            row = Row(pos, item.id, item.key, item.value, 0, None, None)
+            await self.persistence.insert(queue.id, [row], [])
         finally:
             queue.pending -= 1
         queue.index.add(pos, match_key(item.key))
-        queue.mark(pos, time.time())
-        queue.put += 1
-        self._p_count(queue.id, Totals(put=1))
+        queue.mark(pos, self.clock())
+        self._count(queue, Totals(put=1))
         if not queue.deleted:
             self.on_ready(name)
 
@@ -246,17 +266,21 @@ class RuleStorage(Persistence):
         queue = self._queue(name)
         pos = next(self._front)
         row = Row(pos, item.id, item.key, item.value, item.attempts, None, None)
-        await self._p_insert(queue.id, [row], [])
+        await self.persistence.insert(queue.id, [row], [])
         queue.index.add(pos, match_key(item.key), front=True)
-        queue.taken -= 1
-        self._p_count(queue.id, Totals(taken=-1))
+        self._count(queue, Totals(taken=-1))
         self.on_ready(name)
 
     async def count_handoff(self, name: str) -> None:
-        queue = self._queue(name)
-        queue.put += 1
-        queue.taken += 1
-        self._p_count(queue.id, Totals(put=1, taken=1))
+        self._count(self._queue(name), Totals(put=1, taken=1))
+
+    def _count(self, queue: QueueState, totals: Totals) -> None:
+        queue.put += totals.put
+        queue.taken += totals.taken
+        queue.acked += totals.acked
+        queue.expired += totals.expired
+        queue.dead_lettered += totals.dead_lettered
+        self.persistence.count(queue.id, totals)
 
     # -- taking ---------------------------------------------------------------------------
 
@@ -266,18 +290,25 @@ class RuleStorage(Persistence):
         """Up to `count` items, oldest first; leased (kept in flight) if `lease` is given."""
         queue = self._queue(name)
         match = match_key(key)
+        now = self.clock()
         chosen: list[tuple[int, str | None]] = []
+        stale: list[tuple[int, str | None]] = []
         while len(chosen) < count and (pos := queue.index.head(match)) is not None:
-            chosen.append((pos, queue.index.remove(pos)))  # reserved: nobody else gets it
+            taken = (pos, queue.index.remove(pos))  # reserved: nobody else gets it
+            # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
+            (stale if contract.expired(queue.ttl.get(pos), now) else chosen).append(taken)
+        if stale:
+            await self._expire(queue, stale)
         if not chosen:
             return []
         positions = [pos for pos, _ in chosen]
-        until = time.time() + lease if lease is not None else None
+        until = contract.lease_until(lease, now) if lease is not None else None
+        token = new_item_id()
         try:
             if until is None:
-                stored = await self._p_take(positions)
+                stored = await self.persistence.take(positions)
             else:
-                stored = await self._p_lease(positions, until)
+                stored = await self.persistence.lease(positions, until, token)
         except StorageFailure:
             for pos, item_match in reversed(chosen):
                 queue.index.restore(pos, item_match)  # nothing changed in storage
@@ -287,15 +318,15 @@ class RuleStorage(Persistence):
             if found is None:
                 log.error("queue %s: item at %d vanished from storage", name, pos)
                 continue
-            queue.ttl.pop(pos, None)
             if until is None:
+                queue.ttl.pop(pos, None)
                 items.append(Item(found.value, found.key, found.id))
             else:
-                queue.leases[found.id] = Lease(pos, item_match, found.attempts, until)
-                self._timers.at(until, ("lease", queue, found.id, until))
-                items.append(Item(found.value, found.key, found.id, found.attempts, until))
-        queue.taken += len(items)
-        self._p_count(queue.id, Totals(taken=len(items)))
+                queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
+                self._timers.at(LeaseEnd(queue, found.id, pos, until))
+                receipt = contract.receipt(found.id, token)
+                items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt))
+        self._count(queue, Totals(taken=len(items)))
         return items
 
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
@@ -306,7 +337,10 @@ class RuleStorage(Persistence):
         queue = self._queue(name)
         looked_at = None
         while (pos := queue.index.head(match_key(key))) is not None:
-            found = await self._p_peek(pos)
+            if contract.expired(queue.ttl.get(pos), self.clock()):
+                await self._expire(queue, [(pos, queue.index.remove(pos))])
+                continue
+            found = await self.persistence.peek(pos)
             if found is not None:
                 return Item(found.value, found.key, found.id)
             if pos == looked_at:  # still the head, and not in storage: they disagree
@@ -324,151 +358,228 @@ class RuleStorage(Persistence):
         positions += list(delayed)
         for pos in positions:
             queue.ttl.pop(pos, None)
-        await self._p_delete(positions)
+        await self.persistence.delete(positions)
         return len(positions)
+
+    async def _expire(self, queue: QueueState, reserved: list[tuple[int, str | None]]) -> None:
+        """Drop ready items already taken out of the index, whose ttl ended."""
+        try:
+            await self.persistence.delete([pos for pos, _ in reserved])
+        except BaseException:
+            for pos, match in reversed(reserved):
+                queue.index.restore(pos, match)
+            raise
+        for pos, _ in reserved:
+            del queue.ttl[pos]
+        self._count(queue, Totals(expired=len(reserved)))
 
     # -- leases ----------------------------------------------------------------------------
 
-    def _live_lease(self, name: str, item_id: str) -> tuple[QueueState, Lease] | None:
+    def _claim(self, queue: QueueState, refs: Sequence[LeaseRef]) -> list[Lease | None]:
+        """For each of `refs`, the live lease it names, marked as ending (so that a
+        second mention of the same lease in a batch names nothing), or None."""
+        now = self.clock()
+        claimed: list[Lease | None] = []
+        for ref in refs:
+            lease = queue.leases.get(ref.item_id)
+            if (
+                lease is None
+                or lease.ending
+                or not contract.lease_live(lease.expires, now)  # the deadline's to end
+                or not contract.names_lease(ref, lease.token)
+            ):
+                claimed.append(None)
+            else:
+                lease.ending = True
+                claimed.append(lease)
+        return claimed
+
+    async def ack(self, name: str, refs: Sequence[LeaseRef]) -> list[bool]:
         queue = self._queue(name)
-        lease = queue.leases.get(item_id)
-        if lease is None or lease.ending or lease.expires <= time.time():
-            return None  # an expired lease is the timer's to return
-        return queue, lease
+        leases = self._claim(queue, refs)
+        claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
+        if claimed:
+            try:
+                await self.persistence.delete([lease.pos for _, lease in claimed])
+            except BaseException:
+                for _, lease in claimed:
+                    lease.ending = False
+                raise
+            for item_id, _ in claimed:
+                del queue.leases[item_id]
+            self._count(queue, Totals(acked=len(claimed)))
+        return [lease is not None for lease in leases]
 
-    async def ack(self, name: str, item_id: str) -> bool:
-        found = self._live_lease(name, item_id)
-        if found is None:
-            return False
-        queue, lease = found
-        lease.ending = True
+    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+        """End leases early. The items go back to the front in the order of `refs` (the
+        last is placed first), after `delay` if one is given."""
+        queue = self._queue(name)
+        leases = self._claim(queue, refs)
+        claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
+        results = await asyncio.gather(
+            *(
+                self._give_back(queue, item_id, lease, delay)
+                for item_id, lease in reversed(claimed)
+            ),
+            return_exceptions=True,
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        return [lease is not None for lease in leases]
+
+    async def touch(
+        self, name: str, refs: Sequence[LeaseRef], lease_seconds: float
+    ) -> list[float | None]:
+        queue = self._queue(name)
+        leases = self._claim(queue, refs)
+        claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
+        until = contract.lease_until(lease_seconds, self.clock())
         try:
-            await self._p_delete([lease.pos])
-        except BaseException:
-            lease.ending = False
-            raise
-        del queue.leases[item_id]
-        queue.acked += 1
-        self._p_count(queue.id, Totals(acked=1))
-        return True
-
-    async def release(self, name: str, item_id: str, delay: float = 0.0) -> bool:
-        found = self._live_lease(name, item_id)
-        if found is None:
-            return False
-        queue, lease = found
-        await self._give_back(queue, item_id, lease, delay)
-        return True
-
-    async def touch(self, name: str, item_id: str, lease_seconds: float) -> float | None:
-        found = self._live_lease(name, item_id)
-        if found is None:
-            return None
-        queue, lease = found
-        before, lease.expires = lease.expires, time.time() + lease_seconds
-        try:
-            await self._p_touch(lease.pos, lease.expires)
-        except BaseException:
-            lease.expires = before
-            raise
-        self._timers.at(lease.expires, ("lease", queue, item_id, lease.expires))
-        return lease.expires
+            await asyncio.gather(
+                *(self.persistence.touch(lease.pos, until) for _, lease in claimed)
+            )
+        finally:
+            for _, lease in claimed:
+                lease.ending = False
+        for item_id, lease in claimed:
+            lease.expires = until
+            self._timers.at(LeaseEnd(queue, item_id, lease.pos, until))
+        return [until if lease is not None else None for lease in leases]
 
     async def _give_back(self, queue: QueueState, item_id: str, lease: Lease, delay: float) -> None:
-        """A lease ended without an ack: back to the front of the queue (after `delay`),
-        or, after the queue's `max_attempts`-th delivery, to its dead-letter queue. The
-        lease stays in `queue.leases` (ending) until storage has done it."""
-        limit = queue.settings.max_attempts
-        if limit is not None and lease.attempts >= limit:
-            return await self._dead_letter(queue, item_id, lease)
+        """A lease ended without an ack: the contract's `after_lease` says where the
+        item goes. The lease stays in `queue.leases` (ending) until storage has done it."""
+        letters = self._queues.get(queue.settings.dead_letter or "")
+        exists = letters is not None and not letters.deleted
+        now = self.clock()
+        ttl_at = queue.ttl.get(lease.pos)
+        outcome = contract.after_lease(lease.attempts, queue.settings, delay, now, exists, ttl_at)
+        if isinstance(outcome, contract.Expire):
+            return await self._drop_leased(queue, item_id, lease, Totals(expired=1))
+        if not isinstance(outcome, contract.Requeue):
+            return await self._dead_letter(queue, item_id, lease, letters if exists else None)
         new_pos = next(self._front)
-        visible_at = time.time() + delay if delay > 0 else None
         lease.ending = True
         try:
-            await self._p_requeue(lease.pos, new_pos, visible_at)
+            await self.persistence.requeue(lease.pos, new_pos, outcome.visible_at)
         except BaseException:
             lease.ending = False
             raise
         del queue.leases[item_id]
-        if lease.pos in queue.ttl:
-            queue.ttl[new_pos] = queue.ttl.pop(lease.pos)
-            self._timers.at(queue.ttl[new_pos], ("ttl", queue, new_pos))
-        if visible_at is not None:
+        self._move_ttl(queue, lease.pos, new_pos)
+        if outcome.visible_at is not None:
             queue.delayed[new_pos] = lease.match
-            self._timers.at(visible_at, ("delay", queue, new_pos))
+            self._timers.at(DelayEnd(queue, new_pos, outcome.visible_at))
         else:
             queue.index.add(new_pos, lease.match, front=True)
             self.on_ready(queue.name)
 
-    async def _dead_letter(self, queue: QueueState, item_id: str, lease: Lease) -> None:
-        target = queue.settings.dead_letter
-        letters = self._queues.get(target) if target is not None else None
+    def _move_ttl(self, queue: QueueState, pos: int, new_pos: int) -> None:
+        if pos in queue.ttl:
+            ttl_at = queue.ttl[new_pos] = queue.ttl.pop(pos)
+            self._timers.at(TtlEnd(queue, new_pos, ttl_at))
+
+    async def _dead_letter(
+        self, queue: QueueState, item_id: str, lease: Lease, letters: QueueState | None
+    ) -> None:
+        if letters is None:
+            log.info("queue %s: item %s dropped after %d deliveries", queue.name, item_id,
+                     lease.attempts)  # fmt: skip
+            return await self._drop_leased(queue, item_id, lease, Totals(dead_lettered=1))
+        lease.ending = True
+        new_pos = next(self._back)
+        try:
+            await self.persistence.move(lease.pos, letters.id, new_pos)
+        except BaseException:
+            lease.ending = False
+            raise
+        letters.index.add(new_pos, lease.match)
+        letters.mark(new_pos, self.clock())
+        self._count(letters, Totals(put=1))
+        self.on_ready(letters.name)
+        del queue.leases[item_id]
+        queue.ttl.pop(lease.pos, None)
+        self._count(queue, Totals(dead_lettered=1))
+
+    async def _drop_leased(
+        self, queue: QueueState, item_id: str, lease: Lease, counted: Totals
+    ) -> None:
         lease.ending = True
         try:
-            if letters is None or letters.deleted:
-                await self._p_delete([lease.pos])
-                log.info("queue %s: item %s dropped after %d deliveries", queue.name, item_id,
-                         lease.attempts)  # fmt: skip
-            else:
-                new_pos = next(self._back)
-                await self._p_move(lease.pos, letters.id, new_pos)
-                letters.index.add(new_pos, lease.match)
-                letters.mark(new_pos, time.time())
-                letters.put += 1
-                self._p_count(letters.id, Totals(put=1))
-                self.on_ready(letters.name)
+            await self.persistence.delete([lease.pos])
         except BaseException:
             lease.ending = False
             raise
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
-        queue.dead_lettered += 1
-        self._p_count(queue.id, Totals(dead_lettered=1))
+        self._count(queue, counted)
 
     # -- deadlines ---------------------------------------------------------------------------
 
-    def _due(self, events: list[Any]) -> None:
+    async def run_deadlines(self) -> None:
+        """Handle every deadline due by the clock now, and what that made due (the timer
+        does this on its own; a test that moves a fake clock calls it)."""
+        while due := self._timers.due():
+            await self._handle_due(due)
+
+    def _due(self, events: list[Deadline]) -> None:
         task = asyncio.get_running_loop().create_task(self._handle_due(events))
         self._chores.add(task)
         task.add_done_callback(self._chores.discard)
 
-    async def _handle_due(self, events: list[Any]) -> None:
+    async def _handle_due(self, events: list[Deadline]) -> None:
         for event in events:
+            if event.queue.deleted:
+                continue
             try:
-                await self._handle_event(event)
+                await self._handle(event)
             except StorageFailure:
-                log.error("deadline %s failed; trying again in a second", event[0])
-                self._timers.at(time.time() + 1.0, event)
+                log.error("deadline %s failed; trying again in a second", event.kind)
+                self._timers.at(replace(event, when=self.clock() + RETRY_DEADLINE))
 
-    async def _handle_event(self, event: Any) -> None:
-        kind, queue = event[0], event[1]
-        if queue.deleted:
+    async def _handle(self, event: Deadline) -> None:
+        queue = event.queue
+        if isinstance(event, LeaseEnd):
+            lease = queue.leases.get(event.item_id)
+            if lease is not None and lease.expires == event.when and not lease.ending:
+                await self._give_back(queue, event.item_id, lease, 0.0)
+        elif isinstance(event, DelayEnd):
+            await self._end_delay(queue, event.pos)
+        else:
+            await self._end_ttl(queue, event.pos)
+
+    async def _end_delay(self, queue: QueueState, pos: int) -> None:
+        """A delayed item becomes ready with a fresh position (`delay_end_front`)."""
+        if pos not in queue.delayed:
             return
-        if kind == "lease":
-            _, _, item_id, until = event
-            lease = queue.leases.get(item_id)
-            if lease is not None and lease.expires == until and not lease.ending:
-                await self._give_back(queue, item_id, lease, 0.0)
-        elif kind == "delay":
-            pos = event[2]
-            if pos in queue.delayed:
-                queue.index.add(pos, queue.delayed.pop(pos), front=pos < 0)
-                self.on_ready(queue.name)
-        elif kind == "ttl":
-            pos = event[2]
-            if queue.ttl.get(pos, float("inf")) > time.time():
-                return
-            if pos in queue.index:
-                match = queue.index.remove(pos)
-            elif pos in queue.delayed:
-                match = queue.delayed.pop(pos)
-            else:
-                return  # in flight or gone: a ttl is for queued items
+        match = queue.delayed.pop(pos)  # reserved: a purge meanwhile does not see it
+        front = contract.delay_end_front(pos)
+        new_pos = next(self._front) if front else next(self._back)
+        try:
+            await self.persistence.requeue(pos, new_pos, None)
+        except BaseException:
+            queue.delayed[pos] = match  # still delayed: the retry makes it ready
+            raise
+        self._move_ttl(queue, pos, new_pos)
+        queue.index.add(new_pos, match, front=front)
+        if not front:
+            queue.mark(new_pos, self.clock())
+        self.on_ready(queue.name)
+
+    async def _end_ttl(self, queue: QueueState, pos: int) -> None:
+        """A queued item (ready or delayed) whose ttl ended is dropped; one in flight
+        keeps its ttl for when it comes back."""
+        if not contract.expired(queue.ttl.get(pos), self.clock()):
+            return
+        if pos in queue.index:
+            await self._expire(queue, [(pos, queue.index.remove(pos))])
+        elif pos in queue.delayed:
+            match = queue.delayed.pop(pos)
             try:
-                await self._p_delete([pos])
+                await self.persistence.delete([pos])
             except BaseException:
-                queue.index.restore(pos, match)
+                queue.delayed[pos] = match  # back where it was: still delayed
                 raise
             del queue.ttl[pos]
-            queue.expired += 1
-            self._p_count(queue.id, Totals(expired=1))
+            self._count(queue, Totals(expired=1))

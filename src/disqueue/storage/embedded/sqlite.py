@@ -15,15 +15,25 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from disqueue.errors import ConfigError, StorageFailure, StorageUnavailable
 from disqueue.models import QueueSettings
 from disqueue.storage.base import pending_migrations
 from disqueue.storage.common import Totals
-from disqueue.storage.embedded.persistence import Row, Stored
+from disqueue.storage.embedded.persistence import (
+    LoadedDedup,
+    LoadedItem,
+    LoadedQueue,
+    Restore,
+    Row,
+    Stored,
+    T,
+)
 from disqueue.storage.embedded.rules import RuleStorage
 from disqueue.storage.embedded.sqlite_writer import (
     COUNT,
@@ -39,19 +49,18 @@ from disqueue.storage.embedded.sqlite_writer import (
     TOUCH,
     SQLiteWriter,
 )
+from disqueue.storage.embedded.state import Clock
 
 log = logging.getLogger("disqueue.storage")
 
 Sync = Literal["full", "normal"]
 
 
-class SQLiteStorage(RuleStorage):
-    """Queues in an SQLite file; their order, leases and deadlines in `RuleStorage`."""
-
-    kind = "sqlite"
+class SQLitePersistence:
+    """Queues and items in an SQLite file, every change through the writer thread (the
+    `Persistence` of the SQLite backend)."""
 
     def __init__(self, path: Path, sync: Sync = "full") -> None:
-        super().__init__()
         self.path = path
         self.sync = sync
         self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
@@ -87,14 +96,16 @@ class SQLiteStorage(RuleStorage):
                 f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={number};\nCOMMIT;"
             )
 
-    async def open(self) -> None:
+    async def open(self, restore: Restore[T]) -> T:
+        """Start the writer and rebuild memory from the file, in the writer thread before
+        serving; items are read row by row, so a million of them never sit in a list."""
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._writer.start, loop)
         try:
-            deadlines = await self._writer.call(self._load)
+            loaded: T = await self._writer.call(lambda connection: restore(*_rows(connection)))
         except StorageFailure as exc:
             raise ConfigError(f"storage {self.path}: cannot load: {exc.__cause__}") from exc
-        self._arm(deadlines)
+        return loaded
 
     async def check(self) -> None:
         """Ready while the writer thread runs and commits: a `SELECT 1` goes through it
@@ -107,53 +118,52 @@ class SQLiteStorage(RuleStorage):
             raise StorageUnavailable(f"storage {self.path}: {exc.__cause__}") from exc
 
     async def close(self) -> None:
-        await self._stop_chores()
         self._flush_totals()
         if self._counting:
             await asyncio.gather(*self._counting, return_exceptions=True)
         await self._writer.stop()
 
-    # -- persistence ------------------------------------------------------------
+    # -- changes ------------------------------------------------------------------
 
-    async def _p_create(self, name: str, created: datetime, settings: QueueSettings) -> int:
+    async def create(self, name: str, created: datetime, settings: QueueSettings) -> int:
         fields = (settings.lease, settings.max_attempts, settings.dead_letter, settings.max_items)
         queue_id: int = await self._writer.submit(CREATE, (name, created.isoformat(), fields))
         return queue_id
 
-    async def _p_drop(self, queue_id: int, positions: list[int]) -> None:
+    async def drop(self, queue_id: int, positions: list[int]) -> None:
         await self._writer.submit(DROP, queue_id)
 
-    async def _p_insert(
+    async def insert(
         self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
     ) -> None:
         await self._writer.submit(INSERT, (queue_id, rows, dedup))
 
-    async def _p_take(self, positions: list[int]) -> list[Stored | None]:
+    async def take(self, positions: list[int]) -> list[Stored | None]:
         rows = await self._writer.submit(TAKE, positions)
         return [None if row is None else Stored(*row) for row in rows]
 
-    async def _p_lease(self, positions: list[int], until: float) -> list[Stored | None]:
-        rows = await self._writer.submit(LEASE, (positions, until))
+    async def lease(self, positions: list[int], until: float, token: str) -> list[Stored | None]:
+        rows = await self._writer.submit(LEASE, (positions, until, token))
         return [None if row is None else Stored(*row) for row in rows]
 
-    async def _p_peek(self, pos: int) -> Stored | None:
+    async def peek(self, pos: int) -> Stored | None:
         row = await self._writer.submit(PEEK, pos)
         return None if row is None else Stored(*row)
 
-    async def _p_delete(self, positions: list[int]) -> None:
+    async def delete(self, positions: list[int]) -> None:
         if positions:
             await self._writer.submit(DELETE, positions)
 
-    async def _p_requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
         await self._writer.submit(REQUEUE, (pos, new_pos, visible_at))
 
-    async def _p_touch(self, pos: int, until: float) -> None:
+    async def touch(self, pos: int, until: float) -> None:
         await self._writer.submit(TOUCH, (pos, until))
 
-    async def _p_move(self, pos: int, queue_id: int, new_pos: int) -> None:
+    async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
         await self._writer.submit(MOVE, (pos, queue_id, new_pos))
 
-    def _p_count(self, queue_id: int, totals: Totals) -> None:
+    def count(self, queue_id: int, totals: Totals) -> None:
         # Totals are statistics: gathered, written with the next batch, never waited for.
         pending = self._totals.get(queue_id)
         self._totals[queue_id] = totals if pending is None else pending.plus(totals)
@@ -174,20 +184,26 @@ class SQLiteStorage(RuleStorage):
         with contextlib.suppress(asyncio.CancelledError, StorageFailure):
             future.result()
 
-    def _load(self, connection: sqlite3.Connection) -> list[tuple[float, Any]]:
-        """Rebuild memory from the file, in the writer thread before serving; items are
-        read row by row, so a million of them never sit in memory as a list."""
-        return self._restore(*_rows(connection))
+
+class SQLiteStorage(RuleStorage):
+    """The rules over `SQLitePersistence`: the durable default."""
+
+    def __init__(self, path: Path, sync: Sync = "full", clock: Clock = time.time) -> None:
+        self.sqlite = SQLitePersistence(path, sync)
+        super().__init__(self.sqlite, "sqlite", clock)
+        self.path = path
 
 
 def _ping(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1").fetchone()
 
 
-def _rows(connection: sqlite3.Connection) -> tuple[list[Any], Any, list[Any]]:
+def _rows(
+    connection: sqlite3.Connection,
+) -> tuple[list[LoadedQueue], Iterator[LoadedItem], list[LoadedDedup]]:
     """The queues, an iterator over the items (by position), and the dedup window."""
     queues = [
-        (
+        LoadedQueue(
             queue_id, name, datetime.fromisoformat(created),
             QueueSettings(lease, max_attempts, dead_letter, max_items),
             Totals(put, taken, acked, expired, dead),
@@ -198,9 +214,9 @@ def _rows(connection: sqlite3.Connection) -> tuple[list[Any], Any, list[Any]]:
             "taken_total, acked_total, expired_total, dead_lettered_total FROM queues ORDER BY id"
         )
     ]  # fmt: skip
-    items = connection.execute(
-        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at "
+    items = map(LoadedItem._make, connection.execute(
+        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at, receipt "
         "FROM items ORDER BY pos"
-    )
-    dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup").fetchall()
-    return queues, items, dedup
+    ))  # fmt: skip
+    dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup")
+    return queues, items, [LoadedDedup._make(row) for row in dedup]

@@ -203,13 +203,14 @@ def _execute(
         )
         if dedup:
             connection.executemany("INSERT OR REPLACE INTO dedup VALUES (?, ?, ?, ?)", dedup)
-    for _, (positions, until), future in by_kind[LEASE]:
+    for _, (positions, until, token), future in by_kind[LEASE]:
         leased = _returning(
             connection,
-            "UPDATE items SET attempts = attempts + 1, lease_until = ? WHERE pos IN ({marks}) "
-            "RETURNING pos, id, key, value, attempts",
+            "UPDATE items SET attempts = attempts + 1, lease_until = ?, receipt = ? "
+            "WHERE pos IN ({marks}) RETURNING pos, id, key, value, attempts",
             positions,
             until,
+            token,
         )
         done((future, [leased.get(pos) for pos in positions], False))
     if by_kind[TAKE]:
@@ -241,8 +242,8 @@ def _execute(
         results += [(future, None, False) for _, _, future in by_kind[TOUCH]]
     for _, (pos, queue_id, new_pos), future in by_kind[MOVE]:
         connection.execute(
-            "UPDATE items SET queue_id = ?, pos = ?, lease_until = NULL, visible_at = NULL "
-            "WHERE pos = ?",
+            "UPDATE items SET queue_id = ?, pos = ?, lease_until = NULL, visible_at = NULL, "
+            "ttl_at = NULL WHERE pos = ?",
             (queue_id, new_pos, pos),
         )
         done((future, None, False))

@@ -1,4 +1,4 @@
-"""One queue's state in memory, and the one timer structure of a backend.
+"""One queue's state in memory, its deadlines, and the one timer structure of a backend.
 
 Both embedded backends keep this in memory and differ only in where values go
 (a dict, or an SQLite file): the ready order (`QueueIndex`), the items in flight
@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
 
+from disqueue.core import contract
 from disqueue.models import QueueInfo, QueueSettings
 from disqueue.storage.embedded.index import QueueIndex
 
-T = TypeVar("T")
+Clock = Callable[[], float]
 
 #: At most one put-time mark per queue per this many seconds (the age's precision).
 MARK_EVERY = 1.0
@@ -28,12 +27,14 @@ MARK_EVERY = 1.0
 
 @dataclass(slots=True)
 class Lease:
-    """An item in flight: where it is, how often it was delivered, until when."""
+    """An item in flight: where it is, how often it was delivered, until when, and the
+    token of its delivery's receipt."""
 
     pos: int
     match: str | None
     attempts: int
     expires: float
+    token: str
     # Set while the item goes back to its queue (or on to a dead-letter queue): it is
     # still counted in flight until storage has it queued again, but no longer leased.
     ending: bool = False
@@ -62,7 +63,7 @@ class QueueState:
     # When items were put, sampled: (first position put after `time`, time). Positions
     # grow with time, so the head's age is the time of the last mark at or before it.
     marks: deque[tuple[int, float]] = field(default_factory=deque)
-    since: float = field(default_factory=time.time)  # items older than every mark
+    since: float = 0.0  # items older than every mark (the time the state was made)
 
     def mark(self, pos: int, now: float) -> None:
         """Note that `pos` was put at `now` (cheap: one mark a second at most)."""
@@ -104,22 +105,63 @@ class QueueState:
         return entry[0]
 
 
+@dataclass(frozen=True, slots=True)
+class LeaseEnd:
+    """The lease of `item_id` (at `pos`) runs out at `when`, unless it moved since."""
+
+    queue: QueueState
+    item_id: str
+    pos: int
+    when: float
+    kind: contract.Deadline = "lease"
+
+
+@dataclass(frozen=True, slots=True)
+class DelayEnd:
+    """The item at `pos` becomes ready at `when`."""
+
+    queue: QueueState
+    pos: int
+    when: float
+    kind: contract.Deadline = "delay"
+
+
+@dataclass(frozen=True, slots=True)
+class TtlEnd:
+    """The item at `pos` is dropped at `when` if it is still queued."""
+
+    queue: QueueState
+    pos: int
+    when: float
+    kind: contract.Deadline = "ttl"
+
+
+Deadline = LeaseEnd | DelayEnd | TtlEnd
+
+
+def in_due_order(events: list[Deadline]) -> list[Deadline]:
+    """Deadlines due together, in the order the contract handles them."""
+    return sorted(events, key=lambda e: contract.due_order(e.kind, e.when, e.pos))
+
+
 class Timers:
     """Every deadline of a backend (lease expiry, end of a delay, end of a ttl) in one
     heap, served by one timer handle set for the earliest; due events are handed to
-    `fire` in one call."""
+    `fire` in one call. Times come from `clock` (a test may pass a fake one, and then
+    ask for what is `due` itself)."""
 
-    def __init__(self, fire: Callable[[list[Any]], None]) -> None:
+    def __init__(self, fire: Callable[[list[Deadline]], None], clock: Clock) -> None:
         self._fire = fire
-        self._heap: list[tuple[float, int, Any]] = []
+        self._clock = clock
+        self._heap: list[tuple[float, int, Deadline]] = []
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for = float("inf")
 
-    def at(self, when: float, event: Any) -> None:
-        """Call `fire` with `event` at Unix time `when` (or soon after)."""
-        heapq.heappush(self._heap, (when, next(self._seq), event))
-        if when < self._armed_for:
+    def at(self, event: Deadline) -> None:
+        """Call `fire` with `event` at its time (or soon after)."""
+        heapq.heappush(self._heap, (event.when, next(self._seq), event))
+        if event.when < self._armed_for:
             self._arm()
 
     def _arm(self) -> None:
@@ -131,16 +173,21 @@ class Timers:
             return
         when = self._heap[0][0]
         loop = asyncio.get_running_loop()
-        self._handle = loop.call_later(max(0.0, when - time.time()), self._run)
+        self._handle = loop.call_later(max(0.0, when - self._clock()), self._run)
         self._armed_for = when
+
+    def due(self) -> list[Deadline]:
+        """Take every event due now off the heap, in the contract's order."""
+        now = self._clock()
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            due.append(heapq.heappop(self._heap)[2])
+        return in_due_order(due)
 
     def _run(self) -> None:
         self._handle = None
         self._armed_for = float("inf")
-        now = time.time()
-        due = []
-        while self._heap and self._heap[0][0] <= now:
-            due.append(heapq.heappop(self._heap)[2])
+        due = self.due()
         self._arm()
         if due:
             self._fire(due)

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from disqueue.core import contract
 from disqueue.errors import StorageFailure, StorageUnavailable
+from disqueue.models import QueueSettings
 from disqueue.storage.common import Totals
 from disqueue.storage.postgres import sql
 
@@ -129,15 +131,22 @@ class Node:
         """A lease ended without an ack (`row` from `LEASED`/`EXPIRED_LEASES`, locked):
         back to the front of its queue (after `delay`), or after the queue's
         `max_attempts`-th delivery on to its dead-letter queue, or dropped."""
-        queue_id, name, limit = row["queue_id"], row["name"], row["max_attempts"]
-        if limit is None or row["attempts"] < limit:
-            visible_at = time.time() + delay if delay > 0 else None
+        queue_id, name, target = row["queue_id"], row["name"], row["dead_letter"]
+        settings = QueueSettings(max_attempts=row["max_attempts"], dead_letter=target)
+        letters = None
+        if target is not None and row["max_attempts"] is not None:
+            letters = await connection.fetchval("SELECT id FROM queues WHERE name = $1", target)
+        now = self.storage.clock()
+        outcome = contract.after_lease(
+            row["attempts"], settings, delay, now, letters is not None, row["ttl_at"]
+        )
+        if isinstance(outcome, contract.Requeue):
+            visible_at = outcome.visible_at
             await connection.execute(sql.REQUEUE, row["pos"], visible_at)
             return [], ([] if visible_at else [name]), visible_at
-        target = row["dead_letter"]
-        letters = None
-        if target is not None:
-            letters = await connection.fetchval("SELECT id FROM queues WHERE name = $1", target)
+        if isinstance(outcome, contract.Expire):
+            await connection.execute(sql.DROP_ITEM, row["pos"])
+            return [(queue_id, Totals(expired=1))], [], None
         counts = [(queue_id, Totals(dead_lettered=1))]
         if letters is None:
             await connection.execute(sql.DROP_ITEM, row["pos"])
@@ -212,7 +221,7 @@ class Node:
         safety = 0.0
         while True:
             # At least 5 ms: a due row that another node holds must not make this spin.
-            now = time.time()
+            now = self.storage.clock()
             pause = max(0.005, min(self._next, now + SAFETY) - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._due.wait(), pause)
@@ -221,23 +230,25 @@ class Node:
                 while await self.sweep():
                     pass
                 following = await self.storage.run("fetchval", sql.NEXT_DEADLINE)
-                self._next = following if following is not None else time.time() + SAFETY
+                self._next = following if following is not None else self.storage.clock() + SAFETY
                 if time.monotonic() >= safety:
                     safety = time.monotonic() + SAFETY
                     await self._flush_totals()
                     await self._look_again()
-                    await self.storage.run("execute", sql.LEFT_BEHIND, time.time() - LEFT_BEHIND)
+                    await self.storage.run(
+                        "execute", sql.LEFT_BEHIND, self.storage.clock() - LEFT_BEHIND
+                    )
             except (StorageUnavailable, StorageFailure):
-                self._next = time.time() + SAFETY  # the database is away: try again later
+                self._next = self.storage.clock() + SAFETY  # the database is away: later
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("storage postgres: handling deadlines failed")
-                self._next = time.time() + SAFETY
+                self._next = self.storage.clock() + SAFETY
 
     async def sweep(self) -> bool:
         """Handle what is due now; True if there may be more."""
-        now = time.time()
+        now = self.storage.clock()
         outcomes: list[Outcome] = []
         # While `info` waits: it counts items whose ttl passed as expired until they are
         # dropped, and the drop is counted here, so it must not look in between.
@@ -246,7 +257,7 @@ class Node:
                 leases = await connection.fetch(sql.EXPIRED_LEASES, now, BATCH)
                 for row in leases:
                     outcomes.append(await self.give_back(connection, row, 0.0))
-                delays = await connection.fetch(sql.DELAYS_ENDED, now, BATCH)
+                delays = await self._end_delays(connection, now)
                 ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
             for row in ttls:
                 self.count(row[0], Totals(expired=1))
@@ -258,6 +269,24 @@ class Node:
             if queue_id in names:
                 self.storage.ready(names[queue_id])
         return max(len(leases), len(delays), len(ttls)) >= BATCH
+
+    @staticmethod
+    async def _end_delays(connection: asyncpg.Connection, now: float) -> list[tuple[int]]:
+        """Make the delayed items that are due ready, each with a fresh position
+        (contract.delay_end_front), given in the contract's order."""
+        rows = await connection.fetch(sql.DELAYS_DUE, now, BATCH)
+        rows.sort(key=lambda row: contract.due_order("delay", row["visible_at"], row["pos"]))
+        fronts = [row for row in rows if contract.delay_end_front(row["pos"])]
+        backs = [row for row in rows if not contract.delay_end_front(row["pos"])]
+        old, new = [], []
+        for chosen, positions in ((fronts, sql.FRONT_POSITIONS), (backs, sql.POSITIONS)):
+            if chosen:
+                fresh = await connection.fetch(positions, len(chosen))
+                old += [row["pos"] for row in chosen]
+                new += [row[0] for row in fresh]
+        if old:
+            await connection.execute(sql.DELAYS_ENDED, old, new)
+        return [(row["queue_id"],) for row in rows]
 
     async def _look_again(self) -> None:
         if not self._starved:

@@ -117,14 +117,15 @@ DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 
 
 def _lease(keyed: bool) -> str:
-    until = "$5" if keyed else "$4"
+    until, token = ("$5", "$6") if keyed else ("$4", "$5")
     return f"""
 WITH chosen AS ({_ready(keyed, True)})
-UPDATE items i SET lease_until = {until}, attempts = i.attempts + 1
+UPDATE items i SET lease_until = {until}, attempts = i.attempts + 1, receipt = {token}
 FROM chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 
 
-#: Take statements by (leased, keyed). Parameters: queue, count, now, [match], [until].
+#: Take statements by (leased, keyed). Parameters: queue, count, now, [match], [until,
+#: receipt token].
 TAKE = {
     (False, False): _take(False),
     (False, True): _take(True),
@@ -139,14 +140,20 @@ PEEK = {
 
 QUEUE_ID_OF = "SELECT id FROM queues WHERE id = $1"
 
-ACK = "DELETE FROM items WHERE queue_id = $1 AND id = $2 AND lease_until > $3 RETURNING pos"
-TOUCH = """
-UPDATE items SET lease_until = $4
-WHERE queue_id = $1 AND id = $2 AND lease_until > $3 RETURNING lease_until"""
+# Leases named by (item id, receipt token or NULL for whatever lease the item has), as
+# two arrays: a live lease (`lease_until > now`, disqueue.core.contract.lease_live)
+# whose token matches (contract.names_lease). Each returns the leases it found.
+_REFS = "unnest($2::text[], $3::text[]) AS r (id, token)"
+_LIVE = """i.queue_id = $1 AND i.id = r.id AND i.lease_until > $4
+  AND (r.token IS NULL OR i.receipt = r.token)"""
+ACK = f"DELETE FROM items i USING {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
+TOUCH = f"UPDATE items i SET lease_until = $5 FROM {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
 LEASED = """
-SELECT i.pos, i.queue_id, i.attempts, q.name, q.max_attempts, q.dead_letter FROM items i
+SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter
+FROM items i
 JOIN queues q ON q.id = i.queue_id
-WHERE i.queue_id = $1 AND i.id = $2 AND i.lease_until > $3 FOR UPDATE OF i"""
+WHERE i.queue_id = $1 AND i.id = $2 AND i.lease_until > $3
+  AND ($4::text IS NULL OR i.receipt = $4) FOR UPDATE OF i"""
 
 # A lease that ended without an ack: back to the front (visible again after a delay),
 # or after the last attempt on to the dead-letter queue's back, or dropped.
@@ -165,14 +172,23 @@ SELECT count(*) FROM gone"""
 
 # -- what any node does when deadlines pass ---------------------------------------------
 
+# In the contract's order (disqueue.core.contract.due_order): by time, and leases ending
+# together from the back, so that they reach the front in their order.
 EXPIRED_LEASES = """
-SELECT i.pos, i.queue_id, i.attempts, q.name, q.max_attempts, q.dead_letter FROM items i
+SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter
+FROM items i
 JOIN queues q ON q.id = i.queue_id
-WHERE i.lease_until <= $1 ORDER BY i.lease_until LIMIT $2 FOR UPDATE OF i SKIP LOCKED"""
+WHERE i.lease_until <= $1 ORDER BY i.lease_until, i.pos DESC LIMIT $2
+FOR UPDATE OF i SKIP LOCKED"""
+DELAYS_DUE = """
+SELECT pos, queue_id, visible_at FROM items WHERE visible_at <= $1
+ORDER BY visible_at, pos LIMIT $2 FOR UPDATE SKIP LOCKED"""
+# A delayed item becomes ready with a fresh position (contract.delay_end_front), chosen
+# by the node in the contract's order: old and new positions as two arrays.
 DELAYS_ENDED = """
-UPDATE items i SET visible_at = NULL FROM (
-    SELECT pos FROM items WHERE visible_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED) d
-WHERE i.pos = d.pos RETURNING i.queue_id"""
+UPDATE items i SET pos = u.new, visible_at = NULL
+FROM unnest($1::bigint[], $2::bigint[]) AS u (old, new) WHERE i.pos = u.old"""
+FRONT_POSITIONS = "SELECT -nextval('items_front') FROM generate_series(1, $1)"
 TTLS_ENDED = """
 DELETE FROM items i USING (
     SELECT pos FROM items WHERE ttl_at <= $1 AND lease_until IS NULL

@@ -14,12 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
+from disqueue.core import contract
+from disqueue.core.contract import LeaseRef
 from disqueue.errors import (
     ConfigError,
     QueueFull,
@@ -28,9 +30,9 @@ from disqueue.errors import (
     StorageUnavailable,
     TooMany,
 )
-from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key
+from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
 from disqueue.storage.base import pending_migrations
-from disqueue.storage.common import DEDUP_WINDOW, NameChanges, Totals
+from disqueue.storage.common import NameChanges, Totals
 from disqueue.storage.postgres import sql
 from disqueue.storage.postgres.batch import Combiner
 from disqueue.storage.postgres.node import Node
@@ -38,6 +40,7 @@ from disqueue.storage.postgres.node import Node
 log = logging.getLogger("disqueue.storage")
 
 T = TypeVar("T")
+Clock = Callable[[], float]
 Queue = tuple[int, QueueSettings]
 
 #: Errors that mean the database cannot be reached (or went away mid-request).
@@ -77,8 +80,12 @@ class PostgresStorage:
 
     kind = "postgres"
 
-    def __init__(self, dsn: str, schema: str = "disqueue", pool: int = 10) -> None:
+    def __init__(
+        self, dsn: str, schema: str = "disqueue", pool: int = 10, clock: Clock = time.time
+    ) -> None:
         self.dsn, self.schema, self.pool_size = dsn, schema, pool
+        #: The time of every decision (Storage.clock); `put_at` alone is the database's.
+        self.clock = clock
         self.on_ready: Callable[[str], None] = _ignore
         self._pool: asyncpg.Pool | None = None
         self._queues: dict[str, Queue] = {}
@@ -294,7 +301,7 @@ class PostgresStorage:
 
     async def info(self, name: str) -> QueueInfo:
         async with self.node.counting:  # not while totals are on their way
-            row = await self.run("fetchrow", sql.INFO, name, time.time())
+            row = await self.run("fetchrow", sql.INFO, name, self.clock())
             mine = self.node.totals.get(row["id"], Totals()) if row is not None else Totals()
         if row is None:
             self.forget(name)
@@ -323,7 +330,7 @@ class PostgresStorage:
             deleted: int | None = await connection.fetchval(sql.DELETE_QUEUE, name)
             if deleted is not None:
                 await connection.execute(sql.DELETE_ITEMS, deleted)
-                await connection.execute(sql.NOTE_DROPPED, deleted, time.time())
+                await connection.execute(sql.NOTE_DROPPED, deleted, self.clock())
             return deleted
 
     # -- putting ------------------------------------------------------------------------
@@ -371,27 +378,29 @@ class PostgresStorage:
     ) -> None:
         await connection.execute(sql.LOCK_QUEUE, queue_id)
         held: int = await connection.fetchval(sql.HELD, queue_id)
-        if settings.max_items is not None and held + count > settings.max_items:
+        if contract.full(held, count, settings):
             raise QueueFull()
 
     async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
         """All of `items` or none, in one transaction; a `dedup_id` with a live claim
         answers with the first item's id and stores nothing."""
-        now = time.time()
+        now = self.clock()
+
+        placed: list[contract.Placement] = []
 
         async def insert(queue_id: int, settings: QueueSettings) -> tuple[list[str], list[NewItem]]:
             async with self.connection() as connection, connection.transaction():
                 ids, new = await self._claim(connection, queue_id, items, now)
                 if settings.max_items is not None:
                     await self._make_room(connection, queue_id, settings, len(new))
+                placed[:] = [contract.placement(n, settings, now) for n in new]
                 if new:
                     positions = [r[0] for r in await connection.fetch(sql.POSITIONS, len(new))]
                     status = await connection.execute(
                         sql.PUT_MANY, queue_id, positions, [n.id for n in new],
                         [n.key for n in new], [match_key(n.key) for n in new],
-                        [n.value for n in new],
-                        [now + n.delay if n.delay > 0 else None for n in new],
-                        [now + n.ttl if n.ttl is not None else None for n in new],
+                        [n.value for n in new], [p.visible_at for p in placed],
+                        [p.ttl_at for p in placed],
                     )  # fmt: skip
                     _stored(status, len(new))
             if new:
@@ -400,9 +409,9 @@ class PostgresStorage:
 
         ids, new = await self._on_queue(name, insert, lambda _: True)
         if new:
-            self.node.deadline(min((now + n.delay for n in new if n.delay > 0), default=None))
-            self.node.deadline(min((now + n.ttl for n in new if n.ttl is not None), default=None))
-            if any(n.delay <= 0 for n in new):
+            self.node.deadline(min((p.visible_at for p in placed if p.visible_at), default=None))
+            self.node.deadline(min((p.ttl_at for p in placed if p.ttl_at), default=None))
+            if any(p.visible_at is None for p in placed):
                 self.ready(name)
         return ids
 
@@ -416,7 +425,7 @@ class PostgresStorage:
         for item in items:
             if item.dedup_id is not None:
                 claimed = await connection.fetchval(
-                    sql.CLAIM, queue_id, item.dedup_id, item.id, now + DEDUP_WINDOW, now
+                    sql.CLAIM, queue_id, item.dedup_id, item.id, contract.dedup_until(now), now
                 )
                 if claimed is None:
                     ids.append(await connection.fetchval(sql.CLAIMED, queue_id, item.dedup_id))
@@ -476,17 +485,21 @@ class PostgresStorage:
         """The takes of one queue and key gathered while the database was busy: one
         take of their added counts, shared out in the order they came."""
         queue_id, match, lease = key
-        now = time.time()
-        until = now + lease if lease is not None else None
+        now = self.clock()
+        until = contract.lease_until(lease, now) if lease is not None else None
+        token = new_item_id()  # one per statement: a receipt is (item id, token)
         args: list[Any] = [queue_id, sum(counts), now]
         args += [match] if match is not None else []
-        args += [until] if until is not None else []
+        args += [until, token] if until is not None else []
         rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
         rows.sort(key=lambda row: row[0])
         if until is None:
             items = [Item(row[3], row[2], row[1]) for row in rows]
         else:
-            items = [Item(row[3], row[2], row[1], row[4], until) for row in rows]
+            items = [
+                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token))
+                for row in rows
+            ]
         shares, start = [], 0
         for count in counts:
             shares.append(items[start : start + count])
@@ -520,7 +533,7 @@ class PostgresStorage:
 
     async def peek(self, name: str, key: str | None) -> Item | None:
         match = match_key(key)
-        args: list[Any] = [1, time.time()] + ([match] if match is not None else [])
+        args: list[Any] = [1, self.clock()] + ([match] if match is not None else [])
 
         async def peek(queue_id: int, settings: QueueSettings) -> asyncpg.Record | None:
             return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
@@ -537,35 +550,67 @@ class PostgresStorage:
 
     # -- leases ----------------------------------------------------------------------------
 
-    async def ack(self, name: str, item_id: str) -> bool:
-        async def ack(queue_id: int, settings: QueueSettings) -> bool:
-            pos = await self.run("fetchval", sql.ACK, queue_id, item_id, time.time())
-            if pos is not None:
-                self.node.count(queue_id, Totals(acked=1))
-            return pos is not None
+    async def ack(self, name: str, refs: Sequence[LeaseRef]) -> list[bool]:
+        async def ack(queue_id: int, settings: QueueSettings) -> list[bool]:
+            rows = await self.run("fetch", sql.ACK, queue_id, *_arrays(refs), self.clock())
+            if rows:
+                self.node.count(queue_id, Totals(acked=len(rows)))
+            return _named(refs, rows)
 
-        return await self._on_queue(name, ack, bool)
+        return await self._on_queue(name, ack, any)
 
-    async def release(self, name: str, item_id: str, delay: float = 0.0) -> bool:
-        async def release(queue_id: int, settings: QueueSettings) -> bool:
+    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+        """In one transaction; the last of `refs` goes to the front first, so that they
+        keep their order."""
+
+        async def release(queue_id: int, settings: QueueSettings) -> list[bool]:
+            found: list[bool] = []
+            outcomes = []
+            now = self.clock()
             async with self.connection() as connection, connection.transaction():
-                row = await connection.fetchrow(sql.LEASED, queue_id, item_id, time.time())
-                if row is None:
-                    return False
-                outcome = await self.node.give_back(connection, row, delay)
-            self.node.settle(outcome)
-            return True
+                for ref in reversed(refs):
+                    args = (queue_id, ref.item_id, now, ref.token)
+                    row = await connection.fetchrow(sql.LEASED, *args)
+                    found.append(row is not None)
+                    if row is not None:
+                        outcomes.append(await self.node.give_back(connection, row, delay))
+            for outcome in outcomes:
+                self.node.settle(outcome)
+            return found[::-1]
 
-        return await self._on_queue(name, release, bool)
+        return await self._on_queue(name, release, any)
 
-    async def touch(self, name: str, item_id: str, lease_seconds: float) -> float | None:
-        async def touch(queue_id: int, settings: QueueSettings) -> float | None:
-            now = time.time()
-            until: float | None = await self.run(
-                "fetchval", sql.TOUCH, queue_id, item_id, now, now + lease_seconds
-            )
-            return until
+    async def touch(
+        self, name: str, refs: Sequence[LeaseRef], lease_seconds: float
+    ) -> list[float | None]:
+        now = self.clock()
+        until = contract.lease_until(lease_seconds, now)
 
-        until = await self._on_queue(name, touch, lambda until: until is not None)
-        self.node.deadline(until)
-        return until
+        async def touch(queue_id: int, settings: QueueSettings) -> list[float | None]:
+            rows = await self.run("fetch", sql.TOUCH, queue_id, *_arrays(refs), now, until)
+            return [until if hit else None for hit in _named(refs, rows)]
+
+        touched = await self._on_queue(name, touch, any)
+        self.node.deadline(until if any(touched) else None)
+        return touched
+
+    async def run_deadlines(self) -> None:
+        while await self.node.sweep():
+            pass
+
+
+def _arrays(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str | None]]:
+    return [ref.item_id for ref in refs], [ref.token for ref in refs]
+
+
+def _named(refs: Sequence[LeaseRef], rows: list[asyncpg.Record]) -> list[bool]:
+    """For each of `refs`, whether it named one of the leases a statement found (each
+    lease answers one ref: a repeated one names nothing the second time)."""
+    found = {row[0]: row[1] for row in rows}
+    answers = []
+    for ref in refs:
+        hit = ref.item_id in found and contract.names_lease(ref, found[ref.item_id])
+        if hit:
+            del found[ref.item_id]
+        answers.append(hit)
+    return answers

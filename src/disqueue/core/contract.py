@@ -1,0 +1,210 @@
+"""The delivery contract: what happens to an item at each event, decided in one place.
+
+Pure and I/O-free: every function takes the time (`now`) it decides at, so a test can
+drive it with a fake clock. Each backend follows these decisions, whatever it keeps its
+items in: the embedded backends (`storage/embedded/rules.py`) over their in-memory
+state, the PostgreSQL backend (`storage/postgres/`) in Python around its statements.
+Where a statement must decide on its own (the `WHERE` of a take, of an ack), the model
+test (`tests/conformance/test_model.py`) holds it to the same answers on every backend,
+with a fake clock and restarts.
+
+The life of an item (API.md Parts 2 and 3):
+
+- **Put.** An item gets a *position* at the back of its queue. With `delay` it is
+  *delayed* until then; with `ttl` it is dropped (counted `expired`) if still queued
+  (ready or delayed) when the ttl ends. A `dedup_id` seen within `DEDUP_WINDOW` stores
+  nothing and answers the first item's id.
+- **Order.** Ready items are delivered in position order (a keyed take: the oldest
+  with that key, compared case-insensitively). Items given back take positions at the
+  *front* (falling, negative), new ones at the back (growing).
+- **Take.** Without a lease the item is gone. With one it is *in flight* until
+  `now + lease`, its `attempts` grows by one, and the delivery gets a fresh *receipt*.
+- **Lease end.** `ack` with a live receipt removes the item. `release`, or the lease
+  running out, gives it back (`after_lease`): to the front, after `delay` if one was
+  given; or, after the queue's `max_attempts`-th delivery, on to the back of the
+  dead-letter queue (attempts kept, ttl and delay cleared), or dropped if that queue
+  does not exist; or, if its ttl ended meanwhile, it is dropped as expired. A receipt
+  of any delivery but the live one names nothing.
+- **Delay end.** A delayed item becomes ready with a fresh position: at the back if it
+  was put with a delay, at the front if it was released with one (`delay_end_front`).
+- **Deadlines found due together** are handled in `due_order`.
+- **Restart.** Queues, items, positions, attempts, leases with their receipts and
+  deadlines, delays, ttls and the dedup window survive (on a durable backend); a
+  deadline that passed while the server was down is handled at start, as if late.
+- **Purge** drops ready and delayed items (not those in flight).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from disqueue.models import NewItem, QueueSettings
+
+#: How long a `dedup_id` is remembered (seconds).
+DEDUP_WINDOW = 300.0
+
+#: What separates the item id from the delivery's token in a receipt. Item ids never
+#: contain it (they are hexadecimal), and receipts are split at the last one anyway.
+_RECEIPT_SEP = "."
+
+
+class LeaseRef(NamedTuple):
+    """What names a lease: the item's id, and the delivery's token when the client sent
+    a receipt (None: whatever lease the item has now, the Part 2 way)."""
+
+    item_id: str
+    token: str | None = None
+
+
+def receipt(item_id: str, token: str) -> str:
+    """The receipt of one delivery: opaque to clients, different for every delivery."""
+    return f"{item_id}{_RECEIPT_SEP}{token}"
+
+
+def parse_receipt(text: str) -> LeaseRef | None:
+    """The lease a receipt names, or None if it cannot be a receipt at all."""
+    item_id, sep, token = text.rpartition(_RECEIPT_SEP)
+    if not sep or not item_id or not token:
+        return None
+    return LeaseRef(item_id, token)
+
+
+def names_lease(ref: LeaseRef, live_token: str | None) -> bool:
+    """Whether `ref` names the live delivery whose token is `live_token`."""
+    return ref.token is None or ref.token == live_token
+
+
+# -- put ---------------------------------------------------------------------------------
+
+
+class Placement(NamedTuple):
+    """When a new item becomes visible and when it is dropped (None: never)."""
+
+    visible_at: float | None
+    ttl_at: float | None
+
+
+def placement(item: NewItem, settings: QueueSettings, now: float) -> Placement:
+    """Where a put's options put an item in time."""
+    return Placement(
+        now + item.delay if item.delay > 0 else None,
+        now + item.ttl if item.ttl is not None else None,
+    )
+
+
+def dedup_open(until: float, now: float) -> bool:
+    """Whether a dedup claim that lasts until `until` still stands at `now`."""
+    return until > now
+
+
+def dedup_until(now: float) -> float:
+    """How long a dedup claim made now lasts."""
+    return now + DEDUP_WINDOW
+
+
+def full(held: int, adding: int, settings: QueueSettings) -> bool:
+    """Whether adding `adding` items to a queue holding `held` (ready, delayed and in
+    flight) passes its `max_items`."""
+    return settings.max_items is not None and held + adding > settings.max_items
+
+
+# -- take --------------------------------------------------------------------------------
+
+
+def takeable(leased: bool, visible_at: float | None, ttl_at: float | None, now: float) -> bool:
+    """Whether an item may be delivered now: not in flight, not delayed, not past its
+    ttl (even if nobody has dropped it yet)."""
+    return not leased and visible_at is None and not expired(ttl_at, now)
+
+
+def lease_until(lease: float, now: float) -> float:
+    """When a lease of `lease` seconds taken now ends."""
+    return now + lease
+
+
+def lease_live(expires: float, now: float) -> bool:
+    """Whether a lease ending at `expires` still holds at `now` (at its end exactly it
+    has ended: the item is the deadline's to give back)."""
+    return expires > now
+
+
+# -- the end of a lease --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Requeue:
+    """Back to the front of its queue, visible at `visible_at` (None: at once)."""
+
+    visible_at: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """On to the back of the dead-letter queue `target` (attempts kept; ttl and delay
+    cleared: a dead letter waits for a person, not for a clock)."""
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """Out of the service: its last delivery failed and there is no dead-letter queue
+    (counted `dead_lettered`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """Out of the service: its ttl ended while it was in flight (counted `expired`)."""
+
+
+Outcome = Requeue | DeadLetter | Drop | Expire
+
+
+def after_lease(
+    attempts: int,
+    settings: QueueSettings,
+    delay: float,
+    now: float,
+    letters_exist: bool,
+    ttl_at: float | None = None,
+) -> Outcome:
+    """What happens to an item whose lease ended without an ack (released with `delay`,
+    or run out with none), after its `attempts`-th delivery. An item whose ttl ended
+    while it was in flight is dropped as expired: it would come back only to be dropped."""
+    if expired(ttl_at, now):
+        return Expire()
+    if settings.max_attempts is None or attempts < settings.max_attempts:
+        return Requeue(now + delay if delay > 0 else None)
+    if settings.dead_letter is not None and letters_exist:
+        return DeadLetter(settings.dead_letter)
+    return Drop()
+
+
+# -- deadlines -------------------------------------------------------------------------------
+
+
+def expired(ttl_at: float | None, now: float) -> bool:
+    """Whether an item's ttl has ended (it is dropped if it is queued, ready or delayed;
+    an item in flight keeps its ttl for when it comes back)."""
+    return ttl_at is not None and ttl_at <= now
+
+
+def delay_end_front(pos: int) -> bool:
+    """Whether an item whose delay ended goes to the front (it was released with a
+    delay: its position is a front one) rather than the back (it was put with one)."""
+    return pos < 0
+
+
+Deadline = Literal["lease", "delay", "ttl"]
+_KIND_ORDER = {"lease": 0, "delay": 1, "ttl": 2}
+
+
+def due_order(kind: Deadline, when: float, pos: int) -> tuple[int, float, int]:
+    """The order in which deadlines found due together are handled (after a restart,
+    say, or a busy moment): every lease end first, then delay ends, then ttl ends, each
+    kind by time; among lease ends and front delay ends of the same moment, the later
+    position first, so that items going to the front together keep their order;
+    otherwise by position."""
+    front = kind == "lease" or (kind == "delay" and delay_end_front(pos))
+    return _KIND_ORDER[kind], when, -pos if front else pos

@@ -1,0 +1,184 @@
+"""A reference model of the delivery contract (API.md Parts 2 and 3), written plainly
+and apart from `disqueue.core.contract`, for the model test to hold every backend to.
+
+One queue and its dead-letter queue, with an explicit clock: items with positions,
+ready, delayed or leased; receipts by delivery; the dedup window; totals.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+DEDUP_WINDOW = 300.0
+
+
+@dataclass
+class ModelItem:
+    id: str
+    value: str
+    key: str | None
+    pos: int
+    attempts: int = 0
+    visible_at: float | None = None
+    ttl_at: float | None = None
+    lease_until: float | None = None
+    delivery: int = 0  # which delivery the live lease is (receipts name one)
+
+    @property
+    def leased(self) -> bool:
+        return self.lease_until is not None
+
+
+@dataclass
+class Totals:
+    put: int = 0
+    taken: int = 0
+    acked: int = 0
+    expired: int = 0
+    dead_lettered: int = 0
+
+
+@dataclass
+class ModelQueue:
+    items: dict[str, ModelItem] = field(default_factory=dict)
+    totals: Totals = field(default_factory=Totals)
+
+    def ready(self) -> list[ModelItem]:
+        return sorted(
+            (i for i in self.items.values() if not i.leased and i.visible_at is None),
+            key=lambda i: i.pos,
+        )
+
+    def counts(self) -> tuple[int, int, int]:
+        """Ready, delayed, in flight."""
+        ready = sum(not i.leased and i.visible_at is None for i in self.items.values())
+        delayed = sum(not i.leased and i.visible_at is not None for i in self.items.values())
+        return ready, delayed, sum(i.leased for i in self.items.values())
+
+
+def matches(item_key: str | None, key: str | None) -> bool:
+    return key is None or (item_key is not None and item_key.lower() == key.lower())
+
+
+@dataclass
+class Model:
+    """The queue `main` (with its settings) and its dead-letter queue `dlq`."""
+
+    max_attempts: int | None
+    dead_letter: bool
+    max_items: int | None
+    now: float
+    main: ModelQueue = field(default_factory=ModelQueue)
+    dlq: ModelQueue = field(default_factory=ModelQueue)
+    dedup: dict[str, tuple[str, float]] = field(default_factory=dict)
+    _back: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _front: itertools.count[int] = field(default_factory=lambda: itertools.count(-1, -1))
+
+    # -- put --------------------------------------------------------------------------
+
+    def put(
+        self, item_id: str, value: str, key: str | None, delay: float, ttl: float | None,
+        dedup_id: str | None,
+    ) -> str | None:  # fmt: skip
+        """The id answered, or None for `queue is full`."""
+        if dedup_id is not None:
+            claim = self.dedup.get(dedup_id)
+            if claim is not None and claim[1] > self.now:
+                return claim[0]
+        if self.max_items is not None and len(self.main.items) + 1 > self.max_items:
+            return None
+        self.main.items[item_id] = ModelItem(
+            item_id, value, key, next(self._back),
+            visible_at=self.now + delay if delay > 0 else None,
+            ttl_at=self.now + ttl if ttl is not None else None,
+        )  # fmt: skip
+        if dedup_id is not None:
+            self.dedup[dedup_id] = (item_id, self.now + DEDUP_WINDOW)
+        self.main.totals.put += 1
+        return item_id
+
+    # -- take -------------------------------------------------------------------------
+
+    def take(
+        self, queue: ModelQueue, key: str | None, count: int, lease: float | None
+    ) -> list[ModelItem]:
+        chosen = [i for i in queue.ready() if matches(i.key, key)][:count]
+        for item in chosen:
+            if lease is None:
+                del queue.items[item.id]
+            else:
+                item.attempts += 1
+                item.delivery += 1
+                item.lease_until = self.now + lease
+        queue.totals.taken += len(chosen)
+        return chosen
+
+    def peek(self, key: str | None) -> ModelItem | None:
+        return next((i for i in self.main.ready() if matches(i.key, key)), None)
+
+    # -- the ends of a lease ---------------------------------------------------------------
+
+    def live(self, item_id: str, delivery: int | None) -> ModelItem | None:
+        """The item whose live lease (item_id, delivery) names; delivery None: any."""
+        item = self.main.items.get(item_id)
+        if item is None or item.lease_until is None or item.lease_until <= self.now:
+            return None
+        if delivery is not None and delivery != item.delivery:
+            return None
+        return item
+
+    def ack(self, item: ModelItem) -> None:
+        del self.main.items[item.id]
+        self.main.totals.acked += 1
+
+    def touch(self, item: ModelItem, lease: float) -> float:
+        item.lease_until = self.now + lease
+        return item.lease_until
+
+    def give_back(self, item: ModelItem, delay: float) -> None:
+        """A lease ended without an ack."""
+        item.lease_until = None
+        if item.ttl_at is not None and item.ttl_at <= self.now:  # its ttl ended meanwhile
+            del self.main.items[item.id]
+            self.main.totals.expired += 1
+            return
+        if self.max_attempts is not None and item.attempts >= self.max_attempts:
+            del self.main.items[item.id]
+            self.main.totals.dead_lettered += 1
+            if self.dead_letter:
+                item.pos, item.ttl_at, item.visible_at = next(self._back), None, None
+                self.dlq.items[item.id] = item
+                self.dlq.totals.put += 1
+            return
+        item.pos = next(self._front)
+        item.visible_at = self.now + delay if delay > 0 else None
+
+    def purge(self) -> int:
+        gone = [i.id for i in self.main.items.values() if not i.leased]
+        for item_id in gone:
+            del self.main.items[item_id]
+        return len(gone)
+
+    # -- time ----------------------------------------------------------------------------
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock, then handle what is due: lease ends, then delay ends, then
+        ttl ends, each by time (items going to the front together keep their order)."""
+        self.now += seconds
+        ended = [i for i in self.main.items.values() if i.leased and i.lease_until <= self.now]  # type: ignore[operator]
+        for item in sorted(ended, key=lambda i: (i.lease_until, -i.pos)):
+            self.give_back(item, 0.0)
+        for queue in (self.main, self.dlq):
+            due = [
+                i
+                for i in queue.items.values()
+                if i.visible_at is not None and i.visible_at <= self.now
+            ]
+            for item in sorted(due, key=lambda i: (i.visible_at, -i.pos if i.pos < 0 else i.pos)):
+                item.pos = next(self._front) if item.pos < 0 else next(self._back)
+                item.visible_at = None
+            for item in list(queue.items.values()):
+                if not item.leased and item.ttl_at is not None and item.ttl_at <= self.now:
+                    del queue.items[item.id]
+                    queue.totals.expired += 1
