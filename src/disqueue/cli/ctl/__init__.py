@@ -2,8 +2,9 @@
 
 Each command group is a module with `register(commands, common)`; to add one, write
 the module and list it in `GROUPS`. A command's
-function takes the parsed arguments and returns the exit status; `ClientError`s
-become one line on stderr and exit status 1.
+function takes the parsed arguments and returns the exit status; a `ClientError` or a
+`Failure` becomes one line on stderr (a JSON object under `--json`) and the exit
+status of `common.py`, the same for every command.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from disqueue import __version__
 from disqueue.cli import passwd
 from disqueue.cli.ctl import items, queues, watch
-from disqueue.cli.ctl.common import common_options
+from disqueue.cli.ctl.common import EXIT_STATUSES, INTERRUPTED, Failure, common_options
 from disqueue.client.errors import ClientError
 
 #: The command groups, in the order `disqueuectl -h` lists them.
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common_options()],
         description="Manage a Disqueue server: queues, items, live depths, passwords.",
         epilog="The server and credentials default to DISQUEUE_URL, DISQUEUE_USER and "
-        "DISQUEUE_PASSWORD.",
+        f"DISQUEUE_PASSWORD. {EXIT_STATUSES}.",
     )
     parser.add_argument("--version", action="version", version=f"disqueuectl {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -45,10 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.run(args)
     except ClientError as exc:
-        print(f"disqueuectl: {exc.message}", file=sys.stderr)
-        return 1
+        return Failure.from_client_error(exc).report(args.json)
+    except Failure as failure:
+        return failure.report(args.json)
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
     except BrokenPipeError:  # `disqueuectl queues | head -1`
         sys.stderr.close()
         return 0
