@@ -36,6 +36,7 @@ CLIENT_PROGRAM = textwrap.dedent(
         with client.consume(name, prefetch=1) as items:
             for item in items:
                 print(item.value, item.key)
+                item.ack()
                 break
         try:
             client.take(name)
@@ -106,6 +107,7 @@ def test_wheels_share_no_file(wheels: dict[str, Path]) -> None:
     assert not client & server
     assert "disqueue/__init__.py" in client and "disqueue/client/consumer.py" in client
     assert "disqueue/server/app.py" in server and "disqueue/storage/sql/" in str(sorted(server))
+    assert "disqueue/wire.json" in server  # the protocol description the server reads
     assert not any(name.startswith("disqueue/client/") for name in server)
 
 
