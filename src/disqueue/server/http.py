@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from disqueue import wire
 from disqueue.auth.permissions import ACCESS, Access
 from disqueue.errors import BadRequest, DisqueueError
 from disqueue.models import NewItem, QueueSettings
@@ -15,7 +16,7 @@ from disqueue.server.params import Params, read_params
 from disqueue.server.state import SERVICE
 
 #: At most this many items in one batch put or one take with `count`.
-MAX_BATCH = 1000
+MAX_BATCH = wire.MAX_BATCH
 _PLAIN = frozenset({"value", "key"})
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from disqueue import wire
+
 Schema = dict[str, Any]
 
 _STRING: Schema = {"type": "string"}
@@ -95,7 +97,11 @@ _QUEUE_STATS: Schema = {
 def _paths() -> dict[str, Schema]:
     name_only = _params(["name"])
     item_options = {"key": _STRING, "delay": _NUMBER, "ttl": _NUMBER, "dedup_id": _STRING}
-    batch: Schema = {"type": "array", "maxItems": 1000, "items": _params(["value"], **item_options)}
+    batch: Schema = {
+        "type": "array",
+        "maxItems": wire.MAX_BATCH,
+        "items": _params(["value"], **item_options),
+    }
     take = _params(["name"], key=_STRING, lease=_NUMBER, wait=_NUMBER, count=_WHOLE)
     return {
         "/queues": {
@@ -113,7 +119,7 @@ def _paths() -> dict[str, Schema]:
             "delete": _action("Delete a queue and its items", name_only, _ok("deleted"), 404),
         },
         "/put": {"post": _action(
-            "Put an item (or, with `items` in a JSON body, up to 1000 at once)",
+            f"Put an item (or, with `items` in a JSON body, up to {wire.MAX_BATCH} at once)",
             _params(["name"], value=_STRING, items=batch, **item_options),
             _ok("the item's id, or `ids` for a batch", {"type": "object"}), 404, 413, 429)},
         "/take": {"post": _action(
@@ -166,6 +172,8 @@ def describe(version: str) -> Schema:
         },
         "security": [{}, {"basic": []}],
         "paths": _paths(),
+        # The protocol's limits, error messages and WebSocket frames (disqueue/wire.json).
+        "x-disqueue-protocol": wire.PROTOCOL,
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
             "schemas": {
@@ -183,6 +191,7 @@ def describe(version: str) -> Schema:
                     "required": ["success", "message", "payload"],
                     "properties": {"success": {"const": False}, "message": _STRING, "payload": {}},
                 },
+                **wire.frame_schemas(),
             },
             "responses": {
                 "Failure": {
