@@ -203,6 +203,12 @@ def test_json_errors_and_exit_statuses(open_server: Server) -> None:
     unreachable = ctl("queues", "--json", "--url", f"http://127.0.0.1:{free_port()}")
     assert unreachable.returncode == 3
     assert json.loads(unreachable.stderr)["error"].startswith("cannot reach")
+    usage = ctl("take", missing, "--count", "many", "--json", *url)
+    assert (usage.returncode, usage.stdout) == (2, "")
+    assert json.loads(usage.stderr) == {
+        "error": "argument --count: invalid int value: 'many'",
+        "exit_status": 2,
+    }
     assert "exit status: 0 done; 1 the server refused" in " ".join(ok("--help").split())
 
 
