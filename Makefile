@@ -11,13 +11,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Stamps: reinstall only when pyproject.toml changes.
-$(VENV)/.run-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+# Two distributions from this repository (docs/decisions/0009-distributions.md): the
+# client `disqueue` (clients/python) and the server `disqueue-server` (here), which
+# depends on it; both editable, so the one `disqueue` package spans both source trees.
+# Stamps: reinstall only when a pyproject.toml changes.
+PYCLIENT := clients/python
+
+$(VENV)/.run-deps: pyproject.toml $(PYCLIENT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e $(PYCLIENT) -e .
 	touch $@
 
-$(VENV)/.test-deps: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+$(VENV)/.test-deps: pyproject.toml $(PYCLIENT)/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e $(PYCLIENT) -e '.[test]'
 	touch $@ $(VENV)/.run-deps
 
 # The TypeScript client (clients/typescript): npm installs its locked dependencies
@@ -36,8 +41,8 @@ run: $(VENV)/.run-deps
 	$(BIN)/disqueue $(ARGS)
 
 lint: $(VENV)/.test-deps
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src $(PYCLIENT) tests bench
+	$(BIN)/ruff format --check src $(PYCLIENT) tests bench
 
 typecheck: $(VENV)/.test-deps
 	$(BIN)/mypy
@@ -70,3 +75,4 @@ bench: $(VENV)/.test-deps
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 	rm -rf $(TS)/node_modules $(TS)/dist $(TS)/build-test
+	rm -rf build $(PYCLIENT)/build src/*.egg-info $(PYCLIENT)/src/*.egg-info

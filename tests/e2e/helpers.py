@@ -219,11 +219,13 @@ def launch(
     files: Mapping[str, str | bytes] | None = None,
     cwd: Path | None = None,
     client_cert: Path | None = None,
+    python: str = PYTHON,
 ) -> Server:
     """Write the config (and extra files) into `directory`, start the server, wait for it.
 
     The process runs in `cwd` (default: `directory`). `client_cert` (a PEM file with
-    certificate and key) is presented to listeners that require one.
+    certificate and key) is presented to listeners that require one. `python` is the
+    interpreter that runs `-m disqueue` (default: the repository's .venv).
     """
     directory.mkdir(parents=True, exist_ok=True)
     full = complete_config(config)
@@ -240,7 +242,7 @@ def launch(
     stderr_path = directory / "server.stderr"
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         proc = subprocess.Popen(
-            [PYTHON, "-m", "disqueue", "-c", str(config_path)],
+            [python, "-m", "disqueue", "-c", str(config_path)],
             cwd=cwd or directory,
             stdout=out,
             stderr=err,

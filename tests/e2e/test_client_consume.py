@@ -36,6 +36,7 @@ async def test_consume_acks_each_item_when_the_body_finishes(open_server: Server
                 assert item.attempts == 1 and item.id is not None
                 seen.append(item.value)
                 if len(seen) == len(values):
+                    await item.ack()  # a break alone releases the item in hand
                     break
         info = await client.info(queue)
     assert seen == values
@@ -139,6 +140,7 @@ def test_sync_consume(open_server: Server) -> None:
                     with pytest.raises(KeyError), item:
                         raise KeyError("b failed")
                 if len(seen) == 4:
+                    item.ack()  # a break alone releases the item in hand
                     break
         info = client.info(queue)
     assert seen[:2] == ["a", "b"] and sorted(seen[2:]) == ["b", "c"]
@@ -164,6 +166,7 @@ async def test_consume_across_a_server_restart(tmp_path: Path) -> None:
                         server.stop()
                         server = await asyncio.to_thread(launch, directory, server.config)
                     if set(seen) == set(values):
+                        await item.ack()
                         break
                 connections = items.connections
             info = await client.info(queue)

@@ -39,10 +39,12 @@ def ok(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) 
     return done.stdout
 
 
-def fails(*args: str, env: dict[str, str] | None = None) -> str:
-    """The one stderr line of a command that must fail with status 1 and no output."""
-    done = ctl(*args, env=env)
-    assert (done.returncode, done.stdout) == (1, ""), done
+def fails(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None, status: int = 1
+) -> str:
+    """The one stderr line of a command that must fail with `status` and no output."""
+    done = ctl(*args, env=env, stdin=stdin)
+    assert (done.returncode, done.stdout) == (status, ""), done
     assert done.stderr.count("\n") == 1, done.stderr
     return done.stderr.strip()
 
@@ -87,15 +89,16 @@ def test_put_100000_lines_from_stdin(open_server: Server) -> None:
 
 
 def test_put_from_a_file_with_options(open_server: Server, tmp_path: Path) -> None:
-    """put --file with a key and small batches; empty lines are items too."""
+    """put --file with a key and small batches; blank lines are no items, and counted."""
     url = ("--url", open_server.url)
     queue = ok("create", *url).strip()
     source = tmp_path / "values.txt"
-    source.write_text("a\r\n\nc\n", encoding="utf-8")
+    source.write_text("a\r\n\n \n\r\nc\n", encoding="utf-8")
     out = as_json("put", queue, "--file", str(source), "--key", "k", "--batch", "2", *url)
-    assert out == {"put": 3}
+    assert out == {"put": 3, "blank": 2}
     items = as_json("take", queue, "--count", "5", *url)
-    assert [(item["key"], item["value"]) for item in items] == [("k", "a"), ("k", ""), ("k", "c")]
+    assert [(item["key"], item["value"]) for item in items] == [("k", "a"), ("k", " "), ("k", "c")]
+    assert ok("put", queue, *url, stdin="x\n\ny\n") == "put 2 items (1 blank lines skipped)\n"
     missing = fails("put", queue, "--file", str(tmp_path / "nope.txt"), *url)
     assert missing.startswith("disqueuectl: ") and "nope.txt" in missing
 
@@ -119,7 +122,9 @@ def test_item_commands(open_server: Server) -> None:
     assert fails("ack", queue, taken["id"], *url) == "disqueuectl: no such lease"
     assert ok("take", queue, "--wait", "1", *url) == "second\n"
     assert fails("take", queue, *url) == "disqueuectl: no item to take"
-    assert as_json("take", queue, "--count", "3", *url) == []
+    # --count that takes nothing fails as a plain take does (it used to exit 0).
+    assert fails("take", queue, "--count", "3", *url) == "disqueuectl: no item to take"
+    assert fails("peek", queue, *url) == "disqueuectl: no item to peek"
 
 
 def test_watch(open_server: Server) -> None:
@@ -150,22 +155,146 @@ def test_auth_options_and_environment(start_server: StartServer) -> None:
     name = ok("create", "--url", server.url, "--user", "test", "--password", "test").strip()
     env = {"DISQUEUE_URL": server.url, "DISQUEUE_USER": "test", "DISQUEUE_PASSWORD": "test"}
     assert ok("queues", env=env).split() == [name]
-    assert fails("queues", "--url", server.url) == "disqueuectl: authentication required"
+    assert fails("queues", "--url", server.url) == (
+        "disqueuectl: authentication required (give --user and --password, "
+        "or set DISQUEUE_USER and DISQUEUE_PASSWORD)"
+    )
     wrong = fails("queues", env=env | {"DISQUEUE_PASSWORD": "nope"})
     assert wrong == "disqueuectl: invalid credentials"
 
 
 def test_unreachable_server_and_bad_usage() -> None:
-    """No server: one line naming the URL, status 1; a usage error: status 2. The
+    """No server: one line naming the URL, status 3; a usage error: status 2. The
     server options go before or after the command."""
     url = f"http://127.0.0.1:{free_port()}"
     for args in (("queues", "--url", url), ("--url", url, "queues")):  # either place
-        assert fails(*args).startswith(f"disqueuectl: cannot reach {url}")
+        assert fails(*args, status=3).startswith(f"disqueuectl: cannot reach {url}")
     done = ctl("frobnicate")
     assert done.returncode == 2 and "invalid choice" in done.stderr
+    assert fails("put", "q", "--batch", "0", "--url", url, stdin="x\n", status=2) == (
+        "disqueuectl: --batch must be 1..1000"
+    )
 
 
 @pytest.mark.parametrize("flag", ["--help", "--version"])
 def test_help_and_version(flag: str) -> None:
     """The script is installed and answers --help and --version."""
     assert ok(flag).startswith(("usage: disqueuectl", "disqueuectl "))
+
+
+def test_url_without_scheme(open_server: Server) -> None:
+    """`--url host:port` and DISQUEUE_URL=host:port mean http://host:port."""
+    bare = open_server.url.removeprefix("http://")
+    name = ok("create", "--url", bare).strip()
+    assert name in ok("queues", env={"DISQUEUE_URL": bare}).split()
+
+
+def test_json_errors_and_exit_statuses(open_server: Server) -> None:
+    """Under --json an error is one JSON object on stderr (message, HTTP status, exit
+    status), stdout stays empty; the statuses are the documented ones."""
+    url = ("--url", open_server.url)
+    missing = "00000000-0000-4000-8000-000000000000"
+    done = ctl("info", missing, "--json", *url)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert json.loads(done.stderr) == {
+        "error": "queue does not exist",
+        "exit_status": 1,
+        "status": 404,
+    }
+    unreachable = ctl("queues", "--json", "--url", f"http://127.0.0.1:{free_port()}")
+    assert unreachable.returncode == 3
+    assert json.loads(unreachable.stderr)["error"].startswith("cannot reach")
+    usage = ctl("take", missing, "--count", "many", "--json", *url)
+    assert (usage.returncode, usage.stdout) == (2, "")
+    assert json.loads(usage.stderr) == {
+        "error": "argument --count: invalid int value: 'many'",
+        "exit_status": 2,
+    }
+    assert "exit status: 0 done; 1 the server refused" in " ".join(ok("--help").split())
+
+
+@pytest.fixture
+def small_values(start_server: StartServer) -> Server:
+    """A server that refuses values over 100 bytes."""
+    return start_server({"limits": {"max_value_bytes": 100}})
+
+
+def lines_file(path: Path, lines: list[str], too_long: int | None = None) -> Path:
+    """`lines` written to `path`, line number `too_long` (from 1) replaced by 200 bytes."""
+    written = [("x" * 200 if number == too_long else line) for number, line in
+               enumerate(lines, 1)]  # fmt: skip
+    path.write_text("\n".join(written) + "\n", encoding="utf-8")
+    return path
+
+
+def test_failed_bulk_put_names_the_line_and_resumes(small_values: Server, tmp_path: Path) -> None:
+    """A bulk put refused at line 2501 says so, how many items it stored (2000: the
+    batches before) and the --skip that goes on; resumed, every line is in once, in order."""
+    url = ("--url", small_values.url)
+    queue = ok("create", *url).strip()
+    lines = [f"v{n}" for n in range(1, 3001)]
+    source = lines_file(tmp_path / "lines.txt", lines, too_long=2501)
+    assert fails("put", queue, "--file", str(source), *url) == (
+        "disqueuectl: line 2501: value too large; 2000 items stored; resume with --skip 2000"
+    )
+    done = ctl("put", queue, "--file", str(source), "--json", *url)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert json.loads(done.stderr) == {
+        "error": "line 2501: value too large; 2000 items stored; resume with --skip 2000",
+        "exit_status": 1, "line": 2501, "stored": 2000, "skip": 2000, "status": 400,
+    }  # fmt: skip
+    ok("purge", queue, *url)
+    fails("put", queue, "--file", str(source), *url)
+    lines_file(source, lines)
+    assert ok("put", queue, "--file", str(source), "--skip", "2000", *url) == "put 1000 items\n"
+    with Api(small_values.url) as api:
+        assert api.drain(queue) == lines
+
+
+def test_bulk_put_with_dedup_prefix_runs_again_without_duplicates(
+    small_values: Server, tmp_path: Path
+) -> None:
+    """With --dedup-prefix each line's item has the dedup id PREFIX:<line>: after a
+    failure, the same command run again (no --skip) stores each line once."""
+    url = ("--url", small_values.url)
+    queue = ok("create", *url).strip()
+    lines = [f"w{n}" for n in range(1, 1201)]
+    source = lines_file(tmp_path / "lines.txt", lines, too_long=1101)
+    command = ("put", queue, "--file", str(source), "--dedup-prefix", "jobs-1", "--batch", "500")
+    assert fails(*command, *url) == (
+        "disqueuectl: line 1101: value too large; 1000 items stored; resume with --skip 1000"
+    )
+    lines_file(source, lines)
+    assert ok(*command, *url) == "put 1200 items\n"  # 1000 of them already there
+    assert ok(*command, *url) == "put 1200 items\n"
+    with Api(small_values.url) as api:
+        assert api.drain(queue) == lines
+
+
+def test_bulk_put_reports_text_that_is_not_utf8(open_server: Server, tmp_path: Path) -> None:
+    """A line that is not UTF-8 is named, with what was stored before it."""
+    url = ("--url", open_server.url)
+    queue = ok("create", *url).strip()
+    source = tmp_path / "bad.txt"
+    source.write_bytes(b"a\nb\n\xff\xfe\nc\n")
+    assert fails("put", queue, "--file", str(source), "--batch", "1", *url) == (
+        "disqueuectl: line 3: not UTF-8 text; 2 items stored; resume with --skip 2"
+    )
+
+
+def test_watch_fits_the_terminal_and_shows_settings(open_server: Server) -> None:
+    """watch at 60 columns drops columns rather than cutting numbers; at 200 it shows
+    them all; under --json the settings are the queue's own, not null."""
+    url = ("--url", open_server.url)
+    queue = as_json("create", "--lease", "30", "--max-items", "5000", *url)["name"]
+    ok("put", queue, *url, stdin="".join(f"{n}\n" for n in range(1234)))
+    narrow = ok("watch", queue, "--count", "1", *url, env={"COLUMNS": "60"})
+    assert narrow.strip() and max(len(line) for line in narrow.splitlines()) <= 60
+    assert "1234" in narrow and "size" in narrow and "dead" not in narrow
+    wide = ok("watch", queue, "--count", "1", *url, env={"COLUMNS": "200"})
+    assert queue in wide and "dead lettered" in wide and "taken/s" in wide
+    (refresh,) = [json.loads(line) for line in ok("watch", queue, "--count", "1", "--json", *url)
+                  .splitlines()]  # fmt: skip
+    (shown,) = refresh["queues"]
+    assert (shown["lease"], shown["max_items"], shown["size"]) == (30, 5000, 1234)
+    assert shown["created"] is not None

@@ -19,6 +19,7 @@ from .helpers import (
     assert_silent,
     recv_delivery,
     recv_error,
+    recv_json,
     send_want,
     ws_url,
 )
@@ -352,18 +353,25 @@ async def test_upgrade_accepts_capitalised_upgrade_header(
 # ---------------------------------------------------------------- errors
 
 
+# An error tied to a want (it has an identifier) carries it in payload.id (API.md
+# Part 3 "WebSocket want errors"); the others keep payload null.
 @pytest.mark.parametrize(
-    ("frame", "reason"),
+    ("frame", "reason", "payload"),
     [
-        ("not json at all", "failed to read message"),
-        ("[1, 2, 3]", "failed to read message"),
-        ('"a string"', "failed to read message"),
-        ("42", "failed to read message"),
-        ('{"queue": "QUEUE"}', "no identifier"),
-        ('{"identifier": "i"}', "no queue"),
-        ('{"identifier": "i", "queue": "QUEUE", "key": 5}', "failed to read message"),
-        ('{"identifier": "i", "queue": "00000000-0000-4000-8000-000000000000"}', "queue not found"),
-        ('{"identifier": "i", "queue": "not-a-uuid"}', "queue not found"),
+        ("not json at all", "failed to read message", None),
+        ("[1, 2, 3]", "failed to read message", None),
+        ('"a string"', "failed to read message", None),
+        ("42", "failed to read message", None),
+        ('{"queue": "QUEUE"}', "no identifier", None),
+        ('{"identifier": "i"}', "no queue", {"id": "i"}),
+        ('{"identifier": "i", "queue": "QUEUE", "key": 5}', "failed to read message", None),
+        (
+            '{"identifier": "i", "queue": "00000000-0000-4000-8000-000000000000"}',
+            "queue not found",
+            {"id": "i"},
+        ),
+        ('{"identifier": 7, "queue": "not-a-uuid"}', "queue not found", {"id": 7}),
+        ('{"identifier": "i", "queue": 12}', "queue not found", {"id": "i"}),
     ],
 )
 async def test_want_errors(
@@ -373,11 +381,13 @@ async def test_want_errors(
     open_server: Server,
     frame: str,
     reason: str,
+    payload: dict[str, object] | None,
 ) -> None:
-    """A bad want gets an error frame with its reason, registers nothing, keeps the socket open."""
+    """A bad want gets an error frame with its reason (and its identifier when it has
+    one), registers nothing, keeps the socket open."""
     async with http.ws_connect(ws_url(open_server.url)) as ws:
         await ws.send_str(frame.replace("QUEUE", queue))
-        assert await recv_error(ws) == reason
+        assert await recv_json(ws) == {"success": False, "message": reason, "payload": payload}
         assert api.info(queue)["consumers"] == 0
         api.put(queue, "still-works")
         await send_want(ws, "ok", queue)
@@ -407,7 +417,11 @@ async def test_want_for_deleted_queue(
     api.call("DELETE", "/queue", data={"name": name}).ok()
     async with http.ws_connect(ws_url(open_server.url)) as ws:
         await send_want(ws, "late", name)
-        assert await recv_error(ws) == "queue not found"
+        assert await recv_json(ws) == {
+            "success": False,
+            "message": "queue not found",
+            "payload": {"id": "late"},
+        }
 
 
 async def test_many_errors_then_delivery(
@@ -418,7 +432,7 @@ async def test_many_errors_then_delivery(
         for _ in range(5):
             await ws.send_str("{")
             await ws.send_str(json.dumps({"identifier": "x", "queue": str(uuid.uuid4())}))
-        reasons = [await recv_error(ws) for _ in range(10)]
+        reasons = [(await recv_json(ws))["message"] for _ in range(10)]
         assert reasons == ["failed to read message", "queue not found"] * 5
         await send_want(ws, "end", queue)
         api.wait_for_consumers(queue, 1)

@@ -304,8 +304,9 @@ async function _send(
 ): Promise<ProtocolMessage> {
   let status: number;
   let text: string;
+  const address = _urlJoin(url, path);
   try {
-    const response = await fetch(_urlJoin(url, path), {
+    const response = await fetch(address, {
       method,
       body,
       headers: {..._authenticationHeader(auth), ...headers},
@@ -313,11 +314,25 @@ async function _send(
     status = response.status;
     text = await response.text();
   } catch (error) {
-    throw new QueueException((error as Error).message);
+    throw _unreachable(address, error);
   }
   const message = parse(text);
   message.raiseOnError(status);
   return message;
+}
+
+/**
+ * A network failure as the client's error: `cannot reach <URL>: <cause>`, the cause being
+ * what Node's `fetch` keeps in `error.cause` ("connect ECONNREFUSED 127.0.0.1:3682"), not
+ * its bare "fetch failed". The original error stays in `cause`.
+ */
+export function _unreachable(address: string, error: unknown): QueueException {
+  const outer = error instanceof Error ? error : new Error(String(error));
+  const inner: unknown = outer.cause;
+  const reason = inner instanceof Error ? inner.message || (inner as {code?: string}).code : undefined;
+  const exception = new QueueException(`cannot reach ${address}: ${reason ?? outer.message}`);
+  Object.defineProperty(exception, 'cause', {value: error, enumerable: false});
+  return exception;
 }
 
 /** The `Authorization` header for `auth`, or none. */

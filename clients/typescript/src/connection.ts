@@ -166,7 +166,8 @@ export class Connection {
     const refused = /Unexpected server response: (\d+)/.exec(error.message);
     if (refused !== null && ['401', '403', '404'].includes(refused[1] ?? '')) {
       this.stopped = true;
-      this.events.error(new QueueException(`websocket refused: ${refused[1]}`, Number(refused[1])));
+      const address = webSocketAddress(this.url);
+      this.events.error(new QueueException(`websocket ${address} refused: ${refused[1]}`, Number(refused[1])));
     }
   }
 

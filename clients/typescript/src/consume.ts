@@ -91,7 +91,9 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
     if (this.current !== undefined) {
       const finished = this.current;
       this.current = undefined;
-      await this.settle(finished, 'ack');
+      if (!this.done) {
+        await this.settle(finished, 'ack');
+      } // else closed inside the loop: the server released it with the connection
     }
     if (this.failure !== undefined) {
       throw this.failure;

@@ -146,7 +146,7 @@ describe('Disqueue handlers, with authentication', () => {
     await closed;
     assert.deepEqual(
       errors.map((error) => [error.message, error.status]),
-      [['websocket refused: 403', 403]],
+      [[`websocket ${server.url.replace('http', 'ws')}/take/ws refused: 403`, 403]],
     );
   });
 });

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from disqueue import wire
 from disqueue.auth.permissions import READ, WRITE, Need
 from disqueue.core import QueueService, contract
 from disqueue.core.contract import LeaseRef
@@ -20,8 +21,8 @@ from disqueue.models import NewItem
 from disqueue.server.params import Params
 
 #: At most this many items in one batch put or one take with `count`, and receipts in
-#: one batch ack, release or touch.
-MAX_BATCH = 1000
+#: one batch ack, release or touch (the protocol description, `wire.json`).
+MAX_BATCH = wire.MAX_BATCH
 _PLAIN = frozenset({"value", "key"})
 
 Run = Callable[[QueueService, str, Params], Awaitable[Any]]

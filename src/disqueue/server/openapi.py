@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from disqueue import wire
+
 Schema = dict[str, Any]
 
 _STRING: Schema = {"type": "string"}
@@ -80,6 +82,7 @@ _ITEM: Schema = {
         "id": _STRING,
         "attempts": {"type": "integer", "description": "leased items only"},
         "lease_expires": {"type": "number", "description": "leased items only (Unix time)"},
+        "receipt": {"type": "string", "description": "leased items only: names this delivery"},
     },
 }
 _QUEUE_STATS: Schema = {
@@ -95,8 +98,18 @@ _QUEUE_STATS: Schema = {
 def _paths() -> dict[str, Schema]:
     name_only = _params(["name"])
     item_options = {"key": _STRING, "delay": _NUMBER, "ttl": _NUMBER, "dedup_id": _STRING}
-    batch: Schema = {"type": "array", "maxItems": 1000, "items": _params(["value"], **item_options)}
+    batch: Schema = {
+        "type": "array",
+        "maxItems": wire.MAX_BATCH,
+        "items": _params(["value"], **item_options),
+    }
     take = _params(["name"], key=_STRING, lease=_NUMBER, wait=_NUMBER, count=_WHOLE)
+    # A lease by `receipt` (or by item `id`, Part 2), or a batch of `receipts` (JSON body).
+    leases = {
+        "id": _STRING, "receipt": _STRING,
+        "receipts": {"type": "array", "maxItems": wire.MAX_BATCH, "items": _STRING},
+    }  # fmt: skip
+    settled = _ok("null for one lease; `done` and `missing` for a batch", {})
     return {
         "/queues": {
             "get": {"summary": "List the queues, oldest first",
@@ -113,7 +126,7 @@ def _paths() -> dict[str, Schema]:
             "delete": _action("Delete a queue and its items", name_only, _ok("deleted"), 404),
         },
         "/put": {"post": _action(
-            "Put an item (or, with `items` in a JSON body, up to 1000 at once)",
+            f"Put an item (or, with `items` in a JSON body, up to {wire.MAX_BATCH} at once)",
             _params(["name"], value=_STRING, items=batch, **item_options),
             _ok("the item's id, or `ids` for a batch", {"type": "object"}), 404, 413, 429)},
         "/take": {"post": _action(
@@ -122,11 +135,12 @@ def _paths() -> dict[str, Schema]:
                 {"oneOf": [_ITEM, {"type": "array", "items": _ITEM}]}), 404)},
         "/peek": {"post": _action("Look at what take would return", _params(["name"], key=_STRING),
                                   _ok("the item", _ITEM), 404)},
-        "/ack": {"post": _action("Acknowledge a leased item", _params(["name", "id"]),
-                                 _ok("removed"), 404)},
-        "/release": {"post": _action("Give a leased item back (after `delay`)",
-                                     _params(["name", "id"], delay=_NUMBER), _ok("released"), 404)},
-        "/touch": {"post": _action("Extend a lease", _params(["name", "id", "lease"]),
+        "/ack": {"post": _action("Acknowledge a leased item (by receipt), or a batch",
+                                 _params(["name"], **leases), settled, 404)},
+        "/release": {"post": _action("Give a leased item back (after `delay`), or a batch",
+                                     _params(["name"], delay=_NUMBER, **leases), settled, 404)},
+        "/touch": {"post": _action("Extend a lease, or a batch",
+                                   _params(["name", "lease"], **leases),
                                    _ok("the lease's new end", {"type": "object"}), 404)},
         "/purge": {"post": _action("Drop every ready and delayed item", name_only,
                                    _ok("how many", {"type": "object"}), 404)},
@@ -166,6 +180,8 @@ def describe(version: str) -> Schema:
         },
         "security": [{}, {"basic": []}],
         "paths": _paths(),
+        # The protocol's limits, error messages and WebSocket frames (disqueue/wire.json).
+        "x-disqueue-protocol": wire.PROTOCOL,
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
             "schemas": {
@@ -183,6 +199,7 @@ def describe(version: str) -> Schema:
                     "required": ["success", "message", "payload"],
                     "properties": {"success": {"const": False}, "message": _STRING, "payload": {}},
                 },
+                **wire.frame_schemas(),
             },
             "responses": {
                 "Failure": {

@@ -13,19 +13,13 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from disqueue import wire
 from disqueue.errors import BadRequest, InvalidParameter, MissingParameter, RequestTimeout
 from disqueue.server.state import LIMITS
 
-#: name → (lowest, highest, whether the lowest itself is allowed, whole numbers only)
-RANGES: dict[str, tuple[float, float, bool, bool]] = {
-    "lease": (0, 43_200, False, False),
-    "delay": (0, 604_800, True, False),
-    "ttl": (0, 31_536_000, False, False),
-    "wait": (0, 60, True, False),
-    "count": (0, 1000, True, True),
-    "max_attempts": (1, 2**31, True, True),
-    "max_items": (1, 2**62, True, True),
-}
+#: name → (lowest, highest, whether the lowest itself is allowed, whole numbers only),
+#: from the protocol's description (disqueue/wire.json `limits.parameters`).
+RANGES: dict[str, tuple[float, float, bool, bool]] = wire.ranges()
 
 
 class Params:

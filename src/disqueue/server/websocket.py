@@ -160,10 +160,10 @@ class WebSocketConsumer:
             return await self._op(message, identifier)
         queue = message.get("queue")
         if queue is None or queue == "":
-            return await self.send_error("no queue")
+            return await self.send_error("no queue", identifier)
         key = message.get("key")
         if not isinstance(queue, str):
-            return await self.send_error("queue not found")
+            return await self.send_error("queue not found", identifier)
         if key is not None and not isinstance(key, str):
             return await self.send_error("failed to read message")
         try:
@@ -181,7 +181,7 @@ class WebSocketConsumer:
                 self, identifier, queue, key, lease=lease, count=count or 1
             )
         except (InvalidQueueId, QueueNotFound):
-            return await self.send_error("queue not found")
+            return await self.send_error("queue not found", identifier)
         if want is not None:
             self.wants.add(want)
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import IO, Any
 
-from disqueue.cli.ctl.common import client, emit_json, stderr
+from disqueue.cli.ctl.common import FAILED, UNREACHABLE, USAGE, Failure, client, emit_json, stderr
 from disqueue.client.calls import MAX_BATCH
-from disqueue.client.errors import BadRequest
+from disqueue.client.errors import ClientError, ConnectionFailed, NoItem
 from disqueue.client.models import Item
 from disqueue.client.sync import Client
 
@@ -22,7 +24,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="put a value, or one item per line of a file or stdin",
         description="Put VALUE; without VALUE, put each line of --file (or stdin) as an "
-        "item, in batches, with a progress bar on a terminal.",
+        "item, in batches, with a progress bar on a terminal. Blank lines are no items. A "
+        "failure names the line, how many items were stored and the --skip that goes on; "
+        "with --dedup-prefix the same input can be put again without duplicates.",
     )
     cmd.add_argument("queue")
     cmd.add_argument("value", nargs="?", help="the value (default: lines of --file or stdin)")
@@ -31,6 +35,19 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--delay", type=float, help="seconds before the items become visible")
     cmd.add_argument("--ttl", type=float, help="drop items still queued after this many seconds")
     cmd.add_argument("--dedup-id", help="de-duplication id (a single VALUE only)")
+    cmd.add_argument(
+        "--dedup-prefix",
+        metavar="PREFIX",
+        help="give each line's item the dedup id PREFIX:<line number>, so that putting the "
+        "same input again within 5 minutes stores nothing twice",
+    )
+    cmd.add_argument(
+        "--skip",
+        type=int,
+        default=0,
+        metavar="N",
+        help="pass over the first N lines (what a failed put says to resume with)",
+    )
     cmd.add_argument(
         "--batch", type=int, default=MAX_BATCH, help=f"items per request (default {MAX_BATCH})"
     )
@@ -67,9 +84,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 def put(args: argparse.Namespace) -> int:
     """Put one value, or every line of the input."""
     if not 1 <= args.batch <= MAX_BATCH:
-        raise BadRequest(f"--batch must be 1..{MAX_BATCH}")
+        raise Failure(f"--batch must be 1..{MAX_BATCH}", USAGE)
+    if args.skip < 0:
+        raise Failure("--skip must be 0 or more", USAGE)
     with client(args) as api:
         if args.value is not None:
+            if args.dedup_prefix is not None or args.skip:
+                raise Failure("--dedup-prefix and --skip read lines: give no VALUE", USAGE)
             item_id = api.put(
                 args.queue, args.value, args.key, delay=args.delay, ttl=args.ttl,
                 dedup_id=args.dedup_id,
@@ -77,23 +98,38 @@ def put(args: argparse.Namespace) -> int:
             emit_json({"id": item_id}) if args.json else print(item_id)
             return 0
         if args.dedup_id is not None:
-            raise BadRequest("--dedup-id needs a single VALUE")
+            raise Failure("--dedup-id needs a single VALUE", USAGE)
         if args.file in (None, "-"):
             if sys.stdin.isatty():
-                raise BadRequest("no value: give VALUE or --file, or pipe lines on stdin")
-            count = _put_lines(api, args, sys.stdin.buffer)
+                raise Failure("no value: give VALUE or --file, or pipe lines on stdin", USAGE)
+            done = _put_lines(api, args, sys.stdin.buffer)
         else:
             try:
                 with open(args.file, "rb") as source:
-                    count = _put_lines(api, args, source)
+                    done = _put_lines(api, args, source)
             except OSError as exc:
-                raise BadRequest(f"{args.file}: {exc.strerror}") from exc
-    emit_json({"put": count}) if args.json else print(f"put {count} items")
+                raise Failure(f"{args.file}: {exc.strerror}") from exc
+    if args.json:
+        emit_json({"put": done.stored, "blank": done.blank})
+    else:
+        blank = f" ({done.blank} blank lines skipped)" if done.blank else ""
+        print(f"put {done.stored} items{blank}")
     return 0
 
 
-def _put_lines(api: Client, args: argparse.Namespace, source: IO[bytes]) -> int:
-    """Put each line of `source` as an item, `args.batch` per request; how many."""
+@dataclass
+class Lines:
+    """Where a bulk put is: items stored, input lines read (the last stored batch's
+    last line: `--skip` this many to go on), blank lines passed over."""
+
+    stored: int = 0
+    lines: int = 0
+    blank: int = 0
+
+
+def _put_lines(api: Client, args: argparse.Namespace, source: IO[bytes]) -> Lines:
+    """Put each non-blank line of `source` as an item, `args.batch` per request. A
+    failure says which line failed, how many items were stored and how to go on."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     try:
@@ -109,39 +145,103 @@ def _put_lines(api: Client, args: argparse.Namespace, source: IO[bytes]) -> int:
         console=console,
         disable=not console.is_terminal,
     )
-    count = 0
+    done = Lines(lines=args.skip)
+    batch = Batch()
     with progress:
         task = progress.add_task("put", total=size, items=0)
-        for batch, read in _batches(source, args):
-            api.put_many(args.queue, batch)
-            count += len(batch)
-            progress.update(task, advance=read, items=count)
-    return count
+        try:
+            for batch in _batches(source, args, done):
+                api.put_many(args.queue, batch.items)
+                done.stored += len(batch.items)
+                done.lines = batch.last
+                progress.update(task, advance=batch.read, items=done.stored)
+        except (ClientError, NotText) as exc:
+            raise _partial(exc, batch, done, args) from exc
+    return done
 
 
-def _batches(
-    source: IO[bytes], args: argparse.Namespace
-) -> Iterator[tuple[list[dict[str, Any]], int]]:
-    """Lists of items from the lines of `source`, and the bytes each list was read from."""
+class NotText(Exception):
+    """An input line that is not UTF-8."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__("not UTF-8 text")
+        self.line = line
+
+
+@dataclass
+class Batch:
+    """The items of one request, the input line of each, and the bytes read for it."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    read: int = 0
+
+    @property
+    def last(self) -> int:
+        return self.numbers[-1] if self.numbers else 0
+
+
+def _batches(source: IO[bytes], args: argparse.Namespace, done: Lines) -> Iterator[Batch]:
+    """Batches of items from the lines of `source` after the first `args.skip`; blank
+    lines are no items (counted in `done.blank`). With `--dedup-prefix P`, each item's
+    dedup id is `P:<line number>`, so putting the same input again stores nothing twice."""
     template = {
         name: value
         for name, value in (("key", args.key), ("delay", args.delay), ("ttl", args.ttl))
         if value is not None
     }
-    batch: list[dict[str, Any]] = []
-    read = 0
+    batch = Batch()
     for number, line in enumerate(source, 1):
-        read += len(line)
+        if number <= args.skip:
+            continue
+        batch.read += len(line)
         try:
             value = line.decode("utf-8").removesuffix("\n").removesuffix("\r")
-        except UnicodeDecodeError as exc:
-            raise BadRequest(f"line {number} is not UTF-8 text") from exc
-        batch.append({"value": value, **template})
-        if len(batch) == args.batch:
-            yield batch, read
-            batch, read = [], 0
-    if batch:
-        yield batch, read
+        except UnicodeDecodeError:
+            raise NotText(number) from None
+        if not value:
+            done.blank += 1
+            continue
+        item = {"value": value, **template}
+        if args.dedup_prefix is not None:
+            item["dedup_id"] = f"{args.dedup_prefix}:{number}"
+        batch.items.append(item)
+        batch.numbers.append(number)
+        if len(batch.items) == args.batch:
+            yield batch
+            batch = Batch()
+    if batch.items:
+        yield batch
+
+
+_ITEM_ERROR = re.compile(r"items\[(\d+)\]: (.*)")
+
+
+def _partial(exc: ClientError | NotText, batch: Batch, done: Lines, args: Any) -> Failure:
+    """The failure of a bulk put: the line (or the lines of the batch) that failed, the
+    items stored before it, and the `--skip` that goes on from there."""
+    unsure = isinstance(exc, ConnectionFailed)  # the batch may have been stored
+    line: int | None
+    if isinstance(exc, NotText):
+        where, reason, line = f"line {exc.line}", str(exc), exc.line
+    elif (found := _ITEM_ERROR.fullmatch(exc.message)) and int(found[1]) < len(batch.numbers):
+        line = batch.numbers[int(found[1])]
+        where, reason = f"line {line}", found[2]
+    else:
+        line = batch.numbers[0] if batch.numbers else None
+        where = f"lines {batch.numbers[0]}-{batch.last}" if batch.numbers else "input"
+        reason = exc.message
+    stored = f"{done.stored} items stored" if done.stored else "nothing stored"
+    resume = f"--skip {done.lines}" if done.lines else "the same command"
+    if unsure and args.dedup_prefix is None:
+        hint = f"this batch may be stored too; resume with {resume} (may repeat it)"
+    else:
+        hint = f"resume with {resume}"
+    status = UNREACHABLE if unsure else FAILED
+    details: dict[str, Any] = {"line": line, "stored": done.stored, "skip": done.lines}
+    if isinstance(exc, ClientError):
+        details["status"] = exc.status
+    return Failure(f"{where}: {reason}; {stored}; {hint}", status, **details)
 
 
 def _show(items: list[Item], args: argparse.Namespace) -> None:
@@ -163,6 +263,8 @@ def take(args: argparse.Namespace) -> int:
             items = api.take(
                 args.queue, args.key, lease=args.lease, wait=args.wait, count=args.count
             )
+    if not items:  # as a take without --count: nothing taken is exit status 1
+        raise NoItem("no item to take", 404)
     if args.json and args.count is not None:
         emit_json([item.to_dict() for item in items])
     else:

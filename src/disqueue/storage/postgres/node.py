@@ -20,7 +20,7 @@ import contextlib
 import logging
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
@@ -47,9 +47,13 @@ LEFT_BEHIND = 60.0
 #: How long the listening connection may go without a sign of life.
 LISTEN_CHECK = 5.0
 
-#: What a lease that ended did, to apply once its transaction committed: totals to add,
-#: queues that got ready items, and a new deadline.
-Outcome = tuple[list[tuple[int, Totals]], list[str], float | None]
+
+class Settlement(NamedTuple):
+    """What a lease that ended did, to apply once its transaction committed."""
+
+    counts: list[tuple[int, Totals]]  # (queue id, totals to add)
+    ready: list[str]  # queues that got a ready item
+    deadline: float | None  # a new deadline (the end of a release's delay)
 
 
 class Node:
@@ -127,7 +131,7 @@ class Node:
 
     async def give_back(
         self, connection: asyncpg.Connection, row: asyncpg.Record, delay: float
-    ) -> Outcome:
+    ) -> Settlement:
         """A lease ended without an ack (`row` from `LEASED`/`EXPIRED_LEASES`, locked):
         back to the front of its queue (after `delay`), or after the queue's
         `max_attempts`-th delivery on to its dead-letter queue, or dropped."""
@@ -143,19 +147,19 @@ class Node:
         if isinstance(outcome, contract.Requeue):
             visible_at = outcome.visible_at
             await connection.execute(sql.REQUEUE, row["pos"], visible_at)
-            return [], ([] if visible_at else [name]), visible_at
+            return Settlement([], [] if visible_at else [name], visible_at)
         if isinstance(outcome, contract.Expire):
             await connection.execute(sql.DROP_ITEM, row["pos"])
-            return [(queue_id, Totals(expired=1))], [], None
+            return Settlement([(queue_id, Totals(expired=1))], [], None)
         counts = [(queue_id, Totals(dead_lettered=1))]
         if letters is None:
             await connection.execute(sql.DROP_ITEM, row["pos"])
             log.info("queue %s: an item was dropped after %d deliveries", name, row["attempts"])
-            return counts, [], None
+            return Settlement(counts, [], None)
         await connection.execute(sql.MOVE, row["pos"], letters)
-        return [*counts, (letters, Totals(put=1))], [target], None
+        return Settlement([*counts, (letters, Totals(put=1))], [target], None)
 
-    def settle(self, outcome: Outcome) -> None:
+    def settle(self, outcome: Settlement) -> None:
         """Apply what `give_back` did, once its transaction committed."""
         counts, ready, when = outcome
         for queue_id, totals in counts:
@@ -249,7 +253,7 @@ class Node:
     async def sweep(self) -> bool:
         """Handle what is due now; True if there may be more."""
         now = self.storage.clock()
-        outcomes: list[Outcome] = []
+        outcomes: list[Settlement] = []
         # While `info` waits: it counts items whose ttl passed as expired until they are
         # dropped, and the drop is counted here, so it must not look in between.
         async with self.counting, self.storage.connection() as connection:

@@ -30,7 +30,7 @@ CREATE SEQUENCE items_front;
 -- the oldest item, from the database's).
 CREATE TABLE items (
     pos         bigint PRIMARY KEY,
-    queue_id    bigint NOT NULL,  -- no foreign key: see postgres_sql.py
+    queue_id    bigint NOT NULL,  -- no foreign key: see storage/postgres/sql.py
     id          text NOT NULL,
     key         text,
     match       text,

@@ -96,6 +96,8 @@ class Consumer:
         return self
 
     def __next__(self) -> SyncMessage:
+        if self._closed:  # closed inside the loop
+            raise StopIteration
         try:
             message = self.call(self.consumer.__anext__())
         except StopAsyncIteration:

@@ -8,7 +8,14 @@ original Python client load on first use::
 
 from __future__ import annotations
 
+import pkgutil
 from typing import TYPE_CHECKING, Any
+
+# This package comes from two distributions: `disqueue` (the client: this file and
+# disqueue.client) and `disqueue-server` (server, storage, core, auth, cli, ...). Installed
+# as wheels they share one folder; installed editable (make) each has its own source
+# tree, and this line makes the package span both.
+__path__ = pkgutil.extend_path(__path__, __name__)
 
 __version__ = "0.1.0"
 

@@ -97,6 +97,8 @@ class AsyncConsumer:
         return self
 
     async def __anext__(self) -> Message:
+        if self._closed:  # closed inside the loop: the server released what it held
+            raise StopAsyncIteration
         current = self._current
         if current is not None and not current.settled:
             await self.settle(current, "ack")  # the loop body finished with it
@@ -125,7 +127,11 @@ class AsyncConsumer:
         self._stopping = True  # no more wants: what is released must not come back here
         current = self._current
         if current is not None and not current.settled:
-            await self.settle(current, "ack" if exc is None else "release")
+            # A `break` or an exception: the loop did not say the item is done, so it goes
+            # back, as in the TypeScript client, which cannot tell the two apart (README,
+            # "What ends a lease"). Closing the connection, just below, releases it (and
+            # the prefetched ones); a release now could hand it back to a want still open.
+            current.settled = True
         await self.aclose()
 
     def stop(self) -> None:
