@@ -57,8 +57,9 @@ class WebSocketConsumer:
         self.access = access
         self.max_wants = max_wants
         self.wants: set[Want] = set()
-        # (queue, lease) delivered with a lease, in delivery order (a dict as ordered set)
-        self.leases: dict[tuple[str, LeaseRef], None] = {}
+        # The leases delivered here, by (queue, item id), in delivery order: each names
+        # its delivery (a later delivery of the same item here replaces it).
+        self.leases: dict[tuple[str, str], LeaseRef] = {}
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
@@ -74,7 +75,7 @@ class WebSocketConsumer:
         if want.remaining <= 1:
             self.wants.discard(want)
         if item.lease_expires is not None:
-            self.leases[(want.queue, lease_of(item))] = None
+            self.leases[(want.queue, item.id)] = lease_of(item)
         self.outbox.append((want, item, written))
         # A hand-off's put waits for its written: when that put is this connection's
         # own message, the handler cannot write the item itself afterwards.
@@ -105,7 +106,7 @@ class WebSocketConsumer:
             return
         while self.outbox:
             want, item, written = self.outbox.popleft()
-            self.leases.pop((want.queue, lease_of(item)), None)
+            self.leases.pop((want.queue, item.id), None)
             try:
                 await self.service.give_back(want.queue, item, written)
             except Exception as exc:
@@ -207,15 +208,14 @@ class WebSocketConsumer:
 
     def _forget_leases(self, queue: str, params: Params) -> None:
         """Leases this connection ended itself are not released when it closes."""
-        name = self.service.names.parse(queue)
+        name, leases = self.service.names.parse(queue), self.leases
+        if not params.has("receipts") and not params.has("receipt"):
+            leases.pop((name, params.get("id") or ""), None)  # whatever lease it had
+            return
         for text in params.raw("receipts") if params.has("receipts") else [params.get("receipt")]:
             ref = contract.parse_receipt(text) if isinstance(text, str) else None
-            if ref is not None:
-                self.leases.pop((name, ref), None)
-        if params.has("id") and not params.has("receipt") and not params.has("receipts"):
-            item_id = params.get("id")
-            for key in [k for k in self.leases if k[0] == name and k[1].item_id == item_id]:
-                del self.leases[key]
+            if ref is not None and leases.get((name, ref.item_id)) == ref:
+                del leases[(name, ref.item_id)]
 
     async def close(self) -> None:
         """The connection is gone: cancel its wants, release its leases, give back
@@ -229,7 +229,7 @@ class WebSocketConsumer:
         # to the front keeping its order.
         leases, self.leases = self.leases, {}
         by_queue: dict[str, list[LeaseRef]] = {}
-        for queue, ref in leases:
+        for (queue, _), ref in leases.items():
             by_queue.setdefault(queue, []).append(ref)
         for queue, refs in by_queue.items():
             try:
