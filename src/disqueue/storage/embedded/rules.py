@@ -20,7 +20,6 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 
 from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
@@ -49,6 +48,8 @@ log = logging.getLogger("disqueue.storage")
 
 #: After a deadline failed to persist, how long until it is tried again (seconds).
 RETRY_DEADLINE = 1.0
+#: Totals of the hot paths, made once.
+PUT_ONE, ACKED_ONE = Totals(put=1), Totals(acked=1)
 
 
 def _ignore(name: str) -> None:
@@ -257,7 +258,7 @@ class RuleStorage:
             queue.pending -= 1
         queue.index.add(pos, match_key(item.key))
         queue.mark(pos, self.clock())
-        self._count(queue, Totals(put=1))
+        self._count(queue, PUT_ONE)
         if not queue.deleted:
             self.on_ready(name)
 
@@ -291,19 +292,23 @@ class RuleStorage:
         queue = self._queue(name)
         match = match_key(key)
         now = self.clock()
+        index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
-        while len(chosen) < count and (pos := queue.index.head(match)) is not None:
-            taken = (pos, queue.index.remove(pos))  # reserved: nobody else gets it
+        while len(chosen) < count and (pos := index.head(match)) is not None:
+            taken = (pos, index.remove(pos))  # reserved: nobody else gets it
             # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
-            (stale if contract.expired(queue.ttl.get(pos), now) else chosen).append(taken)
+            if ttl and contract.expired(ttl.get(pos), now):
+                stale.append(taken)
+            else:
+                chosen.append(taken)
         if stale:
             await self._expire(queue, stale)
         if not chosen:
             return []
         positions = [pos for pos, _ in chosen]
         until = contract.lease_until(lease, now) if lease is not None else None
-        token = new_item_id()
+        token = new_item_id() if until is not None else ""
         try:
             if until is None:
                 stored = await self.persistence.take(positions)
@@ -319,7 +324,8 @@ class RuleStorage:
                 log.error("queue %s: item at %d vanished from storage", name, pos)
                 continue
             if until is None:
-                queue.ttl.pop(pos, None)
+                if ttl:
+                    ttl.pop(pos, None)
                 items.append(Item(found.value, found.key, found.id))
             else:
                 queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
@@ -407,7 +413,7 @@ class RuleStorage:
                 raise
             for item_id, _ in claimed:
                 del queue.leases[item_id]
-            self._count(queue, Totals(acked=len(claimed)))
+            self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
         return [lease is not None for lease in leases]
 
     async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
@@ -416,16 +422,14 @@ class RuleStorage:
         queue = self._queue(name)
         leases = self._claim(queue, refs)
         claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
-        results = await asyncio.gather(
-            *(
-                self._give_back(queue, item_id, lease, delay)
-                for item_id, lease in reversed(claimed)
-            ),
-            return_exceptions=True,
-        )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        if len(claimed) == 1:  # the common case, without a task per lease
+            await self._give_back(queue, *claimed[0], delay)
+        elif claimed:  # side by side, so that a durable store commits them together
+            backs = [self._give_back(queue, item_id, lease, delay) for item_id, lease in claimed]
+            results = await asyncio.gather(*reversed(backs), return_exceptions=True)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                raise failures[0]
         return [lease is not None for lease in leases]
 
     async def touch(
@@ -436,9 +440,10 @@ class RuleStorage:
         claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
         until = contract.lease_until(lease_seconds, self.clock())
         try:
-            await asyncio.gather(
-                *(self.persistence.touch(lease.pos, until) for _, lease in claimed)
-            )
+            if len(claimed) == 1:
+                await self.persistence.touch(claimed[0][1].pos, until)
+            elif claimed:
+                await asyncio.gather(*(self.persistence.touch(x.pos, until) for _, x in claimed))
         finally:
             for _, lease in claimed:
                 lease.ending = False
@@ -536,7 +541,7 @@ class RuleStorage:
                 await self._handle(event)
             except StorageFailure:
                 log.error("deadline %s failed; trying again in a second", event.kind)
-                self._timers.at(replace(event, when=self.clock() + RETRY_DEADLINE))
+                self._timers.at(event._replace(when=self.clock() + RETRY_DEADLINE))
 
     async def _handle(self, event: Deadline) -> None:
         queue = event.queue

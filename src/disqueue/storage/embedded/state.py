@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from disqueue.core import contract
 from disqueue.models import QueueInfo, QueueSettings
@@ -105,9 +106,9 @@ class QueueState:
         return entry[0]
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseEnd:
-    """The lease of `item_id` (at `pos`) runs out at `when`, unless it moved since."""
+class LeaseEnd(NamedTuple):
+    """The lease of `item_id` (at `pos`) runs out at `when`, unless it moved since.
+    (Deadlines are named tuples: a leased take makes one per item.)"""
 
     queue: QueueState
     item_id: str
@@ -116,8 +117,7 @@ class LeaseEnd:
     kind: contract.Deadline = "lease"
 
 
-@dataclass(frozen=True, slots=True)
-class DelayEnd:
+class DelayEnd(NamedTuple):
     """The item at `pos` becomes ready at `when`."""
 
     queue: QueueState
@@ -126,8 +126,7 @@ class DelayEnd:
     kind: contract.Deadline = "delay"
 
 
-@dataclass(frozen=True, slots=True)
-class TtlEnd:
+class TtlEnd(NamedTuple):
     """The item at `pos` is dropped at `when` if it is still queued."""
 
     queue: QueueState
