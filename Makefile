@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint typecheck chromium test-python test-typescript bench clean
+.PHONY: run test lint typecheck chromium test-python test-typescript bench model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -67,6 +67,13 @@ test-python: $(VENV)/.test-deps chromium
 # real server from .venv.
 test-typescript: $(VENV)/.run-deps $(TS)/node_modules/.installed
 	cd $(TS) && npm test
+
+# The model test of the delivery contract with many more examples than `make test`
+# (MODEL_EXAMPLES per backend; memory, SQLite and PostgreSQL).
+MODEL_EXAMPLES ?= 3000
+model: $(VENV)/.test-deps
+	scripts/ensure-postgres
+	DISQUEUE_MODEL_EXAMPLES=$(MODEL_EXAMPLES) $(BIN)/pytest tests/conformance/test_model.py -p no:cacheprovider --durations=3 $(ARGS)
 
 bench: $(VENV)/.test-deps
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -222,6 +223,7 @@ def model_counts(queue: ModelQueue) -> tuple[Any, ...]:
 EXAMPLES = int(os.environ.get("DISQUEUE_MODEL_EXAMPLES", "400"))
 
 
+@pytest.mark.timeout(max(120, EXAMPLES))  # about 0.1 s an example on PostgreSQL under load
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
