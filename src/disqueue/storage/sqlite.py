@@ -22,6 +22,7 @@ from typing import Any, Literal
 from disqueue.errors import ConfigError, StorageFailure, StorageUnavailable
 from disqueue.models import QueueSettings
 from disqueue.storage.base import pending_migrations
+from disqueue.storage.folders import create_folders, sync_folder
 from disqueue.storage.persistence import Row, Stored, Totals
 from disqueue.storage.rules import RuleStorage
 from disqueue.storage.sqlite_writer import (
@@ -65,7 +66,7 @@ class SQLiteStorage(RuleStorage):
     def _connect(self) -> sqlite3.Connection:
         """Open (creating if needed) and migrate the database; runs in the writer thread."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_folders(self.path.parent)
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"storage {self.path}: cannot open: {exc}") from exc
@@ -73,7 +74,8 @@ class SQLiteStorage(RuleStorage):
             connection.execute("PRAGMA journal_mode=WAL").fetchone()
             connection.execute(f"PRAGMA synchronous={self.sync.upper()}")
             self._migrate(connection)
-        except sqlite3.DatabaseError as exc:
+            sync_folder(self.path.parent)  # the database's name (and its WAL's) is durable
+        except (OSError, sqlite3.DatabaseError) as exc:
             connection.close()
             raise ConfigError(f"storage {self.path}: {exc}") from exc
         return connection
