@@ -87,11 +87,12 @@ def findings(ledger: Ledger, left: list[str]) -> Findings:
     back = set(taken) & set(left)
     duplicated = [value for value, n in counted.items() if n > 1 and value not in back]
     disordered = []
+    returned = ledger.leased | back  # a lease (an undone ack's too) comes back in front
     for writer in sorted({value.rsplit("-", 1)[0] for value in left}):
         order = [
             int(v.rsplit("-", 1)[1])
             for v in left
-            if v.startswith(writer + "-") and v not in ledger.leased  # a lease returns first
+            if v.startswith(writer + "-") and v not in returned
         ]
         if order != sorted(order):
             disordered.append(writer)
@@ -107,7 +108,10 @@ def findings(ledger: Ledger, left: list[str]) -> Findings:
 
 
 def drain_all(api: Api, queue: str, timeout: float = 30.0) -> list[str]:
-    """Every item left in `queue`, once the leases the crash left in flight expired."""
+    """Every item left in `queue`, once the leases the crash left in flight expired
+    (none if the queue itself is gone)."""
+    if queue not in api.queues():
+        return []
     deadline = time.monotonic() + timeout
     while (info := api.info(queue))["in_flight"] or info["delayed"]:
         assert time.monotonic() < deadline, f"leases never expired: {info}"
