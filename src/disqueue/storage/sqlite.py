@@ -99,11 +99,12 @@ class SQLiteStorage(RuleStorage):
 
     async def check(self) -> None:
         """Ready while the writer thread runs and commits: a `SELECT 1` goes through it
-        (a stuck disk shows as the core's health timeout)."""
+        (a stuck disk shows as the core's health timeout). After a failed commit it is a
+        write, fsync included, so health stays "not ready" until the disk takes writes."""
         if not self._writer.running:
             raise StorageUnavailable(f"storage {self.path}: the writer thread has stopped")
         try:
-            await self._writer.call(_ping)
+            await self._writer.call(_probe if self._writer.failing else _ping)
         except StorageFailure as exc:
             raise StorageUnavailable(f"storage {self.path}: {exc.__cause__}") from exc
 
@@ -183,6 +184,12 @@ class SQLiteStorage(RuleStorage):
 
 def _ping(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1").fetchone()
+
+
+def _probe(connection: sqlite3.Connection) -> None:
+    """Write the header page again (same value): its commit needs the disk to work."""
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    connection.execute(f"PRAGMA user_version={int(version)}")
 
 
 def _rows(connection: sqlite3.Connection) -> tuple[list[Any], Any, list[Any]]:
