@@ -67,7 +67,8 @@ test-python: $(VENV)/.test-deps chromium fuse
 # The long version of the power-loss and I/O-fault tests (`make test` runs a few rounds).
 POWER_ROUNDS ?= 25
 test-power: $(VENV)/.test-deps fuse
-	DISQUEUE_POWER_ROUNDS=$(POWER_ROUNDS) $(BIN)/pytest -s tests/e2e/test_power_loss.py $(ARGS)
+	DISQUEUE_POWER_ROUNDS=$(POWER_ROUNDS) $(BIN)/pytest -s tests/e2e/test_power_loss.py \
+		tests/e2e/test_io_faults.py $(ARGS)
 
 # tsc (strict) builds the package and its tests; `node --test` runs them against the
 # real server from .venv.
