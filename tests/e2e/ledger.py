@@ -48,6 +48,7 @@ class Ledger:
     acked_takes: list[str] = field(default_factory=list)  # taken, streamed, or leased and acked
     leased: set[str] = field(default_factory=set)  # leased, ack not answered: may come back
     unanswered_takes: int = 0  # removals whose answer the crash may have swallowed
+    refused: int = 0  # requests answered with a server error (a failing disk)
 
 
 @dataclass
@@ -124,6 +125,12 @@ def drain_all(api: Api, queue: str, timeout: float = 30.0) -> list[str]:
 _DOWN = (TimeoutError, aiohttp.ClientError, ConnectionError)
 
 
+async def _refused(ledger: Ledger) -> None:
+    """A server error (a failing disk): count it, and go on a little later."""
+    ledger.refused += 1
+    await asyncio.sleep(0.01)
+
+
 async def _writer(session: aiohttp.ClientSession, url: str, queue: str, name: str,
                   ledger: Ledger) -> None:  # fmt: skip
     for n in range(1_000_000):
@@ -131,12 +138,13 @@ async def _writer(session: aiohttp.ClientSession, url: str, queue: str, name: st
         ledger.attempted.add(value)
         try:
             async with session.post(f"{url}/put", data={"name": queue, "value": value}) as r:
-                if r.status != 200:
-                    return
                 await r.read()
         except _DOWN:
             return  # the server died under us: this put may or may not have landed
-        ledger.acked_puts[value] = n
+        if r.status == 200:
+            ledger.acked_puts[value] = n
+        else:
+            await _refused(ledger)
 
 
 async def _batch_writer(session: aiohttp.ClientSession, url: str, queue: str, name: str,
@@ -147,12 +155,13 @@ async def _batch_writer(session: aiohttp.ClientSession, url: str, queue: str, na
         body = {"name": queue, "items": [{"value": value} for value in values]}
         try:
             async with session.post(f"{url}/put", json=body) as r:
-                if r.status != 200:
-                    return
                 await r.read()
         except _DOWN:
             return
-        ledger.acked_puts.update(values)  # all of them or none
+        if r.status == 200:
+            ledger.acked_puts.update(values)  # all of them or none
+        else:
+            await _refused(ledger)
 
 
 async def _taker(session: aiohttp.ClientSession, url: str, queue: str, ledger: Ledger) -> None:
@@ -168,7 +177,7 @@ async def _taker(session: aiohttp.ClientSession, url: str, queue: str, ledger: L
         elif r.status == 404:
             await asyncio.sleep(0.001)
         else:
-            return
+            await _refused(ledger)
 
 
 async def _leased(session: aiohttp.ClientSession, url: str, queue: str, ledger: Ledger) -> None:
@@ -180,17 +189,19 @@ async def _leased(session: aiohttp.ClientSession, url: str, queue: str, ledger: 
                 await asyncio.sleep(0.001)
                 continue
             if r.status != 200:
-                return
+                await _refused(ledger)
+                continue
             item = body["payload"]
             ledger.leased.add(item["value"])
             async with session.post(f"{url}/ack", data={"name": queue, "id": item["id"]}) as r:
                 await r.read()
-                if r.status != 200:
-                    return  # not acknowledged: the item may come back
         except _DOWN:
             return  # an unanswered leased take leaves its item in flight: it comes back
-        ledger.leased.discard(item["value"])
-        ledger.acked_takes.append(item["value"])
+        if r.status == 200:
+            ledger.leased.discard(item["value"])
+            ledger.acked_takes.append(item["value"])
+        else:
+            await _refused(ledger)  # not acknowledged: the item comes back when the lease ends
 
 
 async def _stream(session: aiohttp.ClientSession, url: str, queue: str, name: str,
