@@ -24,7 +24,7 @@ Commands, one line each on the Unix socket CONTROL (answer `ok ...` or `error ..
 
 The library is mfusepy (ctypes over the system's libfuse3): nothing to compile, no
 development headers, and the usual path-based operations API; see
-docs/decisions/0008-power-loss-tests.md.
+docs/decisions/0008-power-loss-and-faults.md.
 """
 
 from __future__ import annotations
