@@ -14,7 +14,6 @@ from disqueue import __version__
 from disqueue.config import Config, LogConfig
 from disqueue.errors import ConfigError
 from disqueue.server import serve
-from disqueue.server.limits import raise_open_files
 
 
 class _JsonFormatter(logging.Formatter):
@@ -72,7 +71,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = Config.from_file(args.config) if args.config else Config.default()
         setup_logging(config.log)
-        raise_open_files()
         _run(config)
     except ConfigError as exc:
         print(f"disqueue: {exc.message}", file=sys.stderr)
