@@ -20,7 +20,7 @@ Commands, one line each on the Unix socket CONTROL (answer `ok ...` or `error ..
 - `lie`: fsync answers success but makes nothing durable (a disk that lies, or a
   server that skips its fsync): the harness must catch it.
 - `clear`: no fault, no stall, no lie.
-- `stats`: `ok writes=N fsyncs=N failed=N`.
+- `stats`: `ok writes=N fsyncs=N failed=N waiting=N` (waiting: operations held by a stall).
 
 The library is mfusepy (ctypes over the system's libfuse3): nothing to compile, no
 development headers, and the usual path-based operations API; see
@@ -65,7 +65,7 @@ class PowerLossFS(mfusepy.Operations):
         self.flowing = threading.Event()  # cleared while stalled or after a cut
         self.flowing.set()
         self.cut_done = False
-        self.counts = {"writes": 0, "fsyncs": 0, "failed": 0}
+        self.counts = {"writes": 0, "fsyncs": 0, "failed": 0, "waiting": 0}
         shutil.rmtree(store, ignore_errors=True)
         store.mkdir(parents=True)
         self._adopt("/")  # what is there at mount time is durable
@@ -100,7 +100,12 @@ class PowerLossFS(mfusepy.Operations):
 
     def _gate(self, operation: str | None = None) -> None:
         """Wait while stalled; fail after a cut, or with the fault set for `operation`."""
-        self.flowing.wait()
+        if not self.flowing.is_set():
+            with self.mutex:
+                self.counts["waiting"] += 1
+            self.flowing.wait()
+            with self.mutex:
+                self.counts["waiting"] -= 1
         if self.cut_done:
             raise mfusepy.FuseOSError(errno.EIO)
         code = self.faults.get(operation or "")

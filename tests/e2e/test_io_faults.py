@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 import requests
 
-from .helpers import Api, Server, launch, lease_call, take_with, ws_url
+from .helpers import Api, Server, launch, lease_call, take_with, wait_until, ws_url
 from .power import PowerDisk, power_disk
 
 QUEUE = "8f1e2d3c-4b5a-4978-a6b5-c4d3e2f1a0b9"
@@ -33,7 +33,10 @@ def _config(disk: PowerDisk) -> dict[str, Any]:
 def _assert_not_ready(server: Server) -> None:
     """/health answers 503 with the storage not ready (its failure payload is the only
     one with fields, so not through `Api`)."""
-    reply = requests.get(f"{server.url}/health", timeout=30)
+    try:
+        reply = requests.get(f"{server.url}/health", timeout=30)
+    except requests.RequestException as exc:
+        raise AssertionError(f"/health did not answer: {exc}\n{server.output()}") from exc
     body = reply.json()
     assert reply.status_code == 503, body
     assert body["success"] is False and body["message"].startswith("storage"), body
@@ -104,6 +107,7 @@ def test_io_fault_refuses_changes_and_recovers_without_restart(
             with Api(server.url) as api:
                 assert api.drain(QUEUE) == [*before[2:], "after"]
         finally:
+            disk.release()
             server.shutdown()
 
 
@@ -120,6 +124,7 @@ def test_stalled_disk_answers_nothing_until_it_moves(tmp_path: Path) -> None:
                 api.put(QUEUE, "before")
                 disk.stall()
                 put = pool.submit(other.put, QUEUE, "stalled")
+                wait_until(lambda: disk.stats()["waiting"], 10, what="the put to reach the disk")
                 _assert_not_ready(server)  # the core's health timeout
                 assert not put.done(), "a put was answered while the disk stalled"
                 disk.clear()
@@ -129,4 +134,5 @@ def test_stalled_disk_answers_nothing_until_it_moves(tmp_path: Path) -> None:
             with Api(server.url) as api:
                 assert api.drain(QUEUE) == ["before", "stalled"]
         finally:
+            disk.release()
             server.shutdown()
