@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint typecheck chromium test-python test-typescript bench model clean
+.PHONY: run test lint typecheck chromium fuse test-python test-typescript test-power bench model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,21 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-test-python: $(VENV)/.test-deps chromium
+# The power-loss disk (tests/powerfs.py) needs the kernel's FUSE (/dev/fuse) and
+# Debian's fuse3 (libfuse3 and fusermount3).
+fuse:
+	@command -v fusermount3 >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null)
+
+test-python: $(VENV)/.test-deps chromium fuse
 	scripts/ensure-postgres
 	$(BIN)/pytest $(ARGS)
+
+# The long version of the power-loss and I/O-fault tests (`make test` runs a few rounds).
+POWER_ROUNDS ?= 25
+test-power: $(VENV)/.test-deps fuse
+	DISQUEUE_POWER_ROUNDS=$(POWER_ROUNDS) $(BIN)/pytest -s tests/e2e/test_power_loss.py \
+		tests/e2e/test_io_faults.py $(ARGS)
 
 # tsc (strict) builds the package and its tests; `node --test` runs them against the
 # real server from .venv.

@@ -224,6 +224,9 @@ def main() -> int:
     run_script("core_keyed.py")
     run_script("expiry.py")
     run_script("scale.py", "--items", str(args.scale_items))
+    run_script("connections.py")
+    # The 5-minute soak (the hour: bench/soak.py --minutes 60); its plot stays in results/.
+    run_script("soak.py", "--minutes", "5", "--plot", str(results / "soak.png"))
     print(f"\n(total {time.monotonic() - started:.0f} s; results in bench/results/latest.json)")
     return 1 if failure else 0
 

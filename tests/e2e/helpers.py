@@ -13,6 +13,7 @@ import contextlib
 import copy
 import http.client
 import json
+import os
 import random
 import re
 import signal
@@ -517,6 +518,29 @@ async def send_want(
     if key is not None:
         want["key"] = key
     await ws.send_str(json.dumps(want))
+
+
+def raw_ws_client(port: int) -> socket.socket:
+    """A WebSocket client on a bare socket with a tiny receive buffer, upgraded (the
+    server's answer to the upgrade is left unread): a consumer that can stop reading."""
+    client = socket.create_connection(("127.0.0.1", port))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    client.sendall(
+        f"GET /take/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    return client
+
+
+def ws_text_frame(text: str) -> bytes:
+    """A masked client text frame (a payload under 126 bytes)."""
+    data = text.encode()
+    assert len(data) < 126, "this helper writes only the short length form"
+    mask = os.urandom(4)
+    return (
+        bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+    )
 
 
 # --------------------------------------------------------------------------- reliable delivery

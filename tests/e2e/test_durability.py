@@ -9,14 +9,13 @@ import random
 import signal
 import sqlite3
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from .conftest import StartServer
 from .helpers import PYTHON, Api, launch
+from .ledger import Ledger, Load, findings, run_load
 
 QUEUE = "0d9a4f6e-7c1b-4d2e-9f3a-5b6c7d8e9f00"
 SQLITE = {"storage": {"type": "sqlite", "path": "data/disqueue.db"}}
@@ -53,52 +52,9 @@ def test_default_storage_is_sqlite_in_data_folder(
         assert connection.execute("SELECT value FROM items").fetchall() == [("kept",)]
 
 
-@dataclass
-class Ledger:
-    """What the clients were told, to check against what the server has after a crash."""
-
-    acked_puts: dict[str, int] = field(default_factory=dict)  # value → writer's sequence
-    attempted: set[str] = field(default_factory=set)
-    acked_takes: list[str] = field(default_factory=list)
-    unanswered_takes: int = 0
-
-
-async def _writer(session: aiohttp.ClientSession, url: str, name: str, ledger: Ledger) -> None:
-    for n in range(1_000_000):
-        value = f"{name}-{n}"
-        ledger.attempted.add(value)
-        try:
-            async with session.post(f"{url}/put", data={"name": QUEUE, "value": value}) as r:
-                if r.status != 200:
-                    return
-                await r.read()
-        except (TimeoutError, aiohttp.ClientError):
-            return  # the server died under us: this put may or may not have landed
-        ledger.acked_puts[value] = n
-
-
-async def _taker(session: aiohttp.ClientSession, url: str, ledger: Ledger) -> None:
-    while True:
-        try:
-            async with session.post(f"{url}/take", data={"name": QUEUE}) as r:
-                body = await r.json()
-        except (TimeoutError, aiohttp.ClientError):
-            ledger.unanswered_takes += 1  # may have removed an item we never saw
-            return
-        if r.status == 200:
-            ledger.acked_takes.append(body["payload"]["value"])
-        else:
-            await asyncio.sleep(0.001)
-
-
-async def _load_until_killed(url: str, pid: int, kill_after: float, ledger: Ledger) -> None:
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        tasks = [asyncio.create_task(_writer(session, url, f"w{i}", ledger)) for i in range(6)]
-        tasks += [asyncio.create_task(_taker(session, url, ledger)) for _ in range(3)]
-        await asyncio.sleep(kill_after)
-        os.kill(pid, signal.SIGKILL)
-        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+async def _kill_after(pid: int, seconds: float) -> None:
+    await asyncio.sleep(seconds)
+    os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize("sync", ["full", "normal"])
@@ -117,7 +73,8 @@ def test_kill_9_under_load_loses_nothing_acknowledged(
             assert api.drain(QUEUE) == []  # the previous round ended empty
         ledger = Ledger()
         kill_after = 0.3 + rng.random() * 1.2
-        asyncio.run(_load_until_killed(server.url, server.proc.pid, kill_after, ledger))
+        stop = _kill_after(server.proc.pid, kill_after)
+        asyncio.run(run_load(server.url, QUEUE, Load(), ledger, stop))
         server.proc.wait(10)
         assert server.proc.returncode == -signal.SIGKILL
 
@@ -125,18 +82,7 @@ def test_kill_9_under_load_loses_nothing_acknowledged(
         with Api(server.url) as api:
             left = api.drain(QUEUE)
         assert server.stop() == 0
-
-        seen = ledger.acked_takes + left
-        where = f"round {round_}, killed after {kill_after:.2f} s"
-        assert len(ledger.acked_puts) > 50, f"{where}: the load did not get going"
-        assert len(seen) == len(set(seen)), f"{where}: an item was delivered twice"
-        assert set(seen) <= ledger.attempted, f"{where}: an item nobody put appeared"
-        lost = set(ledger.acked_puts) - set(seen)
-        # A take whose answer the crash swallowed may have removed one item each.
-        assert len(lost) <= ledger.unanswered_takes, f"{where}: acknowledged puts lost: {lost}"
-        for writer in {value.rsplit("-", 1)[0] for value in left}:
-            order = [int(v.rsplit("-", 1)[1]) for v in left if v.startswith(writer + "-")]
-            assert order == sorted(order), f"{where}: {writer}'s items out of order"
+        findings(ledger, left).assert_sound(f"round {round_}, killed after {kill_after:.2f} s")
 
 
 def _start_failure(tmp_path: Path, storage: dict[str, str]) -> str:

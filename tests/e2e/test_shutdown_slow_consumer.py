@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import re
 import signal
-import socket
 import time
 from pathlib import Path
 
 from .conftest import StartServer
-from .helpers import Api
+from .helpers import Api, raw_ws_client, ws_text_frame
 
 ITEMS = 40
 VALUE = "x" * 200_000
-
-
-def _frame(text: str) -> bytes:
-    data = text.encode()
-    mask = os.urandom(4)
-    return (
-        bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
-    )
 
 
 def test_sigterm_with_a_consumer_that_does_not_read(
@@ -37,15 +26,9 @@ def test_sigterm_with_a_consumer_that_does_not_read(
         queue = api.new_queue()
         for i in range(ITEMS):
             api.put(queue, f"{i:04d}{VALUE}")
-    client = socket.create_connection(("127.0.0.1", server.ports[0]))
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    key = base64.b64encode(os.urandom(16)).decode()
-    client.sendall(
-        f"GET /take/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
+    client = raw_ws_client(server.ports[0])
     for i in range(ITEMS):
-        client.sendall(_frame(json.dumps({"identifier": f"w{i}", "queue": queue})))
+        client.sendall(ws_text_frame(json.dumps({"identifier": f"w{i}", "queue": queue})))
     time.sleep(1.0)  # the server fills the socket and its outbox
 
     started = time.monotonic()

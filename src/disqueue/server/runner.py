@@ -18,6 +18,7 @@ from disqueue.core import QueueNames, QueueService
 from disqueue.errors import ConfigError
 from disqueue.server.access import ACCESS_LOG, AccessLogger
 from disqueue.server.app import build_app
+from disqueue.server.limits import raise_open_files
 from disqueue.server.metrics import Metrics
 from disqueue.server.protocol import ConnectionCount, protocol_factory
 from disqueue.storage import open_storage
@@ -137,9 +138,11 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     gc.freeze()
     try:
         service = QueueService(storage, QueueNames(config.queue_names), config.limits)
+        open_files = raise_open_files()
         listeners = await _start_listeners(config, service)
         log.info("disqueue %s ready (storage %s, %s)", __version__, storage.kind,
                  config.source or "no configuration file")  # fmt: skip
+        log.info("%s", open_files)  # once ready: a failed start stays a one-line error
         await stop.wait()
         log.info("shutting down")
         await asyncio.gather(*(item.close() for item in listeners))

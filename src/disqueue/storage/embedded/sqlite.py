@@ -50,6 +50,7 @@ from disqueue.storage.embedded.sqlite_writer import (
     SQLiteWriter,
 )
 from disqueue.storage.embedded.state import Clock
+from disqueue.storage.folders import create_folders, sync_folder
 
 log = logging.getLogger("disqueue.storage")
 
@@ -75,7 +76,7 @@ class SQLitePersistence:
     def _connect(self) -> sqlite3.Connection:
         """Open (creating if needed) and migrate the database; runs in the writer thread."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            create_folders(self.path.parent)
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"storage {self.path}: cannot open: {exc}") from exc
@@ -83,7 +84,8 @@ class SQLitePersistence:
             connection.execute("PRAGMA journal_mode=WAL").fetchone()
             connection.execute(f"PRAGMA synchronous={self.sync.upper()}")
             self._migrate(connection)
-        except sqlite3.DatabaseError as exc:
+            sync_folder(self.path.parent)  # the database's name (and its WAL's) is durable
+        except (OSError, sqlite3.DatabaseError) as exc:
             connection.close()
             raise ConfigError(f"storage {self.path}: {exc}") from exc
         return connection
@@ -109,11 +111,12 @@ class SQLitePersistence:
 
     async def check(self) -> None:
         """Ready while the writer thread runs and commits: a `SELECT 1` goes through it
-        (a stuck disk shows as the core's health timeout)."""
+        (a stuck disk shows as the core's health timeout). After a failed commit it is a
+        write, fsync included, so health stays "not ready" until the disk takes writes."""
         if not self._writer.running:
             raise StorageUnavailable(f"storage {self.path}: the writer thread has stopped")
         try:
-            await self._writer.call(_ping)
+            await self._writer.call(_probe if self._writer.failing else _ping)
         except StorageFailure as exc:
             raise StorageUnavailable(f"storage {self.path}: {exc.__cause__}") from exc
 
@@ -196,6 +199,12 @@ class SQLiteStorage(RuleStorage):
 
 def _ping(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1").fetchone()
+
+
+def _probe(connection: sqlite3.Connection) -> None:
+    """Write the header page again (same value): its commit needs the disk to work."""
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    connection.execute(f"PRAGMA user_version={int(version)}")
 
 
 def _rows(

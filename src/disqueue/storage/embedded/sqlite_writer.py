@@ -57,6 +57,8 @@ class SQLiteWriter:
         self._started = threading.Event()
         self._start_error: BaseException | None = None
         self.batches = 0
+        #: Whether the last transaction failed (a bad disk): health then probes with a write.
+        self.failing = False
         #: How long each committed group took, BEGIN to COMMIT (for `/metrics`).
         self.commits = Latencies()
 
@@ -132,7 +134,9 @@ class SQLiteWriter:
             results = _execute(connection, batch, self.batches)
             connection.execute("COMMIT")
             self.commits.observe(time.perf_counter() - started)
+            self.failing = False
         except Exception as exc:
+            self.failing = True
             log.error("storage failure, %d operations refused: %s", len(batch), exc)
             if connection.in_transaction:
                 try:
