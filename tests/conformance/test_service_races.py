@@ -19,6 +19,9 @@ class Inbox:
         self.got: list[str] = []
         self.arrived = asyncio.Event()
 
+    def takes_handoff(self) -> bool:
+        return True
+
     def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         self.got.append(item.value)
         self.arrived.set()

@@ -39,3 +39,28 @@ def test_a_consumer_that_stops_reading_holds_no_more_than_its_count(tmp_path: Pa
             assert api.info(queue)["size"] == QUEUED - 10
     finally:
         server.shutdown()
+
+
+def test_a_consumer_that_stops_reading_does_not_hold_producers(tmp_path: Path) -> None:
+    """Puts are handed to a waiting want without a lease only while its connection
+    keeps up: a consumer that stops reading with a `count=1000` want no longer holds
+    every producer's put (one hung for good before); the puts are stored instead, and
+    every one of them is answered."""
+    server = launch(tmp_path / "node", {"storage": {"type": "sqlite"}})
+    try:
+        with Api(server.url) as api:
+            queue = api.new_queue()
+            stalled = raw_ws_client(server.ports[0])
+            stalled.sendall(ws_text_frame(json.dumps({"identifier": "s", "queue": queue,
+                                                      "count": COUNT})))  # fmt: skip
+            wait_until(lambda: api.info(queue)["consumers"] == 1, 10, what="the want")
+            for n in range(1500):
+                reply = api.call("POST", "/put", data={"name": queue, "value": f"{n:05d}{VALUE}"})
+                assert reply.status == 200, (n, reply.body)
+            info = api.info(queue)
+            assert info["put"] == 1500
+            assert info["size"] > 0  # stored once the consumer fell behind
+            assert api.call("GET", "/health").ok()["status"] == "ok"
+            stalled.close()
+    finally:
+        server.shutdown()

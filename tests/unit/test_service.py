@@ -22,6 +22,9 @@ class Inbox:
         self.open = open_
         self.got: list[tuple[object, str]] = []
 
+    def takes_handoff(self) -> bool:
+        return True
+
     def deliver(self, want: Want, item: Item, receipt: asyncio.Future[None] | None) -> bool:
         if self.open:
             self.got.append((want.identifier, item.value))

@@ -74,6 +74,9 @@ class _Poll:
             written.set_result(None)
         return True
 
+    def takes_handoff(self) -> bool:
+        return True  # the answer goes out as the request's response
+
 
 class QueueService:
     """Everything a transport may ask of the queues."""

@@ -30,6 +30,12 @@ class Consumer(Protocol):
         """
         ...
 
+    def takes_handoff(self) -> bool:
+        """Whether a put may be handed to it now: a put waits until its item is
+        written, so a consumer with items still waiting to be sent (one that may have
+        stopped reading) is passed over, and the put is stored instead."""
+        ...
+
 
 _arrival = itertools.count()
 
@@ -120,16 +126,16 @@ class WantRegistry:
 
     def pop_match(self, queue: str, item: Item) -> Want | None:
         """Remove and return the longest-waiting want of `queue` that accepts `item`
-        (passing over busy ones)."""
+        (passing over busy ones, and those whose consumer takes no hand-off now)."""
         wants = self._queues.get(queue)
         if wants is None:
             return None
-        first_any = next((w for w in wants.any.values() if not w.busy), None)
+        first_any = next((w for w in wants.any.values() if _free(w)), None)
         first_keyed = None
         if item.key is not None:
             keyed = wants.keyed.get(match_key(item.key) or "")
             if keyed:
-                first_keyed = next((w for w in keyed.values() if not w.busy), None)
+                first_keyed = next((w for w in keyed.values() if _free(w)), None)
         if first_any is None:
             chosen = first_keyed
         elif first_keyed is None:
@@ -160,3 +166,7 @@ class WantRegistry:
     def count(self, queue: str) -> int:
         wants = self._queues.get(queue)
         return 0 if wants is None else len(wants)
+
+
+def _free(want: Want) -> bool:
+    return not want.busy and want.consumer.takes_handoff()

@@ -33,6 +33,12 @@ log = logging.getLogger("disqueue.websocket")
 HEARTBEAT = 30.0
 #: At shutdown, how long a connection may take to accept its close frame before it is cut.
 CLOSE_TIMEOUT = 5.0
+#: A connection with more than this many bytes waiting to be sent takes no hand-off.
+HANDOFF_BACKLOG = 64 * 1024
+#: How long a handed-off item may take to be written before the connection is cut and
+#: the item given back: its put waits for it, and a consumer that stopped reading must
+#: not hold a producer (seconds).
+HANDOFF_PATIENCE = 5.0
 
 
 def _frame(payload: Any) -> str:
@@ -69,6 +75,13 @@ class WebSocketConsumer:
 
     # -- delivery -----------------------------------------------------------------
 
+    def takes_handoff(self) -> bool:
+        """Not while items wait to be sent here, or the socket's buffer is backed up."""
+        if not self.open or self.outbox:
+            return False
+        transport = self.transport
+        return transport is None or transport.get_write_buffer_size() <= HANDOFF_BACKLOG
+
     def deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         if not self.open or self.ws.closed:
             return False
@@ -77,8 +90,8 @@ class WebSocketConsumer:
         if item.lease_expires is not None:
             self.leases[(want.queue, item.id)] = lease_of(item)
         self.outbox.append((want, item, written))
-        # A hand-off's put waits for its written: when that put is this connection's
-        # own message, the handler cannot write the item itself afterwards.
+        # A hand-off's put waits until its item is written: when that put is this
+        # connection's own message, the handler cannot write the item itself afterwards.
         if self.sender is None and (written is not None or not self.handling):
             self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
         return True
@@ -89,9 +102,19 @@ class WebSocketConsumer:
                 want, item, written = self.outbox[0]
                 frame = _frame({"id": want.identifier, "item": item.to_wire()})
                 try:
-                    await self.ws.send_str(frame)
+                    if written is None:
+                        await self.ws.send_str(frame)
+                    else:  # a put waits for it: not forever
+                        await asyncio.wait_for(self.ws.send_str(frame), HANDOFF_PATIENCE)
                 except (ConnectionError, RuntimeError):
                     self.open = False
+                    break
+                except TimeoutError:
+                    log.warning("a WebSocket consumer did not read a handed-off item for %.0f s: "
+                                "connection cut, the item goes back", HANDOFF_PATIENCE)  # fmt: skip
+                    self.open = False
+                    if self.transport is not None:
+                        self.transport.abort()
                     break
                 self.outbox.popleft()
                 if written is not None and not written.done():
