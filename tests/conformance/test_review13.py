@@ -53,15 +53,11 @@ async def test_two_touches_of_one_lease_at_once_both_hold(
     assert first[0] is not None and second[0] is not None
 
 
-async def test_a_batch_receipt_with_a_nul_is_missing(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_a_batch_receipt_with_a_nul_is_missing(backend: Backend) -> None:
     """A batch of receipts where one holds a NUL character (hostile input): that one is
     `missing`, the others are done, on every backend. PostgreSQL cannot take NUL in
     text: the whole statement fails (500 `storage failure`), the live ones are not
     acked, and memory/SQLite answer otherwise."""
-    if backend.kind == "postgres":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="NUL reaches PostgreSQL"))
     service = backend.service
     queue = await service.create_queue()
     await service.put(queue, NewItem("v"))
