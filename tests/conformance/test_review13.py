@@ -19,15 +19,11 @@ from disqueue.storage.embedded.rules import RuleStorage
 from .conftest import Backend, FakeClock
 
 
-async def test_an_ack_while_a_touch_is_stored_acks(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_an_ack_while_a_touch_is_stored_acks(backend: Backend) -> None:
     """A heartbeat touch and the worker's ack of the same live lease, at once: the ack
     ends the delivery (PostgreSQL waits for the touch's row lock, then deletes). The
     embedded rules mark the lease `ending` for the whole of the touch's write, so on
     SQLite the ack answers `no such lease` and the item is delivered again later."""
-    if backend.kind == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="touch marks the lease ending"))
     service = backend.service
     queue = await service.create_queue()
     await service.put(queue, NewItem("v"))
@@ -41,12 +37,8 @@ async def test_an_ack_while_a_touch_is_stored_acks(
     assert (info["size"], info["in_flight"]) == (0, 0)
 
 
-async def test_two_touches_of_one_lease_at_once_both_hold(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_two_touches_of_one_lease_at_once_both_hold(backend: Backend) -> None:
     """Two touches of the same live lease at once (a retried heartbeat): both find it."""
-    if backend.kind == "sqlite":
-        request.applymarker(pytest.mark.xfail(strict=True, reason="touch marks the lease ending"))
     service = backend.service
     queue = await service.create_queue()
     await service.put(queue, NewItem("v"))
@@ -85,7 +77,6 @@ class StuckTouches(MemoryPersistence):
         raise StorageFailure()
 
 
-@pytest.mark.xfail(strict=True, reason="the skipped lease end is never armed again")
 async def test_a_lease_whose_touch_failed_still_runs_out() -> None:
     """A lease's end passes while a touch of it is being written, and the write fails:
     the lease still ends (its item is ready again). The deadline found the lease

@@ -435,20 +435,42 @@ class RuleStorage:
     async def touch(
         self, name: str, refs: Sequence[LeaseRef], lease_seconds: float
     ) -> list[float | None]:
+        """Move leases' ends. A touch does not mark its leases ending (as `_claim`
+        does): an ack, release or touch of the same lease meanwhile still finds it."""
         queue = self._queue(name)
-        leases = self._claim(queue, refs)
-        claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
-        until = contract.lease_until(lease_seconds, self.clock())
+        now = self.clock()
+        until = contract.lease_until(lease_seconds, now)
+        leases: list[Lease | None] = []
+        claimed: list[tuple[str, Lease, float]] = []  # (item id, lease, its end before)
+        named: set[str] = set()
+        for ref in refs:
+            lease = queue.leases.get(ref.item_id)
+            if (
+                lease is None
+                or lease.ending
+                or not contract.lease_live(lease.expires, now)
+                or not contract.names_lease(ref, lease.token)
+                or ref.item_id in named  # a second mention names nothing
+            ):
+                leases.append(None)
+            else:
+                named.add(ref.item_id)
+                leases.append(lease)
+                claimed.append((ref.item_id, lease, lease.expires))
+        for _, lease, _ in claimed:
+            lease.expires = until  # the old end's deadline no longer matches
         try:
             if len(claimed) == 1:
                 await self.persistence.touch(claimed[0][1].pos, until)
             elif claimed:
-                await asyncio.gather(*(self.persistence.touch(x.pos, until) for _, x in claimed))
-        finally:
-            for _, lease in claimed:
-                lease.ending = False
-        for item_id, lease in claimed:
-            lease.expires = until
+                await asyncio.gather(*(self.persistence.touch(x.pos, until) for _, x, _ in claimed))
+        except BaseException:
+            for item_id, lease, before in claimed:
+                if lease.expires == until:
+                    lease.expires = before
+                    self._timers.at(LeaseEnd(queue, item_id, lease.pos, before))
+            raise
+        for item_id, lease, _ in claimed:
             self._timers.at(LeaseEnd(queue, item_id, lease.pos, until))
         return [until if lease is not None else None for lease in leases]
 
