@@ -113,7 +113,6 @@ class FailingDeletes(MemoryPersistence):
         await super().delete(positions)
 
 
-@pytest.mark.xfail(strict=True, reason="take_many does not restore what it chose")
 async def test_a_failed_drop_of_a_stale_head_loses_no_item() -> None:
     """A take finds a head past its ttl (not yet dropped) and the next item behind it;
     dropping the stale one fails. The take fails, and the item behind it is still

@@ -303,7 +303,12 @@ class RuleStorage:
             else:
                 chosen.append(taken)
         if stale:
-            await self._expire(queue, stale)
+            try:
+                await self._expire(queue, stale)
+            except BaseException:
+                for pos, item_match in reversed(chosen):
+                    queue.index.restore(pos, item_match)  # not taken after all
+                raise
         if not chosen:
             return []
         positions = [pos for pos, _ in chosen]
