@@ -133,3 +133,22 @@ async def test_a_failed_drop_of_a_stale_head_loses_no_item() -> None:
     persistence.failing = False
     assert (await service.take(queue, lease=30)).value == "fresh"
     await storage.close()
+
+
+async def test_a_lease_named_twice_in_a_batch_is_done_once(backend: Backend) -> None:
+    """The same receipt twice in one batch touch, release or ack: the first names the
+    lease, the second nothing, on every backend (the embedded touch no longer goes
+    through `_claim`, so this holds it to the same answer)."""
+    service = backend.service
+    queue = await service.create_queue()
+    await service.put(queue, NewItem("v"))
+    item = await service.take(queue, lease=30)
+    ref = parse_receipt(item.receipt)
+    touched = await service.touch_many(queue, [ref, ref], 60)
+    assert touched[0] is not None and touched[1] is None
+    # Which mention counts differs (PostgreSQL releases from the last), but the two are
+    # the same text, so a batch's answer ({"done": 1, "missing": [it]}) is the same.
+    assert sorted(await service.release_many(queue, [ref, ref])) == [False, True]
+    again = await service.take(queue, lease=30)
+    ref = parse_receipt(again.receipt)
+    assert await service.ack_many(queue, [ref, ref]) == [True, False]
