@@ -152,3 +152,22 @@ async def test_a_lease_named_twice_in_a_batch_is_done_once(backend: Backend) -> 
     again = await service.take(queue, lease=30)
     ref = parse_receipt(again.receipt)
     assert await service.ack_many(queue, [ref, ref]) == [True, False]
+
+
+async def test_a_touched_lease_keeps_its_receipt_and_end_across_a_restart(
+    backend: Backend,
+) -> None:
+    """Touched, then restarted: the lease ends at the touched end, not the first one,
+    and its receipt still names it."""
+    service = backend.service
+    queue = await service.create_queue()
+    await service.put(queue, NewItem("v"))
+    item = await service.take(queue, lease=30)
+    ref = parse_receipt(item.receipt)
+    await service.touch(queue, ref, 120)
+    if backend.kind != "memory":
+        await backend.restart()
+    backend.clock.now += 60
+    assert backend.storage is not None
+    await backend.storage.run_deadlines()
+    assert await backend.service.ack_many(queue, [ref]) == [True]
