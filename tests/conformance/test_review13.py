@@ -184,7 +184,6 @@ class FailingRequeues(MemoryPersistence):
         await super().requeue(pos, new_pos, visible_at)
 
 
-@pytest.mark.xfail(strict=True, reason="the retried LeaseEnd no longer matches the lease")
 async def test_a_lease_end_that_failed_once_is_retried() -> None:
     """A lease runs out and giving its item back fails (a disk error): a second later
     it is tried again and the item is ready. The retry is the deadline with a new

@@ -574,7 +574,8 @@ class RuleStorage:
         queue = event.queue
         if isinstance(event, LeaseEnd):
             lease = queue.leases.get(event.item_id)
-            if lease is not None and lease.expires == event.when and not lease.ending:
+            # Ended by `when` (a retry is the same event, later): not a lease touched since.
+            if lease is not None and lease.expires <= event.when and not lease.ending:
                 await self._give_back(queue, event.item_id, lease, 0.0)
         elif isinstance(event, DelayEnd):
             await self._end_delay(queue, event.pos)
