@@ -222,7 +222,6 @@ class StuckDeletes(MemoryPersistence):
         raise StorageFailure()
 
 
-@pytest.mark.xfail(strict=True, reason="pre-existing: the skipped lease end is not armed again")
 async def test_a_lease_whose_ack_failed_still_runs_out() -> None:
     """As with a touch: a lease's end passes while an ack of it is being written, and
     the write fails. The deadline found the lease `ending` and skipped it; the ack's

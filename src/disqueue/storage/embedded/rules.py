@@ -415,6 +415,7 @@ class RuleStorage:
             except BaseException:
                 for _, lease in claimed:
                     lease.ending = False
+                self._rearm(queue, claimed)
                 raise
             for item_id, _ in claimed:
                 del queue.leases[item_id]
@@ -428,14 +429,26 @@ class RuleStorage:
         leases = self._claim(queue, refs)
         claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
         if len(claimed) == 1:  # the common case, without a task per lease
-            await self._give_back(queue, *claimed[0], delay)
+            try:
+                await self._give_back(queue, *claimed[0], delay)
+            except BaseException:
+                self._rearm(queue, claimed)
+                raise
         elif claimed:  # side by side, so that a durable store commits them together
             backs = [self._give_back(queue, item_id, lease, delay) for item_id, lease in claimed]
             results = await asyncio.gather(*reversed(backs), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
+                self._rearm(queue, claimed)
                 raise failures[0]
         return [lease is not None for lease in leases]
+
+    def _rearm(self, queue: QueueState, claimed: list[tuple[str, Lease]]) -> None:
+        """Leases an ack or release failed to end: their deadlines again, since one due
+        meanwhile found them ending and skipped them (a lease already ended: at once)."""
+        for item_id, lease in claimed:
+            if queue.leases.get(item_id) is lease and not lease.ending:
+                self._timers.at(LeaseEnd(queue, item_id, lease.pos, lease.expires))
 
     async def touch(
         self, name: str, refs: Sequence[LeaseRef], lease_seconds: float
