@@ -65,7 +65,8 @@ def receipt(item_id: str, token: str) -> str:
 def parse_receipt(text: str) -> LeaseRef | None:
     """The lease a receipt names, or None if it cannot be a receipt at all."""
     item_id, sep, token = text.rpartition(_RECEIPT_SEP)
-    if not sep or not item_id or not token:
+    # No receipt holds a NUL (and PostgreSQL cannot even compare text that does).
+    if not sep or not item_id or not token or "\x00" in text:
         return None
     return LeaseRef(item_id, token)
 

@@ -303,7 +303,12 @@ class RuleStorage:
             else:
                 chosen.append(taken)
         if stale:
-            await self._expire(queue, stale)
+            try:
+                await self._expire(queue, stale)
+            except BaseException:
+                for pos, item_match in reversed(chosen):
+                    queue.index.restore(pos, item_match)  # not taken after all
+                raise
         if not chosen:
             return []
         positions = [pos for pos, _ in chosen]
@@ -410,6 +415,7 @@ class RuleStorage:
             except BaseException:
                 for _, lease in claimed:
                     lease.ending = False
+                self._rearm(queue, claimed)
                 raise
             for item_id, _ in claimed:
                 del queue.leases[item_id]
@@ -423,32 +429,66 @@ class RuleStorage:
         leases = self._claim(queue, refs)
         claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
         if len(claimed) == 1:  # the common case, without a task per lease
-            await self._give_back(queue, *claimed[0], delay)
+            try:
+                await self._give_back(queue, *claimed[0], delay)
+            except BaseException:
+                self._rearm(queue, claimed)
+                raise
         elif claimed:  # side by side, so that a durable store commits them together
             backs = [self._give_back(queue, item_id, lease, delay) for item_id, lease in claimed]
             results = await asyncio.gather(*reversed(backs), return_exceptions=True)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
+                self._rearm(queue, claimed)
                 raise failures[0]
         return [lease is not None for lease in leases]
+
+    def _rearm(self, queue: QueueState, claimed: list[tuple[str, Lease]]) -> None:
+        """Leases an ack or release failed to end: their deadlines again, since one due
+        meanwhile found them ending and skipped them (a lease already ended: at once)."""
+        for item_id, lease in claimed:
+            if queue.leases.get(item_id) is lease and not lease.ending:
+                self._timers.at(LeaseEnd(queue, item_id, lease.pos, lease.expires))
 
     async def touch(
         self, name: str, refs: Sequence[LeaseRef], lease_seconds: float
     ) -> list[float | None]:
+        """Move leases' ends. A touch does not mark its leases ending (as `_claim`
+        does): an ack, release or touch of the same lease meanwhile still finds it."""
         queue = self._queue(name)
-        leases = self._claim(queue, refs)
-        claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
-        until = contract.lease_until(lease_seconds, self.clock())
+        now = self.clock()
+        until = contract.lease_until(lease_seconds, now)
+        leases: list[Lease | None] = []
+        claimed: list[tuple[str, Lease, float]] = []  # (item id, lease, its end before)
+        named: set[str] = set()
+        for ref in refs:
+            lease = queue.leases.get(ref.item_id)
+            if (
+                lease is None
+                or lease.ending
+                or not contract.lease_live(lease.expires, now)
+                or not contract.names_lease(ref, lease.token)
+                or ref.item_id in named  # a second mention names nothing
+            ):
+                leases.append(None)
+            else:
+                named.add(ref.item_id)
+                leases.append(lease)
+                claimed.append((ref.item_id, lease, lease.expires))
+        for _, lease, _ in claimed:
+            lease.expires = until  # the old end's deadline no longer matches
         try:
             if len(claimed) == 1:
                 await self.persistence.touch(claimed[0][1].pos, until)
             elif claimed:
-                await asyncio.gather(*(self.persistence.touch(x.pos, until) for _, x in claimed))
-        finally:
-            for _, lease in claimed:
-                lease.ending = False
-        for item_id, lease in claimed:
-            lease.expires = until
+                await asyncio.gather(*(self.persistence.touch(x.pos, until) for _, x, _ in claimed))
+        except BaseException:
+            for item_id, lease, before in claimed:
+                if lease.expires == until:
+                    lease.expires = before
+                    self._timers.at(LeaseEnd(queue, item_id, lease.pos, before))
+            raise
+        for item_id, lease, _ in claimed:
             self._timers.at(LeaseEnd(queue, item_id, lease.pos, until))
         return [until if lease is not None else None for lease in leases]
 
@@ -547,7 +587,8 @@ class RuleStorage:
         queue = event.queue
         if isinstance(event, LeaseEnd):
             lease = queue.leases.get(event.item_id)
-            if lease is not None and lease.expires == event.when and not lease.ending:
+            # Ended by `when` (a retry is the same event, later): not a lease touched since.
+            if lease is not None and lease.expires <= event.when and not lease.ending:
                 await self._give_back(queue, event.item_id, lease, 0.0)
         elif isinstance(event, DelayEnd):
             await self._end_delay(queue, event.pos)
