@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
@@ -12,7 +13,10 @@ import pytest
 
 from disqueue.config import Limits, StorageConfig
 from disqueue.core import QueueNames, QueueService
+from disqueue.errors import StorageFailure
 from disqueue.storage import Storage, open_storage
+from disqueue.storage.embedded.memory import MemoryPersistence
+from disqueue.storage.embedded.rules import RuleStorage
 from tests import pg
 
 BACKENDS = ["memory", "sqlite", "postgres"]
@@ -87,3 +91,43 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             yield opened
         finally:
             await opened.close()
+
+
+class FaultyDisk(MemoryPersistence):
+    """The memory backend's persistence with faults on command: the methods named in
+    `failing` raise `StorageFailure` (a disk that refuses writes), those in `stuck` wait
+    for `go` and then fail (a write that hangs, then errs). The rules and everything
+    above them are the real ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: set[str] = set()
+        self.stuck: set[str] = set()
+        self.go = asyncio.Event()
+
+    async def _fault(self, name: str) -> None:
+        if name in self.stuck:
+            await self.go.wait()
+            raise StorageFailure()
+        if name in self.failing:
+            raise StorageFailure()
+
+    async def delete(self, positions: list[int]) -> None:
+        await self._fault("delete")
+        await super().delete(positions)
+
+    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+        await self._fault("requeue")
+        await super().requeue(pos, new_pos, visible_at)
+
+    async def touch(self, pos: int, until: float) -> None:
+        await self._fault("touch")
+        await super().touch(pos, until)
+
+
+async def faulty(clock: FakeClock) -> tuple[FaultyDisk, RuleStorage, QueueService]:
+    """An open memory backend on `clock` over a `FaultyDisk`, and its service."""
+    disk = FaultyDisk()
+    storage = RuleStorage(disk, "memory", clock)
+    await storage.open()
+    return disk, storage, QueueService(storage, QueueNames(), Limits())

@@ -10,16 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from disqueue.config import Limits
-from disqueue.core import QueueNames, QueueService
 from disqueue.core.contract import parse_receipt
 from disqueue.errors import NoItem, NoSuchLease, StorageFailure
 from disqueue.models import NewItem, QueueSettings
 from disqueue.storage import open_storage
-from disqueue.storage.embedded.memory import MemoryPersistence
-from disqueue.storage.embedded.rules import RuleStorage
 
-from .conftest import BACKENDS, Backend, FakeClock, storage_config
+from .conftest import BACKENDS, Backend, FakeClock, faulty, storage_config
 
 
 async def later(backend: Backend, seconds: float) -> None:
@@ -149,36 +145,21 @@ async def test_an_old_receipt_leaves_the_current_delivery_alone(backend: Backend
     assert (await service.info(queue))["acked"] == 1
 
 
-class FailingDeletes(MemoryPersistence):
-    """The memory backend's persistence, with deletes that fail while `failing` is set:
-    a disk that refuses one write."""
-
-    failing = False
-
-    async def delete(self, positions: list[int]) -> None:
-        if self.failing:
-            raise StorageFailure()
-        await super().delete(positions)
-
-
 async def test_a_failed_ttl_drop_of_a_delayed_item_keeps_it_delayed() -> None:
     """If dropping a delayed item at the end of its ttl fails, it stays delayed until the
     retry (it had become visible early, before its delay ended)."""
     clock = FakeClock()
-    persistence = FailingDeletes()
-    storage = RuleStorage(persistence, "memory", clock)
-    await storage.open()
-    service = QueueService(storage, QueueNames(), Limits())
+    persistence, storage, service = await faulty(clock)
     queue = await service.create_queue()
     await service.put(queue, NewItem("v", delay=60, ttl=10))
-    persistence.failing = True
+    persistence.failing.add("delete")
     clock.now += 11
     await storage.run_deadlines()
     info = await service.info(queue)
     assert (info["size"], info["delayed"], info["expired"]) == (0, 1, 0)
     with pytest.raises(NoItem):
         await service.take(queue)
-    persistence.failing = False
+    persistence.failing.clear()
     clock.now += 2  # the retry, a second later
     await storage.run_deadlines()
     info = await service.info(queue)
@@ -194,3 +175,23 @@ def test_open_storage_decides_by_the_clock_it_is_given(tmp_path: Path) -> None:
             config = stack.enter_context(storage_config(kind, tmp_path / kind))
             assert open_storage(config, clock).clock is clock
     assert abs(clock() - time.time()) < 60
+
+
+async def test_a_failed_purge_drops_nothing() -> None:
+    """A purge whose delete fails leaves every item where it was (it had emptied the
+    queue in memory first: the items were hidden until a restart)."""
+    clock = FakeClock()
+    persistence, storage, service = await faulty(clock)
+    queue = await service.create_queue()
+    for value in ("a", "b"):
+        await service.put(queue, NewItem(value))
+    await service.put(queue, NewItem("later", delay=30))
+    persistence.failing.add("delete")
+    with pytest.raises(StorageFailure):
+        await service.purge(queue)
+    persistence.failing.clear()
+    info = await service.info(queue)
+    assert (info["size"], info["delayed"]) == (2, 1)
+    assert [(await service.take(queue)).value for _ in range(2)] == ["a", "b"]
+    assert await service.purge(queue) == 1
+    await storage.close()

@@ -6,17 +6,13 @@ import asyncio
 
 import pytest
 
-from disqueue.config import Limits
-from disqueue.core import QueueNames, QueueService
 from disqueue.core.contract import parse_receipt
 from disqueue.errors import StorageFailure
 from disqueue.models import NewItem
 from disqueue.server import actions
 from disqueue.server.params import Params
-from disqueue.storage.embedded.memory import MemoryPersistence
-from disqueue.storage.embedded.rules import RuleStorage
 
-from .conftest import Backend, FakeClock
+from .conftest import Backend, FakeClock, faulty
 
 
 async def test_an_ack_while_a_touch_is_stored_acks(backend: Backend) -> None:
@@ -64,28 +60,13 @@ async def test_a_batch_receipt_with_a_nul_is_missing(backend: Backend) -> None:
     assert answer == {"done": 1, "missing": [hostile]}
 
 
-class StuckTouches(MemoryPersistence):
-    """The memory backend's persistence, whose touches wait for `go` and then fail: a
-    slow disk that ends up refusing the write."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = asyncio.Event()
-
-    async def touch(self, pos: int, until: float) -> None:
-        await self.go.wait()
-        raise StorageFailure()
-
-
 async def test_a_lease_whose_touch_failed_still_runs_out() -> None:
     """A lease's end passes while a touch of it is being written, and the write fails:
     the lease still ends (its item is ready again). The deadline found the lease
     `ending` and skipped it, and nothing armed it again: in flight until a restart."""
     clock = FakeClock()
-    persistence = StuckTouches()
-    storage = RuleStorage(persistence, "memory", clock)
-    await storage.open()
-    service = QueueService(storage, QueueNames(), Limits())
+    persistence, storage, service = await faulty(clock)
+    persistence.stuck.add("touch")
     queue = await service.create_queue()
     await service.put(queue, NewItem("v"))
     item = await service.take(queue, lease=5)
@@ -102,35 +83,21 @@ async def test_a_lease_whose_touch_failed_still_runs_out() -> None:
     await storage.close()
 
 
-class FailingDeletes(MemoryPersistence):
-    """The memory backend's persistence, with deletes that fail while `failing` is set."""
-
-    failing = False
-
-    async def delete(self, positions: list[int]) -> None:
-        if self.failing:
-            raise StorageFailure()
-        await super().delete(positions)
-
-
 async def test_a_failed_drop_of_a_stale_head_loses_no_item() -> None:
     """A take finds a head past its ttl (not yet dropped) and the next item behind it;
     dropping the stale one fails. The take fails, and the item behind it is still
     there for the next take. `take_many` had removed it from the index and restored
     only the stale one: it was neither delivered nor queued, until a restart."""
     clock = FakeClock()
-    persistence = FailingDeletes()
-    storage = RuleStorage(persistence, "memory", clock)
-    await storage.open()
-    service = QueueService(storage, QueueNames(), Limits())
+    persistence, storage, service = await faulty(clock)
     queue = await service.create_queue()
     await service.put(queue, NewItem("stale", ttl=10))
     await service.put(queue, NewItem("fresh"))
     clock.now += 11  # the ttl's deadline not yet handled
-    persistence.failing = True
+    persistence.failing.add("delete")
     with pytest.raises(StorageFailure):
         await service.take(queue, lease=30)
-    persistence.failing = False
+    persistence.failing.clear()
     assert (await service.take(queue, lease=30)).value == "fresh"
     await storage.close()
 
@@ -173,17 +140,6 @@ async def test_a_touched_lease_keeps_its_receipt_and_end_across_a_restart(
     assert await backend.service.ack_many(queue, [ref]) == [True]
 
 
-class FailingRequeues(MemoryPersistence):
-    """The memory backend's persistence, whose requeues fail while `failing` is set."""
-
-    failing = False
-
-    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
-        if self.failing:
-            raise StorageFailure()
-        await super().requeue(pos, new_pos, visible_at)
-
-
 async def test_a_lease_end_that_failed_once_is_retried() -> None:
     """A lease runs out and giving its item back fails (a disk error): a second later
     it is tried again and the item is ready. The retry is the deadline with a new
@@ -192,34 +148,19 @@ async def test_a_lease_end_that_failed_once_is_retried() -> None:
     flight, past its lease, until a restart. (Before issue 13 the event carried the
     lease's end apart from the time it was scheduled at.)"""
     clock = FakeClock()
-    persistence = FailingRequeues()
-    storage = RuleStorage(persistence, "memory", clock)
-    await storage.open()
-    service = QueueService(storage, QueueNames(), Limits())
+    persistence, storage, service = await faulty(clock)
     queue = await service.create_queue()
     await service.put(queue, NewItem("v"))
     await service.take(queue, lease=5)
-    persistence.failing = True
+    persistence.failing.add("requeue")
     clock.now += 6
     await storage.run_deadlines()
-    persistence.failing = False
+    persistence.failing.clear()
     clock.now += 2  # the retry, a second later
     await storage.run_deadlines()
     info = await service.info(queue)
     assert (info["size"], info["in_flight"]) == (1, 0)
     await storage.close()
-
-
-class StuckDeletes(MemoryPersistence):
-    """The memory backend's persistence, whose deletes wait for `go` and then fail."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.go = asyncio.Event()
-
-    async def delete(self, positions: list[int]) -> None:
-        await self.go.wait()
-        raise StorageFailure()
 
 
 async def test_a_lease_whose_ack_failed_still_runs_out() -> None:
@@ -228,10 +169,8 @@ async def test_a_lease_whose_ack_failed_still_runs_out() -> None:
     failure only clears `ending`: in flight until a restart. (The same for a release
     whose write fails. Not new in issue 13: the old rules did the same.)"""
     clock = FakeClock()
-    persistence = StuckDeletes()
-    storage = RuleStorage(persistence, "memory", clock)
-    await storage.open()
-    service = QueueService(storage, QueueNames(), Limits())
+    persistence, storage, service = await faulty(clock)
+    persistence.stuck.add("delete")
     queue = await service.create_queue()
     await service.put(queue, NewItem("v"))
     item = await service.take(queue, lease=5)

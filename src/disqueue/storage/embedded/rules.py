@@ -362,14 +362,18 @@ class RuleStorage:
     async def purge(self, name: str) -> int:
         """Drop every ready and delayed item (not those in flight)."""
         queue = self._queue(name)
-        positions = queue.index.positions()
-        for pos in positions:
-            queue.index.remove(pos)
+        ready = [(pos, queue.index.remove(pos)) for pos in queue.index.positions()]
         delayed, queue.delayed = queue.delayed, {}
-        positions += list(delayed)
+        positions = [pos for pos, _ in ready] + list(delayed)
+        try:
+            await self.persistence.delete(positions)
+        except BaseException:  # nothing was dropped: everything back in its place
+            for pos, match in reversed(ready):
+                queue.index.restore(pos, match)
+            queue.delayed.update(delayed)
+            raise
         for pos in positions:
             queue.ttl.pop(pos, None)
-        await self.persistence.delete(positions)
         return len(positions)
 
     async def _expire(self, queue: QueueState, reserved: list[tuple[int, str | None]]) -> None:
