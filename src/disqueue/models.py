@@ -73,12 +73,14 @@ class NewItem:
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
-    """What a queue is created with (all optional)."""
+    """What a queue is created with (all optional). `retry_delays`: seconds an item
+    waits after its n-th delivery ended without an ack (API.md Part 3)."""
 
     lease: float | None = None
     max_attempts: int | None = None
     dead_letter: str | None = None
     max_items: int | None = None
+    retry_delays: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,8 @@ class QueueInfo:
     dead_lettered: int
     #: Unix time the oldest ready item was put (to about a second), None if none is.
     oldest: float | None = None
+    #: Paused: puts are taken, nothing is delivered (API.md Part 3, "Pause").
+    paused: bool = False
 
     @staticmethod
     def now() -> datetime:

@@ -69,6 +69,8 @@ class Model:
     dead_letter: bool
     max_items: int | None
     now: float
+    retry_delays: tuple[float, ...] | None = None
+    paused: bool = False  # main only: the dead-letter queue is never paused here
     main: ModelQueue = field(default_factory=ModelQueue)
     dlq: ModelQueue = field(default_factory=ModelQueue)
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -103,6 +105,8 @@ class Model:
     def take(
         self, queue: ModelQueue, key: str | None, count: int, lease: float | None
     ) -> list[ModelItem]:
+        if queue is self.main and self.paused:
+            return []
         chosen = [i for i in queue.ready() if matches(i.key, key)][:count]
         for item in chosen:
             if lease is None:
@@ -115,6 +119,7 @@ class Model:
         return chosen
 
     def peek(self, key: str | None) -> ModelItem | None:
+        # A pause stops deliveries, not looking.
         return next((i for i in self.main.ready() if matches(i.key, key)), None)
 
     # -- the ends of a lease ---------------------------------------------------------------
@@ -136,8 +141,8 @@ class Model:
         item.lease_until = self.now + lease
         return item.lease_until
 
-    def give_back(self, item: ModelItem, delay: float) -> None:
-        """A lease ended without an ack."""
+    def give_back(self, item: ModelItem, delay: float | None) -> None:
+        """A lease ended without an ack (released with `delay`, or with none: None)."""
         item.lease_until = None
         if item.ttl_at is not None and item.ttl_at <= self.now:  # its ttl ended meanwhile
             del self.main.items[item.id]
@@ -151,11 +156,14 @@ class Model:
                 self.dlq.items[item.id] = item
                 self.dlq.totals.put += 1
             return
+        if delay is None:  # the queue's retry delay for this delivery, if it has any
+            delays = self.retry_delays or (0.0,)
+            delay = delays[min(item.attempts, len(delays)) - 1]
         item.pos = next(self._front)
         item.visible_at = self.now + delay if delay > 0 else None
 
-    def purge(self) -> int:
-        gone = [i.id for i in self.main.items.values() if not i.leased]
+    def purge(self, in_flight: bool) -> int:
+        gone = [i.id for i in self.main.items.values() if in_flight or not i.leased]
         for item_id in gone:
             del self.main.items[item_id]
         return len(gone)
@@ -168,7 +176,7 @@ class Model:
         self.now += seconds
         ended = [i for i in self.main.items.values() if i.leased and i.lease_until <= self.now]  # type: ignore[operator]
         for item in sorted(ended, key=lambda i: (i.lease_until, -i.pos)):
-            self.give_back(item, 0.0)
+            self.give_back(item, None)
         for queue in (self.main, self.dlq):
             due = [
                 i

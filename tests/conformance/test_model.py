@@ -5,9 +5,10 @@ agree; a backend that drifts from the contract fails here.
 
 Operations: put (delay, ttl, dedup_id, max_items), batch put, take (key, lease, count),
 peek, ack / release (with or without delay) / touch by receipt, by item id and by a
-receipt never issued, purge, a take from the dead-letter queue, moving the clock (the
-backend then handles what is due), and a restart (close and reopen on the same data;
-the memory backend keeps nothing, so there it is skipped).
+receipt never issued, purge (with or without the items in flight), pause and resume, a
+take from the dead-letter queue, moving the clock (the backend then handles what is
+due), and a restart (close and reopen on the same data; the memory backend keeps
+nothing, so there it is skipped). Queues are drawn with and without retry delays.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ TAKE = st.tuples(
 )  # fmt: skip
 RELEASE = st.tuples(
     st.just("release"), PICK, st.sampled_from(["receipt", "receipt", "id", "never"]),
-    st.sampled_from([0.0, 3.0, 6.0]),
+    st.sampled_from([None, 0.0, 3.0, 6.0]),
 )  # fmt: skip
 ADVANCE = st.tuples(
     st.just("advance"), st.sampled_from([1.0, 2.0, 4.0, 7.0, 7.0, 15.0, 31.0, 301.0])
@@ -56,7 +57,8 @@ OP = {
     "ack": st.tuples(st.just("ack"), PICK, st.sampled_from(["receipt", "receipt", "id", "never"])),
     "release": RELEASE,
     "touch": st.tuples(st.just("touch"), PICK, st.sampled_from(["receipt", "id"]), st.just(25.0)),
-    "purge": st.tuples(st.just("purge")),
+    "purge": st.tuples(st.just("purge"), st.booleans()),
+    "pause": st.tuples(st.just("pause"), st.booleans()),
     "take_dlq": st.tuples(st.just("take_dlq")),
     "advance": ADVANCE,
     "restart": st.tuples(st.just("restart")),
@@ -65,7 +67,7 @@ OP = {
 # leases and time meet.
 WEIGHTS = {
     "put": 4, "put_many": 1, "take": 4, "peek": 1, "ack": 2, "release": 2, "touch": 1,
-    "purge": 0.5, "take_dlq": 1, "advance": 3, "restart": 1.5,
+    "purge": 0.5, "pause": 1, "take_dlq": 1, "advance": 3, "restart": 1.5,
 }  # fmt: skip
 OPS = st.lists(
     st.sampled_from([k for k, w in WEIGHTS.items() for _ in range(int(w * 2))]).flatmap(
@@ -74,7 +76,10 @@ OPS = st.lists(
     min_size=10,
     max_size=60,
 )
-SETTINGS = st.tuples(st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]))
+SETTINGS = st.tuples(
+    st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]),
+    st.sampled_from([None, None, (5.0,), (2.0, 9.0)]),
+)  # fmt: skip
 
 
 @dataclass
@@ -186,8 +191,12 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             wanted = model.touch(live, op[3]) if live else "no such lease"
             return await service.touch(run.main, ref, op[3]), wanted
         if kind == "purge":
-            wanted = model.purge()
-            return await service.purge(run.main), wanted
+            wanted = model.purge(op[1])
+            return await service.purge(run.main, in_flight=op[1]), wanted
+        if kind == "pause":
+            model.paused = op[1]
+            await (service.pause if op[1] else service.resume)(run.main)
+            return (await service.info(run.main)).get("paused", False), op[1]
         if kind == "take_dlq":
             taken = model.take(model.dlq, None, 1, None)
             wanted = model_shape(taken[0], False) if taken else "no item to take"
@@ -233,16 +242,17 @@ async def test_backend_agrees_with_the_model(
 ) -> None:
     """Every answer, receipt and count of the service equals the reference model's, after
     every operation, on each backend, with time moving and restarts in between."""
-    max_attempts, dead_letter, max_items = queue_settings
+    max_attempts, dead_letter, max_items, retry_delays = queue_settings
     dlq = await backend.service.create_queue()
     main = await backend.service.create_queue(
         settings=QueueSettings(
             max_attempts=max_attempts,
             dead_letter=dlq if dead_letter else None,
             max_items=max_items,
+            retry_delays=retry_delays,
         )
     )
-    model = Model(max_attempts, dead_letter, max_items, backend.clock.now)
+    model = Model(max_attempts, dead_letter, max_items, backend.clock.now, retry_delays)
     run = Run(backend, model, main, dlq)
     for number, op in enumerate(ops):
         got, wanted = await step(run, op)

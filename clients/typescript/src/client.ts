@@ -71,6 +71,10 @@ export interface QueueInfo {
   acked?: number;
   expired?: number;
   dead_lettered?: number;
+  /** Seconds an item waits after its n-th failed delivery (API.md Part 3). */
+  retry_delays?: number[] | null;
+  /** Paused: puts are taken, nothing is delivered. */
+  paused?: boolean;
   [setting: string]: unknown;
 }
 
@@ -87,6 +91,8 @@ export interface QueueOptions {
   deadLetter?: string;
   /** Refuse puts (429 `queue is full`) beyond this many items. */
   maxItems?: number;
+  /** Seconds an item waits after its n-th delivery ended without an ack (up to 10). */
+  retryDelays?: number[];
 }
 
 /** Options of a take: a lease (at-least-once), a long-poll wait, a batch count. */
@@ -217,9 +223,20 @@ export class QueueClient {
     return message.payload as T;
   }
 
-  /** Drop every ready and delayed item; resolves to how many. */
-  async purge(): Promise<number> {
-    return ((await this._call('/purge', {})) as {purged: number}).purged;
+  /** Drop every ready and delayed item (with `inFlight`, those in flight too); resolves to how many. */
+  async purge(options: {inFlight?: boolean} = {}): Promise<number> {
+    const params = options.inFlight ? {in_flight: '1'} : {};
+    return ((await this._call('/purge', params)) as {purged: number}).purged;
+  }
+
+  /** Stop deliveries (puts go on, leases in flight run on); resolves to the queue's information. */
+  async pause(): Promise<QueueInfo> {
+    return (await this._call('/pause', {})) as QueueInfo;
+  }
+
+  /** Deliver again after `pause`; resolves to the queue's information. */
+  async resume(): Promise<QueueInfo> {
+    return (await this._call('/resume', {})) as QueueInfo;
   }
 
   async delete(): Promise<void> {
@@ -265,6 +282,7 @@ export async function queueCreate(
       max_attempts: options.maxAttempts,
       dead_letter: options.deadLetter,
       max_items: options.maxItems,
+      retry_delays: options.retryDelays?.length ? options.retryDelays.join(',') : undefined,
     },
     auth,
   );

@@ -31,7 +31,13 @@ The life of an item (API.md Parts 2 and 3):
 - **Restart.** Queues, items, positions, attempts, leases with their receipts and
   deadlines, delays, ttls and the dedup window survive (on a durable backend); a
   deadline that passed while the server was down is handled at start, as if late.
-- **Purge** drops ready and delayed items (not those in flight).
+- **Purge** drops ready and delayed items (not those in flight); with `in_flight`,
+  those in flight too, whose receipts then name nothing (`purged`).
+- **Retry delays.** A lease that runs out, or a release without a `delay` of its own,
+  waits the queue's `retry_delays` for its delivery number before the item is visible
+  again, at the front (`retry_delay`).
+- **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
+  flight run on, and deadlines are handled as ever.
 """
 
 from __future__ import annotations
@@ -112,10 +118,12 @@ def full(held: int, adding: int, settings: QueueSettings) -> bool:
 # -- take --------------------------------------------------------------------------------
 
 
-def takeable(leased: bool, visible_at: float | None, ttl_at: float | None, now: float) -> bool:
-    """Whether an item may be delivered now: not in flight, not delayed, not past its
-    ttl (even if nobody has dropped it yet)."""
-    return not leased and visible_at is None and not expired(ttl_at, now)
+def takeable(
+    leased: bool, visible_at: float | None, ttl_at: float | None, now: float, paused: bool = False
+) -> bool:
+    """Whether an item may be delivered now: its queue not paused, the item not in
+    flight, not delayed, not past its ttl (even if nobody has dropped it yet)."""
+    return not paused and not leased and visible_at is None and not expired(ttl_at, now)
 
 
 def lease_until(lease: float, now: float) -> float:
@@ -161,21 +169,32 @@ class Expire:
 Outcome = Requeue | DeadLetter | Drop | Expire
 
 
+def retry_delay(attempts: int, settings: QueueSettings) -> float:
+    """How long an item waits after its `attempts`-th delivery ended without an ack and
+    without a delay of its own: the queue's `retry_delays[min(n, len) - 1]`, or 0."""
+    delays = settings.retry_delays
+    if not delays or attempts < 1:
+        return 0.0
+    return delays[min(attempts, len(delays)) - 1]
+
+
 def after_lease(
     attempts: int,
     settings: QueueSettings,
-    delay: float,
+    delay: float | None,
     now: float,
     letters_exist: bool,
     ttl_at: float | None = None,
 ) -> Outcome:
     """What happens to an item whose lease ended without an ack (released with `delay`,
-    or run out with none), after its `attempts`-th delivery. An item whose ttl ended
-    while it was in flight is dropped as expired: it would come back only to be dropped."""
+    or run out or released without one: None, the queue's `retry_delay`), after its
+    `attempts`-th delivery. An item whose ttl ended while it was in flight is dropped as
+    expired: it would come back only to be dropped."""
     if expired(ttl_at, now):
         return Expire()
     if settings.max_attempts is None or attempts < settings.max_attempts:
-        return Requeue(now + delay if delay > 0 else None)
+        wait = retry_delay(attempts, settings) if delay is None else delay
+        return Requeue(now + wait if wait > 0 else None)
     if settings.dead_letter is not None and letters_exist:
         return DeadLetter(settings.dead_letter)
     return Drop()
@@ -194,6 +213,12 @@ def delay_end_front(pos: int) -> bool:
     """Whether an item whose delay ended goes to the front (it was released with a
     delay: its position is a front one) rather than the back (it was put with one)."""
     return pos < 0
+
+
+def purged(leased: bool, in_flight: bool) -> bool:
+    """Whether a purge drops an item: a ready or delayed one always, one in flight only
+    with `in_flight` (its receipt then names nothing)."""
+    return in_flight or not leased
 
 
 Deadline = Literal["lease", "delay", "ttl"]

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from disqueue.config import Limits
@@ -109,8 +110,7 @@ class QueueService:
                 raise BadRequest("invalid parameter 'dead_letter'")
             if not await self.storage.exists(letters):
                 raise NotFound("dead letter queue does not exist")
-            settings = QueueSettings(settings.lease, settings.max_attempts, letters,
-                                     settings.max_items)  # fmt: skip
+            settings = replace(settings, dead_letter=letters)
         limit = self.limits.max_queues
         if limit is None:
             await self.storage.create_queue(name, settings)
@@ -157,8 +157,17 @@ class QueueService:
         self.leased_wants.cancel_queue(name)
         self._wakes.pop(name, None)
 
-    async def purge(self, name: str) -> int:
-        return await self.storage.purge(self.names.parse(name))
+    async def purge(self, name: str, *, in_flight: bool = False) -> int:
+        """Drop every ready and delayed item (with `in_flight`, those in flight too)."""
+        return await self.storage.purge(self.names.parse(name), in_flight=in_flight)
+
+    async def pause(self, name: str) -> None:
+        """Stop deliveries from `name` (puts go on; leases in flight run on)."""
+        await self.storage.pause(self.names.parse(name), True)
+
+    async def resume(self, name: str) -> None:
+        """Deliver from `name` again; its waiting wants are served at once."""
+        await self.storage.pause(self.names.parse(name), False)
 
     # -- put ----------------------------------------------------------------------
 
@@ -173,8 +182,8 @@ class QueueService:
         name = self.names.parse(name)
         self.check_item(item.value, item.key)
         plain = item.delay == 0 and item.ttl is None and item.dedup_id is None
-        if plain and self.wants.waiting(name):
-            await self.storage.settings(name)  # raises QueueNotFound
+        # A paused queue hands nothing off: its wants wait until it is resumed.
+        if plain and self.wants.waiting(name) and not await self.storage.paused(name):
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
             written = asyncio.get_running_loop().create_future()
@@ -294,12 +303,13 @@ class QueueService:
         """Ack leases; for each, whether it named a live one."""
         return await self.storage.ack(self.names.parse(name), refs)
 
-    async def release(self, name: str, lease: LeaseRef | str, delay: float = 0.0) -> None:
+    async def release(self, name: str, lease: LeaseRef | str, delay: float | None = None) -> None:
+        """End a lease early; without `delay`, the queue's retry delay applies."""
         if not (await self.release_many(name, [_ref(lease)], delay))[0]:
             raise NoSuchLease()
 
     async def release_many(
-        self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
     ) -> list[bool]:
         return await self.storage.release(self.names.parse(name), refs, delay)
 
@@ -419,7 +429,7 @@ class QueueService:
         `written` travels with the item and is resolved once it is placed again."""
         try:
             if item.lease_expires is not None:
-                await self.storage.release(name, [lease_of(item)])
+                await self.storage.release(name, [lease_of(item)], 0.0)  # never reached it
             elif not self._hand_off(name, item, written):
                 await self.storage.put_front(name, item)
         except QueueNotFound:

@@ -131,7 +131,7 @@ async def ack(service: QueueService, queue: str, params: Params) -> Any:
 
 async def release(service: QueueService, queue: str, params: Params) -> Any:
     leases = _Leases(params)
-    delay = params.number("delay") or 0.0
+    delay = params.number("delay")  # None: the queue's retry delay, if it has one
     found = await service.release_many(queue, leases.refs, delay) if leases.refs else []
     return leases.answer(found, None)
 

@@ -35,6 +35,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/release": {"POST": http.release},
     "/touch": {"POST": http.touch},
     "/purge": {"POST": http.purge},
+    "/pause": {"POST": http.pause},
+    "/resume": {"POST": http.resume},
     "/take/ws": {"GET": websocket.take_ws},
     "/health": {"GET": ops.health},
     "/metrics": {"GET": ops.metrics},
@@ -60,6 +62,8 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("POST", "/release"): ACTIONS["release"].needs,
     ("POST", "/touch"): ACTIONS["touch"].needs,
     ("POST", "/purge"): (Need(MANAGE),),
+    ("POST", "/pause"): (Need(MANAGE),),
+    ("POST", "/resume"): (Need(MANAGE),),
 }
 
 #: Paths answered without credentials even on a listener that requires them.

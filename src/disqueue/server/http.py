@@ -28,6 +28,7 @@ async def create_queue(request: web.Request) -> web.Response:
         max_attempts=params.integer("max_attempts"),
         dead_letter=params.get("dead_letter"),
         max_items=params.integer("max_items"),
+        retry_delays=params.numbers("retry_delays"),
     )
     return ok(await request.app[SERVICE].create_queue(params.get("name"), settings))
 
@@ -45,7 +46,24 @@ async def delete_queue(request: web.Request) -> web.Response:
 
 async def purge(request: web.Request) -> web.Response:
     params = await read_params(request)
-    return ok({"purged": await request.app[SERVICE].purge(params.require("name"))})
+    name, in_flight = params.require("name"), params.flag("in_flight")
+    return ok({"purged": await request.app[SERVICE].purge(name, in_flight=in_flight)})
+
+
+async def pause(request: web.Request) -> web.Response:
+    """Stop deliveries; the queue's information."""
+    params = await read_params(request)
+    service, name = request.app[SERVICE], params.require("name")
+    await service.pause(name)
+    return ok(await service.info(name))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Deliver again; the queue's information."""
+    params = await read_params(request)
+    service, name = request.app[SERVICE], params.require("name")
+    await service.resume(name)
+    return ok(await service.info(name))
 
 
 async def put(request: web.Request) -> web.Response:

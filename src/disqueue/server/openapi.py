@@ -16,6 +16,13 @@ _NUMBER: Schema = {
     "description": "seconds; a JSON number or a string",
 }
 _WHOLE: Schema = {"type": ["integer", "string"]}
+_FLAG: Schema = {"type": "string", "enum": ["0", "1", "true", "false"]}
+_DELAYS: Schema = {
+    "oneOf": [
+        {"type": "string", "description": "seconds, comma-separated (up to 10)"},
+        wire.PROTOCOL["limits"]["parameters"]["retry_delays"],
+    ],
+}
 _QUEUE: Schema = {
     "type": "string",
     "format": "uuid",
@@ -117,7 +124,8 @@ def _paths() -> dict[str, Schema]:
                                   **_fails(401, 403)}},
             "post": _action("Create a queue (or return an existing one)",
                             _params([], name=_QUEUE, lease=_NUMBER, max_attempts=_WHOLE,
-                                    dead_letter=_QUEUE, max_items=_WHOLE),
+                                    dead_letter=_QUEUE, max_items=_WHOLE,
+                                    retry_delays=_DELAYS),
                             _ok("the queue's name", _STRING), 404, 429),
         },
         "/queue": {
@@ -142,8 +150,13 @@ def _paths() -> dict[str, Schema]:
         "/touch": {"post": _action("Extend a lease, or a batch",
                                    _params(["name", "lease"], **leases),
                                    _ok("the lease's new end", {"type": "object"}), 404)},
-        "/purge": {"post": _action("Drop every ready and delayed item", name_only,
-                                   _ok("how many", {"type": "object"}), 404)},
+        "/purge": {"post": _action(
+            "Drop every ready and delayed item (with in_flight=1, those in flight too)",
+            _params(["name"], in_flight=_FLAG), _ok("how many", {"type": "object"}), 404)},
+        "/pause": {"post": _action("Stop deliveries (puts go on, leases run on)", name_only,
+                                   _ok("queue information", {"type": "object"}), 404)},
+        "/resume": {"post": _action("Deliver again after a pause", name_only,
+                                    _ok("queue information", {"type": "object"}), 404)},
         "/take/ws": {"get": {
             "summary": "WebSocket: send wants (and ops), receive items (API.md)",
             "responses": {"101": {"description": "switching to WebSocket"},

@@ -49,6 +49,7 @@ class LoadedQueue(NamedTuple):
     created: datetime
     settings: QueueSettings
     totals: Totals
+    paused: bool = False
 
 
 class LoadedItem(NamedTuple):
@@ -138,6 +139,10 @@ class Persistence(Protocol):
     async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
         """Dead-letter an item: into another queue at `new_pos`, out of flight, with no
         delay and no ttl, attempts kept."""
+        ...
+
+    async def pause(self, queue_id: int, paused: bool) -> None:
+        """Keep whether a queue is paused."""
         ...
 
     def count(self, queue_id: int, totals: Totals) -> None:

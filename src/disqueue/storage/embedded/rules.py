@@ -103,7 +103,7 @@ class RuleStorage:
         by_id: dict[int, QueueState] = {}
         for loaded in queues:
             state = QueueState(loaded.id, loaded.name, loaded.created, loaded.settings)
-            state.since = now
+            state.since, state.paused = now, loaded.paused
             state.put, state.taken, state.acked, state.expired, state.dead_lettered = loaded.totals
             self._queues[loaded.name] = by_id[loaded.id] = state
         low, high = 0, 0
@@ -170,6 +170,16 @@ class RuleStorage:
 
     async def settings(self, name: str) -> QueueSettings:
         return self._queue(name).settings
+
+    async def pause(self, name: str, paused: bool) -> None:
+        queue = self._queue(name)
+        await self.persistence.pause(queue.id, paused)
+        queue.paused = paused
+        if not paused and len(queue.index):
+            self.on_ready(name)
+
+    async def paused(self, name: str) -> bool:
+        return self._queue(name).paused
 
     async def delete_queue(self, name: str) -> None:
         await self._changes.settled(name)
@@ -289,6 +299,8 @@ class RuleStorage:
     ) -> list[Item]:
         """Up to `count` items, oldest first; leased (kept in flight) if `lease` is given."""
         queue = self._queue(name)
+        if queue.paused:  # the contract's `takeable`: a paused queue delivers nothing
+            return []
         match = match_key(key)
         now = self.clock()
         chosen: list[tuple[int, str | None]] = []
@@ -348,14 +360,20 @@ class RuleStorage:
             looked_at = pos  # taken while we looked: look at the new head
         return None
 
-    async def purge(self, name: str) -> int:
-        """Drop every ready and delayed item (not those in flight)."""
+    async def purge(self, name: str, in_flight: bool = False) -> int:
+        """Drop every ready and delayed item, and with `in_flight` every item in flight
+        (the contract's `purged`); a lease already on its way back is left to end."""
         queue = self._queue(name)
         positions = queue.index.positions()
         for pos in positions:
             queue.index.remove(pos)
         delayed, queue.delayed = queue.delayed, {}
         positions += list(delayed)
+        if contract.purged(True, in_flight):
+            leased = [(i, x) for i, x in queue.leases.items() if not x.ending]
+            for item_id, lease in leased:
+                del queue.leases[item_id]  # its receipt names nothing from now on
+                positions.append(lease.pos)
         for pos in positions:
             queue.ttl.pop(pos, None)
         await self.persistence.delete(positions)
@@ -410,9 +428,11 @@ class RuleStorage:
             self._count(queue, Totals(acked=len(claimed)))
         return [lease is not None for lease in leases]
 
-    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+    async def release(
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
+    ) -> list[bool]:
         """End leases early. The items go back to the front in the order of `refs` (the
-        last is placed first), after `delay` if one is given."""
+        last is placed first), after `delay` (None: the queue's retry delay)."""
         queue = self._queue(name)
         leases = self._claim(queue, refs)
         claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
@@ -447,7 +467,9 @@ class RuleStorage:
             self._timers.at(LeaseEnd(queue, item_id, lease.pos, until))
         return [until if lease is not None else None for lease in leases]
 
-    async def _give_back(self, queue: QueueState, item_id: str, lease: Lease, delay: float) -> None:
+    async def _give_back(
+        self, queue: QueueState, item_id: str, lease: Lease, delay: float | None
+    ) -> None:
         """A lease ended without an ack: the contract's `after_lease` says where the
         item goes. The lease stays in `queue.leases` (ending) until storage has done it."""
         letters = self._queues.get(queue.settings.dead_letter or "")
@@ -543,7 +565,7 @@ class RuleStorage:
         if isinstance(event, LeaseEnd):
             lease = queue.leases.get(event.item_id)
             if lease is not None and lease.expires == event.when and not lease.ending:
-                await self._give_back(queue, event.item_id, lease, 0.0)
+                await self._give_back(queue, event.item_id, lease, None)
         elif isinstance(event, DelayEnd):
             await self._end_delay(queue, event.pos)
         else:

@@ -126,7 +126,8 @@ class SQLitePersistence:
     # -- changes ------------------------------------------------------------------
 
     async def create(self, name: str, created: datetime, settings: QueueSettings) -> int:
-        fields = (settings.lease, settings.max_attempts, settings.dead_letter, settings.max_items)
+        fields = (settings.lease, settings.max_attempts, settings.dead_letter, settings.max_items,
+                  _delays_text(settings.retry_delays))  # fmt: skip
         queue_id: int = await self._writer.submit(CREATE, (name, created.isoformat(), fields))
         return queue_id
 
@@ -163,6 +164,12 @@ class SQLitePersistence:
     async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
         await self._writer.submit(MOVE, (pos, queue_id, new_pos))
 
+    async def pause(self, queue_id: int, paused: bool) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.execute("UPDATE queues SET paused = ? WHERE id = ?", (paused, queue_id))
+
+        await self._writer.call(update)
+
     def count(self, queue_id: int, totals: Totals) -> None:
         # Totals are statistics: gathered, written with the next batch, never waited for.
         pending = self._totals.get(queue_id)
@@ -198,6 +205,14 @@ def _ping(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1").fetchone()
 
 
+def _delays_text(delays: tuple[float, ...] | None) -> str | None:
+    return None if delays is None else ",".join(map(repr, delays))
+
+
+def _delays(text: str | None) -> tuple[float, ...] | None:
+    return None if text is None else tuple(map(float, text.split(",")))
+
+
 def _rows(
     connection: sqlite3.Connection,
 ) -> tuple[list[LoadedQueue], Iterator[LoadedItem], list[LoadedDedup]]:
@@ -205,13 +220,14 @@ def _rows(
     queues = [
         LoadedQueue(
             queue_id, name, datetime.fromisoformat(created),
-            QueueSettings(lease, max_attempts, dead_letter, max_items),
-            Totals(put, taken, acked, expired, dead),
+            QueueSettings(lease, max_attempts, dead_letter, max_items, _delays(delays)),
+            Totals(put, taken, acked, expired, dead), bool(paused),
         )
         for queue_id, name, created, lease, max_attempts, dead_letter, max_items, put, taken,
-        acked, expired, dead in connection.execute(
+        acked, expired, dead, delays, paused in connection.execute(
             "SELECT id, name, created, lease, max_attempts, dead_letter, max_items, put_total, "
-            "taken_total, acked_total, expired_total, dead_lettered_total FROM queues ORDER BY id"
+            "taken_total, acked_total, expired_total, dead_lettered_total, retry_delays, paused "
+            "FROM queues ORDER BY id"
         )
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(

@@ -185,8 +185,8 @@ def _execute(
         done((future, None if row is None else tuple(row), False))
     for _, (name, created, settings), future in by_kind[CREATE]:
         cursor = connection.execute(
-            "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, "
+            "retry_delays) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (name, created, *settings),
         )
         done((future, cursor.lastrowid, False))

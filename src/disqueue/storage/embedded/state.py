@@ -59,6 +59,7 @@ class QueueState:
     expired: int = 0
     dead_lettered: int = 0
     deleted: bool = False
+    paused: bool = False  # takes find nothing (API.md Part 3, "Pause")
     pending: int = 0  # items of puts on their way to storage (for `max_items`)
     # When items were put, sampled: (first position put after `time`, time). Positions
     # grow with time, so the head's age is the time of the last mark at or before it.
@@ -91,7 +92,7 @@ class QueueState:
             self.name, self.created, self.settings, size=len(self.index),
             delayed=len(self.delayed), in_flight=len(self.leases), put=self.put,
             taken=self.taken, acked=self.acked, expired=self.expired,
-            dead_lettered=self.dead_lettered, oldest=self.oldest(),
+            dead_lettered=self.dead_lettered, oldest=self.oldest(), paused=self.paused,
         )  # fmt: skip
 
     def remembered(self, dedup_id: str, now: float) -> str | None:

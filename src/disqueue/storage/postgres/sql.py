@@ -9,12 +9,15 @@ from __future__ import annotations
 
 ITEM = "i.pos, i.id, i.key, i.value, i.attempts"
 
-QUEUE_BY_NAME = "SELECT id, lease, max_attempts, dead_letter, max_items FROM queues WHERE name = $1"
+QUEUE_BY_NAME = """
+SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, paused
+FROM queues WHERE name = $1"""
 
 LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CREATE_QUEUE = """
-INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id"""
+INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, retry_delays)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING id"""
+PAUSE = "UPDATE queues SET paused = $2 WHERE id = $1 RETURNING id"
 
 DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
 DELETE_ITEMS = "DELETE FROM items WHERE queue_id = $1"
@@ -27,6 +30,7 @@ DELETE FROM items WHERE queue_id IN (SELECT queue_id FROM gone)"""
 # Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
+       q.retry_delays, q.paused,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
        c.ready, c.delayed, c.in_flight, c.expiring, c.oldest
 FROM queues q, LATERAL (
@@ -101,12 +105,17 @@ CLAIMED = "SELECT item_id FROM dedup WHERE queue_id = $1 AND dedup_id = $2"
 _READY = """
 SELECT pos FROM items
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-  AND (ttl_at IS NULL OR ttl_at > $3) {key}
+  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused}
 ORDER BY pos LIMIT $2"""
+# A take (locked) finds nothing in a paused queue (contract.takeable), read from the
+# queue's row in the same statement (one lookup per statement, whatever the count), so
+# that a pause holds on every node at once; a peek still sees the head.
+_NOT_PAUSED = "AND NOT (SELECT paused FROM queues WHERE id = $1)"
 
 
 def _ready(keyed: bool, locked: bool) -> str:
-    query = _READY.format(key="AND match = $4" if keyed else "")
+    query = _READY.format(key="AND match = $4" if keyed else "",
+                          paused=_NOT_PAUSED if locked else "")  # fmt: skip
     return query + (" FOR UPDATE SKIP LOCKED" if locked else "")
 
 
@@ -149,7 +158,8 @@ _LIVE = """i.queue_id = $1 AND i.id = r.id AND i.lease_until > $4
 ACK = f"DELETE FROM items i USING {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
 TOUCH = f"UPDATE items i SET lease_until = $5 FROM {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
 LEASED = """
-SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter
+SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter,
+       q.retry_delays
 FROM items i
 JOIN queues q ON q.id = i.queue_id
 WHERE i.queue_id = $1 AND i.id = $2 AND i.lease_until > $3
@@ -166,8 +176,9 @@ UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
 WHERE pos = $1"""
 DROP_ITEM = "DELETE FROM items WHERE pos = $1"
 
+# Ready and delayed items; with $2 (in_flight) those in flight too (contract.purged).
 PURGE = """
-WITH gone AS (DELETE FROM items WHERE queue_id = $1 AND lease_until IS NULL RETURNING 1)
+WITH gone AS (DELETE FROM items WHERE queue_id = $1 AND ($2 OR lease_until IS NULL) RETURNING 1)
 SELECT count(*) FROM gone"""
 
 # -- what any node does when deadlines pass ---------------------------------------------
@@ -175,7 +186,8 @@ SELECT count(*) FROM gone"""
 # In the contract's order (disqueue.core.contract.due_order): by time, and leases ending
 # together from the back, so that they reach the front in their order.
 EXPIRED_LEASES = """
-SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter
+SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter,
+       q.retry_delays
 FROM items i
 JOIN queues q ON q.id = i.queue_id
 WHERE i.lease_until <= $1 ORDER BY i.lease_until, i.pos DESC LIMIT $2

@@ -89,6 +89,7 @@ class PostgresStorage:
         self.on_ready: Callable[[str], None] = _ignore
         self._pool: asyncpg.Pool | None = None
         self._queues: dict[str, Queue] = {}
+        self._paused: dict[str, bool] = {}  # what this node last read (other nodes tell)
         self._changes = NameChanges()
         self._complained, self._failures = -COMPLAIN_EVERY, 0
         self.node = Node(self)
@@ -220,18 +221,25 @@ class PostgresStorage:
         if row is None:
             self._queues.pop(name, None)
             raise QueueNotFound()
-        queue = (row["id"], QueueSettings(*tuple(row)[1:]))
+        queue = (row["id"], _settings(row))
         self._queues[name] = queue
+        self._paused[name] = row["paused"]
         return queue
 
     def forget(self, name: str) -> None:
         """Drop `name` from the cache (it was deleted, perhaps by another node)."""
-        self._queues.pop(name, None)
+        self.forget_settings(name)
         self.node.waiting(name, False)
 
+    def forget_settings(self, name: str) -> None:
+        """Drop what the cache knows of `name` (another node changed it)."""
+        self._queues.pop(name, None)
+        self._paused.pop(name, None)
+
     def forget_all(self) -> None:
-        """Empty the cache (news of deletions may have been missed)."""
+        """Empty the cache (news of deletions and pauses may have been missed)."""
         self._queues.clear()
+        self._paused.clear()
 
     async def _on_queue(
         self,
@@ -264,13 +272,15 @@ class PostgresStorage:
         if queue_id is None:
             return False
         self._queues[name] = (queue_id, settings)
+        self._paused[name] = False
         return True
 
     async def _create(
         self, name: str, settings: QueueSettings, max_queues: int | None
     ) -> int | None:
         args = (name, QueueInfo.now(), settings.lease, settings.max_attempts,
-                settings.dead_letter, settings.max_items)  # fmt: skip
+                settings.dead_letter, settings.max_items,
+                list(settings.retry_delays) if settings.retry_delays else None)  # fmt: skip
         async with self.connection() as connection, connection.transaction():
             if max_queues is not None:  # every node counts under the same lock
                 await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
@@ -299,6 +309,26 @@ class PostgresStorage:
     async def settings(self, name: str) -> QueueSettings:
         return (await self._queue(name))[1]
 
+    async def pause(self, name: str, paused: bool) -> None:
+        async def pause(queue_id: int, settings: QueueSettings) -> bool:
+            return await self.run("fetchval", sql.PAUSE, queue_id, paused) is not None
+
+        if not await self._on_queue(name, pause, bool):
+            raise QueueNotFound()
+        self._paused[name] = paused
+        self.node.tell("settings", name)
+        if not paused:
+            self.ready(name)
+
+    async def paused(self, name: str) -> bool:
+        """From the cache (a take reads the database itself: this only decides whether
+        a put may be handed to a consumer waiting here)."""
+        known = self._paused.get(name)
+        if known is None:
+            await self._fetch_queue(name)  # raises QueueNotFound
+            return self._paused.get(name, False)
+        return known
+
     async def info(self, name: str) -> QueueInfo:
         async with self.node.counting:  # not while totals are on their way
             row = await self.run("fetchrow", sql.INFO, name, self.clock())
@@ -311,9 +341,10 @@ class PostgresStorage:
                         row["dead_lettered_total"])  # fmt: skip
         put, taken, acked, expired, dead = stored.plus(mine)
         return QueueInfo(
-            name, row["created"], QueueSettings(*tuple(row)[2:6]), size=row["ready"],
+            name, row["created"], _settings(row), size=row["ready"],
             delayed=row["delayed"], in_flight=row["in_flight"], put=put, taken=taken,
             acked=acked, expired=expired, dead_lettered=dead, oldest=row["oldest"],
+            paused=row["paused"],
         )  # fmt: skip
 
     async def delete_queue(self, name: str) -> None:
@@ -541,9 +572,9 @@ class PostgresStorage:
         row = await self._on_queue(name, peek, lambda row: row is not None)
         return None if row is None else Item(row[3], row[2], row[1])
 
-    async def purge(self, name: str) -> int:
+    async def purge(self, name: str, in_flight: bool = False) -> int:
         async def purge(queue_id: int, settings: QueueSettings) -> int:
-            count: int = await self.run("fetchval", sql.PURGE, queue_id)
+            count: int = await self.run("fetchval", sql.PURGE, queue_id, in_flight)
             return count
 
         return await self._on_queue(name, purge, bool)
@@ -559,7 +590,9 @@ class PostgresStorage:
 
         return await self._on_queue(name, ack, any)
 
-    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+    async def release(
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
+    ) -> list[bool]:
         """In one transaction; the last of `refs` goes to the front first, so that they
         keep their order."""
 
@@ -597,6 +630,13 @@ class PostgresStorage:
     async def run_deadlines(self) -> None:
         while await self.node.sweep():
             pass
+
+
+def _settings(row: asyncpg.Record) -> QueueSettings:
+    """A queue's settings from its row (`QUEUE_BY_NAME`, `INFO`)."""
+    delays = row["retry_delays"]
+    return QueueSettings(row["lease"], row["max_attempts"], row["dead_letter"], row["max_items"],
+                         None if delays is None else tuple(delays))  # fmt: skip
 
 
 def _arrays(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str | None]]:

@@ -74,6 +74,8 @@ class QueueInfo:
     max_attempts: int | None = None
     dead_letter: str | None = None
     max_items: int | None = None
+    retry_delays: list[float] | None = None
+    paused: bool | None = None
     put: int | None = None
     taken: int | None = None
     acked: int | None = None

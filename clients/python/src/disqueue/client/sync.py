@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -112,8 +112,10 @@ class Client:
         max_attempts: int | None = None,
         dead_letter: str | None = None,
         max_items: int | None = None,
+        retry_delays: Sequence[float] | None = None,
     ) -> str:
-        """Create a queue (or return `name` if it exists); its name."""
+        """Create a queue (or return `name` if it exists); its name. `retry_delays`:
+        seconds an item waits after its n-th delivery ended without an ack."""
         return self.send(
             calls.create_queue(
                 name,
@@ -121,6 +123,7 @@ class Client:
                 max_attempts=max_attempts,
                 dead_letter=dead_letter,
                 max_items=max_items,
+                retry_delays=retry_delays,
             )
         )
 
@@ -137,9 +140,18 @@ class Client:
         """Delete the queue and its items."""
         self.send(calls.delete_queue(queue))
 
-    def purge(self, queue: str) -> int:
-        """Remove every ready and delayed item; how many were removed."""
-        return self.send(calls.purge(queue))
+    def purge(self, queue: str, *, in_flight: bool = False) -> int:
+        """Remove every ready and delayed item (with `in_flight`, those in flight too,
+        whose receipts then name nothing); how many were removed."""
+        return self.send(calls.purge(queue, in_flight=in_flight))
+
+    def pause(self, queue: str) -> QueueInfo:
+        """Stop deliveries from `queue` (puts go on, leases run on)."""
+        return self.send(calls.pause(queue))
+
+    def resume(self, queue: str) -> QueueInfo:
+        """Deliver from `queue` again."""
+        return self.send(calls.resume(queue))
 
     # -- items ----------------------------------------------------------------
 
