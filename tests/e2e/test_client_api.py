@@ -159,6 +159,22 @@ async def test_long_poll_and_purge(client: Any) -> None:
     await expect(QueueNotFound, lambda: client.purge(MISSING))
 
 
+async def test_retry_delays_pause_and_purge_in_flight(client: Any) -> None:
+    """create_queue(retry_delays=...), pause and resume, purge(in_flight=True) on both
+    clients: the settings and states show in info, and a pause stops takes."""
+    queue = await resolve(client.create_queue(retry_delays=[5, 60]))
+    info = await resolve(client.info(queue))
+    assert (info.retry_delays, info.paused) == ([5.0, 60.0], False)
+    await resolve(client.put_many(queue, ["1", "2"]))
+    leased = await resolve(client.take(queue, lease=30))
+    assert (await resolve(client.pause(queue))).paused is True
+    await expect(NoItem, lambda: client.take(queue))
+    assert (await resolve(client.resume(queue))).paused is False
+    assert await resolve(client.purge(queue, in_flight=True)) == 2
+    await expect(NoSuchLease, lambda: client.ack(queue, leased))
+    await expect(QueueNotFound, lambda: client.pause(MISSING))
+
+
 async def test_queue_full(start_server: StartServer) -> None:
     """429 queue is full maps to QueueFull, a QueueException."""
     server = start_server()

@@ -171,6 +171,19 @@ describe('HTTP client', () => {
     assert.equal(await client.purge(), 2);
     await rejectsWith(client.take(), 'no item to take', 404);
   });
+
+  test('retryDelays, pause and resume, purge with inFlight', async () => {
+    const client = new QueueClient(url, await queueCreate(url, undefined, undefined, {retryDelays: [5, 60]}));
+    assert.deepEqual((await client.info()).retry_delays, [5, 60]);
+    await client.putItem('one');
+    await client.putItem('two');
+    await client.take(null, {lease: 30});
+    assert.equal((await client.pause()).paused, true);
+    await rejectsWith(client.take(), 'no item to take', 404);
+    assert.equal((await client.resume()).paused, false);
+    assert.equal(await client.purge({inFlight: true}), 2);
+    assert.equal((await client.info()).in_flight, 0);
+  });
 });
 
 function pick(item: {key: string | null; value: string}): {key: string | null; value: string} {

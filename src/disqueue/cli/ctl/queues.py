@@ -1,4 +1,5 @@
-"""`queues`, `create`, `delete`, `info`, `purge`: the queues of a server."""
+"""`queues`, `create`, `delete`, `info`, `purge`, `pause`, `resume`: the queues of a
+server."""
 
 from __future__ import annotations
 
@@ -19,16 +20,31 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--max-attempts", type=int, help="deliveries before dead-lettering")
     cmd.add_argument("--dead-letter", help="queue that receives items past --max-attempts")
     cmd.add_argument("--max-items", type=int, help="refuse puts beyond this many items")
+    cmd.add_argument("--retry-delays", type=_delays, metavar="S1,S2,...",
+                     help="seconds an item waits after its n-th failed delivery")  # fmt: skip
     cmd.set_defaults(run=create)
 
     for name, run, text in (
         ("delete", delete, "delete a queue and its items"),
         ("info", info, "a queue's depths, settings and totals"),
         ("purge", purge, "remove every ready and delayed item of a queue"),
+        ("pause", pause, "stop deliveries from a queue (puts go on)"),
+        ("resume", resume, "deliver from a paused queue again"),
     ):
         cmd = commands.add_parser(name, parents=[common], help=text)
         cmd.add_argument("queue")
+        if run is purge:
+            cmd.add_argument("--in-flight", action="store_true",
+                             help="drop the items in flight too (their receipts end)")  # fmt: skip
         cmd.set_defaults(run=run)
+
+
+def _delays(text: str) -> list[float]:
+    """`--retry-delays 1,5,30`: the server checks the ranges."""
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of seconds: {text!r}") from None
 
 
 def list_queues(args: argparse.Namespace) -> int:
@@ -52,6 +68,7 @@ def create(args: argparse.Namespace) -> int:
             max_attempts=args.max_attempts,
             dead_letter=args.dead_letter,
             max_items=args.max_items,
+            retry_delays=args.retry_delays,
         )
     if args.json:
         emit_json({"name": name})
@@ -86,9 +103,29 @@ def info(args: argparse.Namespace) -> int:
 def purge(args: argparse.Namespace) -> int:
     """Purge a queue; print how many items went."""
     with client(args) as api:
-        purged = api.purge(args.queue)
+        purged = api.purge(args.queue, in_flight=args.in_flight)
     if args.json:
         emit_json({"purged": purged})
     else:
         print(f"purged {purged}")
+    return 0
+
+
+def pause(args: argparse.Namespace) -> int:
+    """Pause a queue; print its state."""
+    return _paused(args, pause=True)
+
+
+def resume(args: argparse.Namespace) -> int:
+    """Resume a queue; print its state."""
+    return _paused(args, pause=False)
+
+
+def _paused(args: argparse.Namespace, *, pause: bool) -> int:
+    with client(args) as api:
+        details = (api.pause if pause else api.resume)(args.queue)
+    if args.json:
+        emit_json({"name": details.name, "paused": details.paused})
+    else:
+        print(f"{details.name} {'paused' if details.paused else 'resumed'}")
     return 0
