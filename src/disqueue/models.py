@@ -58,7 +58,7 @@ class NewItem:
         self,
         value: str,
         key: str | None = None,
-        delay: float = 0.0,
+        delay: float | None = None,
         ttl: float | None = None,
         dedup_id: str | None = None,
         id: str | None = None,
@@ -74,13 +74,16 @@ class NewItem:
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
     """What a queue is created with (all optional). `retry_delays`: seconds an item
-    waits after its n-th delivery ended without an ack (API.md Part 3)."""
+    waits after its n-th delivery ended without an ack; `delay` and `ttl`: defaults for
+    items put without their own (API.md Part 3)."""
 
     lease: float | None = None
     max_attempts: int | None = None
     dead_letter: str | None = None
     max_items: int | None = None
     retry_delays: tuple[float, ...] | None = None
+    delay: float | None = None
+    ttl: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

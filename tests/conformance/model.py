@@ -70,6 +70,8 @@ class Model:
     max_items: int | None
     now: float
     retry_delays: tuple[float, ...] | None = None
+    delay: float | None = None  # the queue's defaults for items put without their own
+    ttl: float | None = None
     paused: bool = False  # main only: the dead-letter queue is never paused here
     main: ModelQueue = field(default_factory=ModelQueue)
     dlq: ModelQueue = field(default_factory=ModelQueue)
@@ -80,10 +82,13 @@ class Model:
     # -- put --------------------------------------------------------------------------
 
     def put(
-        self, item_id: str, value: str, key: str | None, delay: float, ttl: float | None,
-        dedup_id: str | None,
+        self, item_id: str, value: str, key: str | None, delay: float | None,
+        ttl: float | None, dedup_id: str | None,
     ) -> str | None:  # fmt: skip
-        """The id answered, or None for `queue is full`."""
+        """The id answered, or None for `queue is full`. Without its own delay or ttl an
+        item gets the queue's."""
+        delay = self.delay if delay is None else delay
+        ttl = self.ttl if ttl is None else ttl
         if dedup_id is not None:
             claim = self.dedup.get(dedup_id)
             if claim is not None and claim[1] > self.now:
@@ -92,7 +97,7 @@ class Model:
             return None
         self.main.items[item_id] = ModelItem(
             item_id, value, key, next(self._back),
-            visible_at=self.now + delay if delay > 0 else None,
+            visible_at=self.now + delay if delay else None,
             ttl_at=self.now + ttl if ttl is not None else None,
         )  # fmt: skip
         if dedup_id is not None:

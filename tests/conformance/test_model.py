@@ -6,9 +6,11 @@ agree; a backend that drifts from the contract fails here.
 Operations: put (delay, ttl, dedup_id, max_items), batch put, take (key, lease, count),
 peek, ack / release (with or without delay) / touch by receipt, by item id and by a
 receipt never issued, purge (with or without the items in flight), pause and resume, a
-take from the dead-letter queue, moving the clock (the backend then handles what is
-due), and a restart (close and reopen on the same data; the memory backend keeps
-nothing, so there it is skipped). Queues are drawn with and without retry delays.
+change of the queue's settings (retry delays, max_attempts, max_items, default delay and
+ttl: they hold at once, for items already queued too), a take from the dead-letter
+queue, moving the clock (the backend then handles what is due), and a restart (close and
+reopen on the same data; the memory backend keeps nothing, so there it is skipped).
+Queues are drawn with and without retry delays.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -33,13 +36,14 @@ KEYS = st.sampled_from([None, "a", "A", "b"])
 VALUES = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=4)
 PICK = st.integers(0, 3)  # how far back among the receipts handed out (0: the last)
 PUT = st.tuples(
-    st.just("put"), VALUES, KEYS, st.sampled_from([0.0, 0.0, 5.0, 20.0]),
+    st.just("put"), VALUES, KEYS, st.sampled_from([None, None, 0.0, 5.0, 20.0]),
     st.sampled_from([None, None, 8.0, 30.0]), st.sampled_from([None, "d1", "d2"]),
 )  # fmt: skip
 TAKE = st.tuples(
     st.just("take"), KEYS, st.sampled_from([None, 10.0, 30.0, 60.0]),
     st.sampled_from([None, None, 3]),
 )  # fmt: skip
+DELAYS = st.sampled_from([None, None, (5.0,), (2.0, 9.0)])
 RELEASE = st.tuples(
     st.just("release"), PICK, st.sampled_from(["receipt", "receipt", "id", "never"]),
     st.sampled_from([None, 0.0, 3.0, 6.0]),
@@ -59,6 +63,13 @@ OP = {
     "touch": st.tuples(st.just("touch"), PICK, st.sampled_from(["receipt", "id"]), st.just(25.0)),
     "purge": st.tuples(st.just("purge"), st.booleans()),
     "pause": st.tuples(st.just("pause"), st.booleans()),
+    "settings": st.one_of(
+        st.tuples(st.just("settings"), st.just("retry_delays"), DELAYS),
+        st.tuples(st.just("settings"), st.just("max_attempts"), st.sampled_from([None, 1, 3])),
+        st.tuples(st.just("settings"), st.just("max_items"), st.sampled_from([None, 4, 9])),
+        st.tuples(st.just("settings"), st.just("delay"), st.sampled_from([None, 4.0])),
+        st.tuples(st.just("settings"), st.just("ttl"), st.sampled_from([None, 10.0])),
+    ),
     "take_dlq": st.tuples(st.just("take_dlq")),
     "advance": ADVANCE,
     "restart": st.tuples(st.just("restart")),
@@ -67,7 +78,7 @@ OP = {
 # leases and time meet.
 WEIGHTS = {
     "put": 4, "put_many": 1, "take": 4, "peek": 1, "ack": 2, "release": 2, "touch": 1,
-    "purge": 0.5, "pause": 1, "take_dlq": 1, "advance": 3, "restart": 1.5,
+    "purge": 0.5, "pause": 1, "settings": 1, "take_dlq": 1, "advance": 3, "restart": 1.5,
 }  # fmt: skip
 OPS = st.lists(
     st.sampled_from([k for k, w in WEIGHTS.items() for _ in range(int(w * 2))]).flatmap(
@@ -78,7 +89,7 @@ OPS = st.lists(
 )
 SETTINGS = st.tuples(
     st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]),
-    st.sampled_from([None, None, (5.0,), (2.0, 9.0)]),
+    DELAYS,
 )  # fmt: skip
 
 
@@ -152,7 +163,7 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             if model.max_items is not None and len(model.main.items) + len(new) > model.max_items:
                 wanted = "queue is full"
             else:
-                wanted = [model.put(n.id, n.value, n.key, 0.0, None, None) for n in new]
+                wanted = [model.put(n.id, n.value, n.key, None, None, None) for n in new]
             return await service.put_many(run.main, new), wanted
         if kind == "take":
             _, key, lease, count = op
@@ -201,6 +212,12 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             taken = model.take(model.dlq, None, 1, None)
             wanted = model_shape(taken[0], False) if taken else "no item to take"
             return shape(await service.take(run.dlq), False), wanted
+        if kind == "settings":
+            _, field, value = op
+            setattr(model, field, value)
+            info = await service.change_settings(run.main, **{field: value})
+            value = list(value) if isinstance(value, tuple) else value
+            return info[field], value
         if kind == "advance":
             run.backend.clock.now += op[1]
             model.advance(op[1])
@@ -231,6 +248,7 @@ def model_counts(queue: ModelQueue) -> tuple[Any, ...]:
 EXAMPLES = int(os.environ.get("DISQUEUE_MODEL_EXAMPLES", "400"))
 
 
+@pytest.mark.timeout(max(120, EXAMPLES // 2))  # 400 examples on PostgreSQL: about a minute
 @settings(
     max_examples=EXAMPLES,
     deadline=None,

@@ -24,6 +24,7 @@ from disqueue.client import (
     NoItem,
     NoSuchLease,
     QueueException,
+    QueueExists,
     QueueFull,
     QueueInfo,
     QueueNotFound,
@@ -173,6 +174,21 @@ async def test_retry_delays_pause_and_purge_in_flight(client: Any) -> None:
     assert await resolve(client.purge(queue, in_flight=True)) == 2
     await expect(NoSuchLease, lambda: client.ack(queue, leased))
     await expect(QueueNotFound, lambda: client.pause(MISSING))
+
+
+async def test_queue_defaults_change_settings_and_conflict(client: Any) -> None:
+    """create_queue(delay=, ttl=), change_settings (None clears) and QueueExists."""
+    queue = await resolve(client.create_queue(delay=600, ttl=60, max_items=5))
+    await resolve(client.put(queue, "later"))
+    info = await resolve(client.change_settings(queue, delay=None, retry_delays=[3], lease=20))
+    assert (info.delay, info.ttl, info.retry_delays, info.lease) == (None, 60, [3.0], 20)
+    assert (info.delayed, info.max_items) == (1, 5)
+    await resolve(client.put(queue, "now"))
+    assert (await resolve(client.take(queue))).value == "now"
+    error = await expect(QueueExists, lambda: client.create_queue(queue, max_items=6))
+    assert (error.status, str(error)) == (409, "queue exists with other settings")
+    with pytest.raises(TypeError):
+        await resolve(client.change_settings(queue, ordered=True))
 
 
 async def test_queue_full(start_server: StartServer) -> None:

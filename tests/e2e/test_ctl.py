@@ -84,6 +84,9 @@ def test_pause_resume_retry_delays_and_purge_in_flight(open_server: Server) -> N
     ok("take", name, "--lease", "30", *url)
     assert as_json("purge", name, *url) == {"purged": 0}
     assert as_json("purge", name, "--in-flight", *url) == {"purged": 1}
+    changed = as_json("settings", name, "--max-items", "3", "--clear", "retry_delays", *url)
+    assert (changed["max_items"], changed["retry_delays"]) == (3, None)
+    assert "max_items      3" in ok("settings", name, "--delay", "5", *url).splitlines()
     refused = ctl("create", "--retry-delays", "soon", *url)
     assert refused.returncode == 2 and "not a list of seconds: 'soon'" in refused.stderr
 

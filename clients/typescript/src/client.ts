@@ -93,6 +93,36 @@ export interface QueueOptions {
   maxItems?: number;
   /** Seconds an item waits after its n-th delivery ended without an ack (up to 10). */
   retryDelays?: number[];
+  /** Delay of items put without their own, seconds. */
+  delay?: number;
+  /** Ttl of items put without their own, seconds. */
+  ttl?: number;
+}
+
+/** A change of settings (`POST /queue/settings`): `null` clears a setting. */
+export type SettingsChange = {[K in keyof QueueOptions]?: QueueOptions[K] | null};
+
+/** The form of a queue's settings (`POST /queues`; `POST /queue/settings` with `clearing`,
+ * where `null` or an empty list is sent empty, which clears the setting). */
+function settingsParams(options: SettingsChange, clearing = false): ParamsType {
+  const wire: Record<string, unknown> = {
+    lease: options.lease,
+    max_attempts: options.maxAttempts,
+    dead_letter: options.deadLetter,
+    max_items: options.maxItems,
+    retry_delays: options.retryDelays?.length ? options.retryDelays.join(',') : options.retryDelays,
+    delay: options.delay,
+    ttl: options.ttl,
+  };
+  const params: ParamsType = {};
+  for (const [name, value] of Object.entries(wire)) {
+    if (value === null || (Array.isArray(value) && value.length === 0)) {
+      if (clearing) params[name] = '';
+    } else if (value !== undefined) {
+      params[name] = String(value);
+    }
+  }
+  return params;
 }
 
 /** Options of a take: a lease (at-least-once), a long-poll wait, a batch count. */
@@ -229,6 +259,11 @@ export class QueueClient {
     return ((await this._call('/purge', params)) as {purged: number}).purged;
   }
 
+  /** Change some settings at once (`null` clears one); resolves to the queue's information. */
+  async changeSettings(change: SettingsChange): Promise<QueueInfo> {
+    return (await this._call('/queue/settings', settingsParams(change, true))) as QueueInfo;
+  }
+
   /** Stop deliveries (puts go on, leases in flight run on); resolves to the queue's information. */
   async pause(): Promise<QueueInfo> {
     return (await this._call('/pause', {})) as QueueInfo;
@@ -276,14 +311,7 @@ export async function queueCreate(
     url,
     '/queues',
     'POST',
-    {
-      name,
-      lease: options.lease,
-      max_attempts: options.maxAttempts,
-      dead_letter: options.deadLetter,
-      max_items: options.maxItems,
-      retry_delays: options.retryDelays?.length ? options.retryDelays.join(',') : undefined,
-    },
+    {name, ...settingsParams(options)},
     auth,
   );
   return message.payload as string;

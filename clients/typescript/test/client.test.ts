@@ -184,6 +184,18 @@ describe('HTTP client', () => {
     assert.equal(await client.purge({inFlight: true}), 2);
     assert.equal((await client.info()).in_flight, 0);
   });
+
+  test('queue defaults, changeSettings (null clears), 409 on other settings', async () => {
+    const name = await queueCreate(url, undefined, undefined, {delay: 600, ttl: 60, maxItems: 5});
+    const client = new QueueClient(url, name);
+    await client.putItem('later');
+    assert.deepEqual([(await client.info()).delayed, (await client.info()).ttl], [1, 60]);
+    const info = await client.changeSettings({delay: null, retryDelays: [3], lease: 20});
+    assert.deepEqual([info.delay, info.retry_delays, info.lease, info.max_items], [null, [3], 20, 5]);
+    await client.putItem('now');
+    assert.equal((await client.take()).value, 'now');
+    await rejectsWith(queueCreate(url, name, undefined, {maxItems: 6}), 'queue exists with other settings', 409);
+  });
 });
 
 function pick(item: {key: string | null; value: string}): {key: string | null; value: string} {

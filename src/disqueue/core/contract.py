@@ -12,7 +12,9 @@ The life of an item (API.md Parts 2 and 3):
 
 - **Put.** An item gets a *position* at the back of its queue. With `delay` it is
   *delayed* until then; with `ttl` it is dropped (counted `expired`) if still queued
-  (ready or delayed) when the ttl ends. A `dedup_id` seen within `DEDUP_WINDOW` stores
+  (ready or delayed) when the ttl ends. An item put without its own `delay` or `ttl`
+  gets the queue's (`placement`); they are fixed at the put, so a later change of the
+  queue's defaults leaves queued items alone. A `dedup_id` seen within `DEDUP_WINDOW` stores
   nothing and answers the first item's id.
 - **Order.** Ready items are delivered in position order (a keyed take: the oldest
   with that key, compared case-insensitively). Items given back take positions at the
@@ -92,11 +94,19 @@ class Placement(NamedTuple):
 
 
 def placement(item: NewItem, settings: QueueSettings, now: float) -> Placement:
-    """Where a put's options put an item in time."""
+    """Where a put's options (or, without them, the queue's defaults) put an item in time."""
+    delay = item.delay if item.delay is not None else settings.delay
+    ttl = item.ttl if item.ttl is not None else settings.ttl
     return Placement(
-        now + item.delay if item.delay > 0 else None,
-        now + item.ttl if item.ttl is not None else None,
+        now + delay if delay else None,
+        now + ttl if ttl is not None else None,
     )
+
+
+def defaults(settings: QueueSettings) -> bool:
+    """Whether a queue gives items put without options a delay or a ttl (a put on it is
+    never the plain one, and a delay keeps it from being handed to a waiting consumer)."""
+    return bool(settings.delay) or settings.ttl is not None
 
 
 def dedup_open(until: float, now: float) -> bool:
@@ -111,8 +121,9 @@ def dedup_until(now: float) -> float:
 
 def full(held: int, adding: int, settings: QueueSettings) -> bool:
     """Whether adding `adding` items to a queue holding `held` (ready, delayed and in
-    flight) passes its `max_items`."""
-    return settings.max_items is not None and held + adding > settings.max_items
+    flight) passes its `max_items`. Adding nothing never does (a put answered by its
+    dedup_id), even once `max_items` was lowered below what the queue holds."""
+    return settings.max_items is not None and adding > 0 and held + adding > settings.max_items
 
 
 # -- take --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from disqueue.core.stats import QueueStats, Stats, queue_info
 from disqueue.core.wants import Consumer, Want, WantRegistry
 from disqueue.errors import (
     BadRequest,
+    Conflict,
     DisqueueError,
     NoItem,
     NoSuchLease,
@@ -98,26 +99,52 @@ class QueueService:
     async def create_queue(
         self, name: str | None = None, settings: QueueSettings | None = None
     ) -> str:
-        """Create a queue (a new random name without `name`); an existing name is
-        returned as it is, its settings unchanged."""
+        """Create a queue (a new random name without `name`). An existing name is
+        returned as it is, its settings unchanged, if no settings or its own are given;
+        other settings are `409 queue exists with other settings`."""
         name = self.names.generate() if name is None else self.names.parse(name)
-        if await self.storage.exists(name):
-            return name
         settings = settings or QueueSettings()
-        if settings.dead_letter is not None:
-            letters = self.names.parse(settings.dead_letter)
-            if letters == name:
-                raise BadRequest("invalid parameter 'dead_letter'")
-            if not await self.storage.exists(letters):
-                raise NotFound("dead letter queue does not exist")
-            settings = replace(settings, dead_letter=letters)
+        given = settings != QueueSettings()
+        if await self.storage.exists(name):
+            if given:
+                await self._same(name, await self._checked(name, settings))
+            return name
+        settings = await self._checked(name, settings)
         limit = self.limits.max_queues
         if limit is None:
-            await self.storage.create_queue(name, settings)
-            return name
-        async with self._creating:  # the count and the create, as one step here
-            await self.storage.create_queue(name, settings, max_queues=limit)
+            created = await self.storage.create_queue(name, settings)
+        else:
+            async with self._creating:  # the count and the create, as one step here
+                created = await self.storage.create_queue(name, settings, max_queues=limit)
+        if not created and given:  # made meanwhile by another request
+            await self._same(name, settings)
         return name
+
+    async def _checked(self, name: str, settings: QueueSettings) -> QueueSettings:
+        """`settings` with the dead-letter queue's name canonical; a queue may not be its
+        own dead-letter queue, and its dead-letter queue must exist."""
+        if settings.dead_letter is None:
+            return settings
+        letters = self.names.parse(settings.dead_letter)
+        if letters == name:
+            raise BadRequest("invalid parameter 'dead_letter'")
+        if not await self.storage.exists(letters):
+            raise NotFound("dead letter queue does not exist")
+        return replace(settings, dead_letter=letters)
+
+    async def _same(self, name: str, settings: QueueSettings) -> None:
+        if await self.storage.settings(name) != settings:
+            raise Conflict()
+
+    async def change_settings(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change some of a queue's settings (None clears one), at once and for items
+        already queued too; its information. The items' delays and ttls, fixed at their
+        put, stay as they are."""
+        name = self.names.parse(name)
+        current = await self.storage.settings(name)
+        settings = await self._checked(name, replace(current, **changes))
+        await self.storage.change_settings(name, settings)
+        return await self.info(name)
 
     async def queues(self) -> list[str]:
         return await self.storage.queues()
@@ -181,9 +208,8 @@ class QueueService:
         """Store an item, or hand a plain one straight to the longest-waiting want."""
         name = self.names.parse(name)
         self.check_item(item.value, item.key)
-        plain = item.delay == 0 and item.ttl is None and item.dedup_id is None
-        # A paused queue hands nothing off: its wants wait until it is resumed.
-        if plain and self.wants.waiting(name) and not await self.storage.paused(name):
+        plain = item.delay is None and item.ttl is None and item.dedup_id is None
+        if plain and self.wants.waiting(name) and await self._may_hand_off(name):
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
             written = asyncio.get_running_loop().create_future()
@@ -196,6 +222,12 @@ class QueueService:
             return item.id
         (item_id,) = await self.storage.put_many(name, [item])
         return item_id
+
+    async def _may_hand_off(self, name: str) -> bool:
+        """Whether a plain put may go straight to a waiting want: not while the queue is
+        paused (its wants wait for the resume), nor when it delays its items."""
+        settings = await self.storage.settings(name)  # raises QueueNotFound
+        return not settings.delay and not await self.storage.paused(name)
 
     async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
         """Store all of `items` or none."""

@@ -74,6 +74,8 @@ def queue_info(info: QueueInfo, consumers: int) -> dict[str, Any]:
         "dead_letter": info.settings.dead_letter,
         "max_items": info.settings.max_items,
         "retry_delays": _delays(info.settings.retry_delays),
+        "delay": info.settings.delay,
+        "ttl": info.settings.ttl,
         "paused": info.paused,
         "put": info.put,
         "taken": info.taken,

@@ -42,7 +42,7 @@ def new_item(params: Params) -> NewItem:
     return NewItem(
         value=params.require("value"),
         key=params.get("key"),
-        delay=params.number("delay") or 0.0,
+        delay=params.number("delay"),
         ttl=params.number("ttl"),
         dedup_id=params.get("dedup_id"),
     )

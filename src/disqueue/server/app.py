@@ -28,6 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: dict[str, dict[str, Handler]] = {
     "/queues": {"GET": http.queues, "POST": http.create_queue},
     "/queue": {"POST": http.info, "DELETE": http.delete_queue},
+    "/queue/settings": {"POST": http.change_settings},
     "/put": {"POST": http.put},
     "/take": {"POST": http.take},
     "/peek": {"POST": http.peek},
@@ -55,6 +56,7 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("POST", "/queues"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
     ("POST", "/queue"): (Need(READ),),
     ("DELETE", "/queue"): (Need(MANAGE),),
+    ("POST", "/queue/settings"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
     ("POST", "/put"): ACTIONS["put"].needs,
     ("POST", "/take"): (Need(READ),),
     ("POST", "/peek"): (Need(READ),),

@@ -117,17 +117,27 @@ def _paths() -> dict[str, Schema]:
         "receipts": {"type": "array", "maxItems": wire.MAX_BATCH, "items": _STRING},
     }  # fmt: skip
     settled = _ok("null for one lease; `done` and `missing` for a batch", {})
+    settings = {
+        "lease": _NUMBER,
+        "max_attempts": _WHOLE,
+        "dead_letter": _QUEUE,
+        "max_items": _WHOLE,
+        "retry_delays": _DELAYS,
+        "delay": _NUMBER,
+        "ttl": _NUMBER,
+    }
     return {
         "/queues": {
             "get": {"summary": "List the queues, oldest first",
                     "responses": {"200": _ok("queue names", {"type": "array", "items": _STRING}),
                                   **_fails(401, 403)}},
             "post": _action("Create a queue (or return an existing one)",
-                            _params([], name=_QUEUE, lease=_NUMBER, max_attempts=_WHOLE,
-                                    dead_letter=_QUEUE, max_items=_WHOLE,
-                                    retry_delays=_DELAYS),
-                            _ok("the queue's name", _STRING), 404, 429),
+                            _params([], name=_QUEUE, **settings),
+                            _ok("the queue's name", _STRING), 404, 409, 429),
         },
+        "/queue/settings": {"post": _action(
+            "Change a queue's settings at once (an empty value clears one)",
+            _params(["name"], **settings), _ok("queue information", {"type": "object"}), 404)},
         "/queue": {
             "post": _action("A queue's counts, settings and totals", name_only,
                             _ok("queue information", {"type": "object"}), 404),

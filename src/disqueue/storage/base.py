@@ -131,6 +131,11 @@ class Storage(Protocol):
         whose receipts then name nothing); how many."""
         ...
 
+    async def change_settings(self, name: str, settings: QueueSettings) -> None:
+        """Give the queue `settings` (all of them; `ordered` never changes), from now
+        on for every decision, on every node (raises `QueueNotFound`)."""
+        ...
+
     async def pause(self, name: str, paused: bool) -> None:
         """Pause (True) or resume a queue: while paused, takes find nothing (peeks
         still see the head); on every node at once. Resuming wakes its consumers."""

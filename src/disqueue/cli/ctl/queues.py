@@ -1,5 +1,5 @@
-"""`queues`, `create`, `delete`, `info`, `purge`, `pause`, `resume`: the queues of a
-server."""
+"""`queues`, `create`, `settings`, `delete`, `info`, `purge`, `pause`, `resume`: the
+queues of a server."""
 
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
 
     cmd = commands.add_parser("create", parents=[common], help="create a queue")
     cmd.add_argument("name", nargs="?", help="its name (default: a new UUID)")
-    cmd.add_argument("--lease", type=float, help="default lease, seconds")
-    cmd.add_argument("--max-attempts", type=int, help="deliveries before dead-lettering")
-    cmd.add_argument("--dead-letter", help="queue that receives items past --max-attempts")
-    cmd.add_argument("--max-items", type=int, help="refuse puts beyond this many items")
-    cmd.add_argument("--retry-delays", type=_delays, metavar="S1,S2,...",
-                     help="seconds an item waits after its n-th failed delivery")  # fmt: skip
+    _setting_options(cmd)
     cmd.set_defaults(run=create)
+
+    cmd = commands.add_parser("settings", parents=[common],
+                              help="change a queue's settings at once")  # fmt: skip
+    cmd.add_argument("queue")
+    _setting_options(cmd)
+    cmd.add_argument("--clear", action="append", default=[], choices=sorted(SETTINGS),
+                     metavar="SETTING", help="clear a setting (may be repeated)")  # fmt: skip
+    cmd.set_defaults(run=settings)
 
     for name, run, text in (
         ("delete", delete, "delete a queue and its items"),
@@ -37,6 +40,21 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
             cmd.add_argument("--in-flight", action="store_true",
                              help="drop the items in flight too (their receipts end)")  # fmt: skip
         cmd.set_defaults(run=run)
+
+
+#: The settings options, by the name the API gives each.
+SETTINGS = ("lease", "max_attempts", "dead_letter", "max_items", "retry_delays", "delay", "ttl")
+
+
+def _setting_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--lease", type=float, help="default lease, seconds")
+    cmd.add_argument("--max-attempts", type=int, help="deliveries before dead-lettering")
+    cmd.add_argument("--dead-letter", help="queue that receives items past --max-attempts")
+    cmd.add_argument("--max-items", type=int, help="refuse puts beyond this many items")
+    cmd.add_argument("--retry-delays", type=_delays, metavar="S1,S2,...",
+                     help="seconds an item waits after its n-th failed delivery")  # fmt: skip
+    cmd.add_argument("--delay", type=float, help="delay of items put without their own")
+    cmd.add_argument("--ttl", type=float, help="ttl of items put without their own")
 
 
 def _delays(text: str) -> list[float]:
@@ -69,11 +87,25 @@ def create(args: argparse.Namespace) -> int:
             dead_letter=args.dead_letter,
             max_items=args.max_items,
             retry_delays=args.retry_delays,
+            delay=args.delay,
+            ttl=args.ttl,
         )
     if args.json:
         emit_json({"name": name})
     else:
         print(name)
+    return 0
+
+
+def settings(args: argparse.Namespace) -> int:
+    """Change the settings given (and clear those named by --clear); print the queue's
+    information, as `info` does."""
+    changes: dict[str, Any] = {name: getattr(args, name) for name in SETTINGS}
+    changes = {name: value for name, value in changes.items() if value is not None}
+    changes |= dict.fromkeys(args.clear)
+    with client(args) as api:
+        details = api.change_settings(args.queue, **changes).to_dict()
+    _show(args, details)
     return 0
 
 
@@ -90,14 +122,19 @@ def info(args: argparse.Namespace) -> int:
     """Print a queue's information, one field a line."""
     with client(args) as api:
         details = api.info(args.queue).to_dict()
+    _show(args, details)
+    return 0
+
+
+def _show(args: argparse.Namespace, details: dict[str, Any]) -> None:
+    """A queue's information, one field a line (or as JSON)."""
     if args.json:
         emit_json(details)
-        return 0
+        return
     console = stdout()
     width = max(len(name) for name in details)
     for name, value in details.items():
         console.print(f"{name:<{width}}  {'-' if value is None else value}")
-    return 0
 
 
 def purge(args: argparse.Namespace) -> int:

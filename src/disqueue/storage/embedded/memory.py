@@ -78,6 +78,9 @@ class MemoryPersistence:
     async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
         self._values[new_pos] = self._values.pop(pos)
 
+    async def change(self, queue_id: int, settings: QueueSettings) -> None:
+        return None  # the rules keep them in memory
+
     async def pause(self, queue_id: int, paused: bool) -> None:
         return None  # the rules keep it in memory
 

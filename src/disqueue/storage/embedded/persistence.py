@@ -141,6 +141,10 @@ class Persistence(Protocol):
         delay and no ttl, attempts kept."""
         ...
 
+    async def change(self, queue_id: int, settings: QueueSettings) -> None:
+        """Keep a queue's new settings."""
+        ...
+
     async def pause(self, queue_id: int, paused: bool) -> None:
         """Keep whether a queue is paused."""
         ...

@@ -171,6 +171,11 @@ class RuleStorage:
     async def settings(self, name: str) -> QueueSettings:
         return self._queue(name).settings
 
+    async def change_settings(self, name: str, settings: QueueSettings) -> None:
+        queue = self._queue(name)
+        await self.persistence.change(queue.id, settings)
+        queue.settings = settings
+
     async def pause(self, name: str, paused: bool) -> None:
         queue = self._queue(name)
         await self.persistence.pause(queue.id, paused)
@@ -256,6 +261,9 @@ class RuleStorage:
     async def put(self, name: str, item: Item) -> None:
         """`put_many` of one item without options: the hot path of the original protocol."""
         queue = self._queue(name)
+        if contract.defaults(queue.settings):  # the queue's delay or ttl: not plain
+            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+            return
         if contract.full(queue.count() + queue.pending, 1, queue.settings):
             raise QueueFull()
         pos = next(self._back)

@@ -126,8 +126,7 @@ class SQLitePersistence:
     # -- changes ------------------------------------------------------------------
 
     async def create(self, name: str, created: datetime, settings: QueueSettings) -> int:
-        fields = (settings.lease, settings.max_attempts, settings.dead_letter, settings.max_items,
-                  _delays_text(settings.retry_delays))  # fmt: skip
+        fields = _settings_row(settings)
         queue_id: int = await self._writer.submit(CREATE, (name, created.isoformat(), fields))
         return queue_id
 
@@ -163,6 +162,16 @@ class SQLitePersistence:
 
     async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
         await self._writer.submit(MOVE, (pos, queue_id, new_pos))
+
+    async def change(self, queue_id: int, settings: QueueSettings) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE queues SET lease = ?, max_attempts = ?, dead_letter = ?, max_items = ?, "
+                "retry_delays = ?, default_delay = ?, default_ttl = ? WHERE id = ?",
+                (*_settings_row(settings), queue_id),
+            )
+
+        await self._writer.call(update)
 
     async def pause(self, queue_id: int, paused: bool) -> None:
         def update(connection: sqlite3.Connection) -> None:
@@ -205,8 +214,10 @@ def _ping(connection: sqlite3.Connection) -> None:
     connection.execute("SELECT 1").fetchone()
 
 
-def _delays_text(delays: tuple[float, ...] | None) -> str | None:
-    return None if delays is None else ",".join(map(repr, delays))
+def _settings_row(s: QueueSettings) -> tuple[object, ...]:
+    """A queue's settings as its row keeps them (after `name` and `created`)."""
+    delays = None if s.retry_delays is None else ",".join(map(repr, s.retry_delays))
+    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl
 
 
 def _delays(text: str | None) -> tuple[float, ...] | None:
@@ -220,14 +231,15 @@ def _rows(
     queues = [
         LoadedQueue(
             queue_id, name, datetime.fromisoformat(created),
-            QueueSettings(lease, max_attempts, dead_letter, max_items, _delays(delays)),
+            QueueSettings(lease, max_attempts, dead_letter, max_items, _delays(delays), delay,
+                          ttl),
             Totals(put, taken, acked, expired, dead), bool(paused),
         )
         for queue_id, name, created, lease, max_attempts, dead_letter, max_items, put, taken,
-        acked, expired, dead, delays, paused in connection.execute(
+        acked, expired, dead, delays, delay, ttl, paused in connection.execute(
             "SELECT id, name, created, lease, max_attempts, dead_letter, max_items, put_total, "
-            "taken_total, acked_total, expired_total, dead_lettered_total, retry_delays, paused "
-            "FROM queues ORDER BY id"
+            "taken_total, acked_total, expired_total, dead_lettered_total, retry_delays, "
+            "default_delay, default_ttl, paused FROM queues ORDER BY id"
         )
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(

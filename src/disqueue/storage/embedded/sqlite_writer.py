@@ -186,7 +186,7 @@ def _execute(
     for _, (name, created, settings), future in by_kind[CREATE]:
         cursor = connection.execute(
             "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, "
-            "retry_delays) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "retry_delays, default_delay, default_ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, created, *settings),
         )
         done((future, cursor.lastrowid, False))

@@ -278,9 +278,7 @@ class PostgresStorage:
     async def _create(
         self, name: str, settings: QueueSettings, max_queues: int | None
     ) -> int | None:
-        args = (name, QueueInfo.now(), settings.lease, settings.max_attempts,
-                settings.dead_letter, settings.max_items,
-                list(settings.retry_delays) if settings.retry_delays else None)  # fmt: skip
+        args = (name, QueueInfo.now(), *_settings_args(settings))
         async with self.connection() as connection, connection.transaction():
             if max_queues is not None:  # every node counts under the same lock
                 await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
@@ -308,6 +306,16 @@ class PostgresStorage:
 
     async def settings(self, name: str) -> QueueSettings:
         return (await self._queue(name))[1]
+
+    async def change_settings(self, name: str, settings: QueueSettings) -> None:
+        async def change(queue_id: int, _: QueueSettings) -> bool:
+            args = (queue_id, *_settings_args(settings))
+            return await self.run("fetchval", sql.CHANGE_SETTINGS, *args) is not None
+
+        if not await self._on_queue(name, change, bool):
+            raise QueueNotFound()
+        self.forget_settings(name)
+        self.node.tell("settings", name)
 
     async def pause(self, name: str, paused: bool) -> None:
         async def pause(queue_id: int, settings: QueueSettings) -> bool:
@@ -367,6 +375,10 @@ class PostgresStorage:
     # -- putting ------------------------------------------------------------------------
 
     async def put(self, name: str, item: Item) -> None:
+        if contract.defaults((await self._queue(name))[1]):  # the queue's delay or ttl
+            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+            return
+
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
             if settings.max_items is None:
                 error = await self._puts.submit(None, (queue_id, item))
@@ -636,7 +648,14 @@ def _settings(row: asyncpg.Record) -> QueueSettings:
     """A queue's settings from its row (`QUEUE_BY_NAME`, `INFO`)."""
     delays = row["retry_delays"]
     return QueueSettings(row["lease"], row["max_attempts"], row["dead_letter"], row["max_items"],
-                         None if delays is None else tuple(delays))  # fmt: skip
+                         None if delays is None else tuple(delays), row["default_delay"],
+                         row["default_ttl"])  # fmt: skip
+
+
+def _settings_args(s: QueueSettings) -> tuple[Any, ...]:
+    """A queue's settings as the statements take them (`CREATE_QUEUE`, `CHANGE_SETTINGS`)."""
+    delays = list(s.retry_delays) if s.retry_delays else None
+    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl
 
 
 def _arrays(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str | None]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import httpx
 
@@ -88,9 +88,13 @@ class AsyncClient:
         dead_letter: str | None = None,
         max_items: int | None = None,
         retry_delays: Sequence[float] | None = None,
+        delay: float | None = None,
+        ttl: float | None = None,
     ) -> str:
-        """Create a queue (or return `name` if it exists); its name. `retry_delays`:
-        seconds an item waits after its n-th delivery ended without an ack."""
+        """Create a queue (or return `name` if it exists with these settings or none:
+        `QueueExists` if with others); its name. `retry_delays`: seconds an item waits
+        after its n-th delivery ended without an ack; `delay`, `ttl`: defaults for items
+        put without their own."""
         return await self.send(
             calls.create_queue(
                 name,
@@ -99,6 +103,8 @@ class AsyncClient:
                 dead_letter=dead_letter,
                 max_items=max_items,
                 retry_delays=retry_delays,
+                delay=delay,
+                ttl=ttl,
             )
         )
 
@@ -119,6 +125,11 @@ class AsyncClient:
         """Remove every ready and delayed item (with `in_flight`, those in flight too,
         whose receipts then name nothing); how many were removed."""
         return await self.send(calls.purge(queue, in_flight=in_flight))
+
+    async def change_settings(self, queue: str, **changes: Any) -> QueueInfo:
+        """Change some of a queue's settings at once (`lease`, `max_attempts`,
+        `dead_letter`, `max_items`, `retry_delays`, `delay`, `ttl`; None clears one)."""
+        return await self.send(calls.change_settings(queue, changes))
 
     async def pause(self, queue: str) -> QueueInfo:
         """Stop deliveries from `queue` (puts go on, leases run on)."""

@@ -76,6 +76,8 @@ def create_queue(
     dead_letter: str | None = None,
     max_items: int | None = None,
     retry_delays: Sequence[float] | None = None,
+    delay: float | None = None,
+    ttl: float | None = None,
 ) -> Call[str]:
     """`POST /queues`."""
     form = _form(
@@ -84,7 +86,9 @@ def create_queue(
         max_attempts=max_attempts,
         dead_letter=dead_letter,
         max_items=max_items,
-        retry_delays=None if not retry_delays else ",".join(map(repr, retry_delays)),
+        retry_delays=None if not retry_delays else _delays(retry_delays),
+        delay=delay,
+        ttl=ttl,
     )
     return Call("POST", "/queues", str, form)
 
@@ -114,6 +118,31 @@ def purge(queue: str, *, in_flight: bool = False) -> Call[int]:
     """`POST /purge` (with `in_flight`, the items in flight too); how many were removed."""
     form = _form(name=queue, in_flight="1" if in_flight else None)
     return Call("POST", "/purge", lambda payload: int(payload["purged"]), form)
+
+
+def _delays(delays: Sequence[float]) -> str:
+    return ",".join(map(repr, delays))
+
+
+#: What `change_settings` may change (`ordered` never changes).
+SETTINGS = frozenset(
+    {"lease", "max_attempts", "dead_letter", "max_items", "retry_delays", "delay", "ttl"}
+)
+
+
+def change_settings(queue: str, changes: Mapping[str, Any]) -> Call[QueueInfo]:
+    """`POST /queue/settings`: each of `changes` (None clears a setting); the queue's
+    information."""
+    unknown = set(changes) - SETTINGS
+    if unknown:
+        raise TypeError(f"not a queue setting: {', '.join(sorted(unknown))}")
+    form = {"name": queue}
+    for name, value in changes.items():
+        if value is None or (name == "retry_delays" and not value):
+            form[name] = ""
+        else:
+            form[name] = _delays(value) if name == "retry_delays" else _text(value)
+    return Call("POST", "/queue/settings", QueueInfo.from_payload, form)
 
 
 def pause(queue: str) -> Call[QueueInfo]:

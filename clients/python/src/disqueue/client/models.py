@@ -75,6 +75,8 @@ class QueueInfo:
     dead_letter: str | None = None
     max_items: int | None = None
     retry_delays: list[float] | None = None
+    delay: float | None = None
+    ttl: float | None = None
     paused: bool | None = None
     put: int | None = None
     taken: int | None = None

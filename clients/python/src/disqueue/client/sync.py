@@ -113,9 +113,13 @@ class Client:
         dead_letter: str | None = None,
         max_items: int | None = None,
         retry_delays: Sequence[float] | None = None,
+        delay: float | None = None,
+        ttl: float | None = None,
     ) -> str:
-        """Create a queue (or return `name` if it exists); its name. `retry_delays`:
-        seconds an item waits after its n-th delivery ended without an ack."""
+        """Create a queue (or return `name` if it exists with these settings or none:
+        `QueueExists` if with others); its name. `retry_delays`: seconds an item waits
+        after its n-th delivery ended without an ack; `delay`, `ttl`: defaults for items
+        put without their own."""
         return self.send(
             calls.create_queue(
                 name,
@@ -124,6 +128,8 @@ class Client:
                 dead_letter=dead_letter,
                 max_items=max_items,
                 retry_delays=retry_delays,
+                delay=delay,
+                ttl=ttl,
             )
         )
 
@@ -144,6 +150,11 @@ class Client:
         """Remove every ready and delayed item (with `in_flight`, those in flight too,
         whose receipts then name nothing); how many were removed."""
         return self.send(calls.purge(queue, in_flight=in_flight))
+
+    def change_settings(self, queue: str, **changes: Any) -> QueueInfo:
+        """Change some of a queue's settings at once (`lease`, `max_attempts`,
+        `dead_letter`, `max_items`, `retry_delays`, `delay`, `ttl`; None clears one)."""
+        return self.send(calls.change_settings(queue, changes))
 
     def pause(self, queue: str) -> QueueInfo:
         """Stop deliveries from `queue` (puts go on, leases run on)."""

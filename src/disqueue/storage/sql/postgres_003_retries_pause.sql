@@ -1,5 +1,0 @@
--- Schema version 3 of the PostgreSQL backend (API.md Part 3): a queue's retry delays
--- (seconds after the n-th delivery; NULL: none) and whether it is paused. A take reads
--- `paused` in its own statement, so a pause holds on every node at once.
-ALTER TABLE queues ADD COLUMN retry_delays double precision[];
-ALTER TABLE queues ADD COLUMN paused boolean NOT NULL DEFAULT false;

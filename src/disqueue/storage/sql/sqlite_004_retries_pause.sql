@@ -1,4 +1,0 @@
--- Schema version 4 of the SQLite backend (API.md Part 3): a queue's retry delays (seconds
--- after the n-th delivery, comma-separated; NULL: none) and whether it is paused.
-ALTER TABLE queues ADD COLUMN retry_delays TEXT;
-ALTER TABLE queues ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;
