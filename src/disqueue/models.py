@@ -36,15 +36,19 @@ class Item:
     attempts: int = 0
     lease_expires: float | None = None
     receipt: str | None = None
+    dead_letter_from: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """The item object of the protocol: `key`, `value`, `id` (Part 2), and for a
-        leased item `attempts`, `lease_expires` and `receipt`."""
+        """The item object of the protocol: `key`, `value`, `id` (Part 2), for a leased
+        item `attempts`, `lease_expires` and `receipt`, and for a dead letter the queue
+        it came from, `dead_letter_from` (Part 3)."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value, "id": self.id}
         if self.lease_expires is not None:
             wire["attempts"] = self.attempts
             wire["lease_expires"] = self.lease_expires
             wire["receipt"] = self.receipt
+        if self.dead_letter_from is not None:
+            wire["dead_letter_from"] = self.dead_letter_from
         return wire
 
 

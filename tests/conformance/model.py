@@ -24,6 +24,7 @@ class ModelItem:
     ttl_at: float | None = None
     lease_until: float | None = None
     delivery: int = 0  # which delivery the live lease is (receipts name one)
+    origin: str | None = None  # a dead letter: the queue it came from ("main")
 
     @property
     def leased(self) -> bool:
@@ -158,6 +159,7 @@ class Model:
             self.main.totals.dead_lettered += 1
             if self.dead_letter:
                 item.pos, item.ttl_at, item.visible_at = next(self._back), None, None
+                item.origin = "main"
                 self.dlq.items[item.id] = item
                 self.dlq.totals.put += 1
             return
@@ -166,6 +168,17 @@ class Model:
             delay = delays[min(item.attempts, len(delays)) - 1]
         item.pos = next(self._front)
         item.visible_at = self.now + delay if delay > 0 else None
+
+    def redrive(self, count: int | None) -> int:
+        """The dead-letter queue's ready items, oldest first, back to the back of `main`
+        (every one came from there), attempts reset."""
+        moved = self.dlq.ready()[:count]
+        for item in moved:
+            del self.dlq.items[item.id]
+            item.pos, item.attempts, item.origin = next(self._back), 0, None
+            self.main.items[item.id] = item
+            self.main.totals.put += 1
+        return len(moved)
 
     def purge(self, in_flight: bool) -> int:
         gone = [i.id for i in self.main.items.values() if in_flight or not i.leased]

@@ -8,7 +8,8 @@ peek, ack / release (with or without delay) / touch by receipt, by item id and b
 receipt never issued, purge (with or without the items in flight), pause and resume, a
 change of the queue's settings (retry delays, max_attempts, max_items, default delay and
 ttl: they hold at once, for items already queued too), a take from the dead-letter
-queue, moving the clock (the backend then handles what is due), and a restart (close and
+queue (its items say where they came from), a redrive of it back (by `dead_letter_from` or
+`to`), moving the clock (the backend then handles what is due), and a restart (close and
 reopen on the same data; the memory backend keeps nothing, so there it is skipped).
 Queues are drawn with and without retry delays.
 """
@@ -71,6 +72,9 @@ OP = {
         st.tuples(st.just("settings"), st.just("ttl"), st.sampled_from([None, 10.0])),
     ),
     "take_dlq": st.tuples(st.just("take_dlq")),
+    "redrive": st.tuples(
+        st.just("redrive"), st.sampled_from([None, 1, 2]), st.sampled_from([False, True])
+    ),
     "advance": ADVANCE,
     "restart": st.tuples(st.just("restart")),
 }
@@ -78,7 +82,8 @@ OP = {
 # leases and time meet.
 WEIGHTS = {
     "put": 4, "put_many": 1, "take": 4, "peek": 1, "ack": 2, "release": 2, "touch": 1,
-    "purge": 0.5, "pause": 1, "settings": 1, "take_dlq": 1, "advance": 3, "restart": 1.5,
+    "purge": 0.5, "pause": 1, "settings": 1, "take_dlq": 1, "redrive": 1, "advance": 3,
+    "restart": 1.5,
 }  # fmt: skip
 OPS = st.lists(
     st.sampled_from([k for k, w in WEIGHTS.items() for _ in range(int(w * 2))]).flatmap(
@@ -210,8 +215,18 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             return (await service.info(run.main)).get("paused", False), op[1]
         if kind == "take_dlq":
             taken = model.take(model.dlq, None, 1, None)
-            wanted = model_shape(taken[0], False) if taken else "no item to take"
-            return shape(await service.take(run.dlq), False), wanted
+            origin = run.main if taken and taken[0].origin else None  # the model says "main"
+            wanted = (*model_shape(taken[0], False), origin) if taken else "no item to take"
+            got_item = await service.take(run.dlq)
+            return (*shape(got_item, False), got_item.dead_letter_from), wanted
+        if kind == "redrive":
+            _, count, named = op
+            # Without `to` the dead-letter queue must be named by `main` (its settings).
+            if named or model.dead_letter:
+                wanted = model.redrive(count)
+            else:
+                wanted = "not a dead-letter queue"
+            return await service.redrive(run.dlq, run.main if named else None, count), wanted
         if kind == "settings":
             _, field, value = op
             setattr(model, field, value)

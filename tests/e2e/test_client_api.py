@@ -191,6 +191,18 @@ async def test_queue_defaults_change_settings_and_conflict(client: Any) -> None:
         await resolve(client.change_settings(queue, ordered=True))
 
 
+async def test_redrive(client: Any) -> None:
+    """A dead letter's dead_letter_from, and redrive (back, or `to` a queue)."""
+    letters = await resolve(client.create_queue())
+    queue = await resolve(client.create_queue(max_attempts=1, dead_letter=letters))
+    await resolve(client.put(queue, "poison"))
+    await resolve(client.release(queue, await resolve(client.take(queue, lease=30)), delay=0))
+    assert (await resolve(client.peek(letters))).dead_letter_from == queue
+    assert await resolve(client.redrive(letters, count=5)) == 1
+    assert (await resolve(client.take(queue))).value == "poison"
+    assert await resolve(client.redrive(letters, to=queue)) == 0
+
+
 async def test_queue_full(start_server: StartServer) -> None:
     """429 queue is full maps to QueueFull, a QueueException."""
     server = start_server()

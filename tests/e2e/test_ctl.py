@@ -87,6 +87,14 @@ def test_pause_resume_retry_delays_and_purge_in_flight(open_server: Server) -> N
     changed = as_json("settings", name, "--max-items", "3", "--clear", "retry_delays", *url)
     assert (changed["max_items"], changed["retry_delays"]) == (3, None)
     assert "max_items      3" in ok("settings", name, "--delay", "5", *url).splitlines()
+    letters = ok("create", *url).strip()
+    failing = ok("create", "--max-attempts", "1", "--dead-letter", letters, *url).strip()
+    ok("put", failing, "poison", *url)
+    receipt = ok("take", failing, "--lease", "30", *url).split("\t")[0]
+    ok("release", failing, receipt, "--delay", "0", *url)
+    assert ok("redrive", letters, *url) == "moved 1\n"
+    assert as_json("redrive", letters, "--to", failing, *url) == {"moved": 0}
+    assert "not a dead-letter queue" in fails("redrive", failing, *url)
     refused = ctl("create", "--retry-delays", "soon", *url)
     assert refused.returncode == 2 and "not a list of seconds: 'soon'" in refused.stderr
 

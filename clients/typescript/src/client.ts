@@ -23,6 +23,8 @@ export interface QueueItem {
   /** What names this delivery's lease, for `ack`, `release` and `touch` (leased takes;
    * API.md Part 3): a later delivery of the same item has another. */
   receipt?: string;
+  /** A dead letter: the queue it came from (`redrive` sends it back there). */
+  dead_letter_from?: string;
 }
 
 /** What names a lease: a delivered item (its receipt is sent), or text: a receipt, or
@@ -257,6 +259,15 @@ export class QueueClient {
   async purge(options: {inFlight?: boolean} = {}): Promise<number> {
     const params = options.inFlight ? {in_flight: '1'} : {};
     return ((await this._call('/purge', params)) as {purged: number}).purged;
+  }
+
+  /**
+   * Send dead letters back, oldest first: to `to`, or to the queue each came from
+   * (`dead_letter_from`), attempts reset; resolves to how many moved.
+   */
+  async redrive(options: {to?: string; count?: number} = {}): Promise<number> {
+    const params = {to: options.to, count: options.count};
+    return ((await this._call('/redrive', params)) as {moved: number}).moved;
   }
 
   /** Change some settings at once (`null` clears one); resolves to the queue's information. */

@@ -185,6 +185,18 @@ describe('HTTP client', () => {
     assert.equal((await client.info()).in_flight, 0);
   });
 
+  test('redrive: dead letters carry dead_letter_from and go back', async () => {
+    const letters = await queueCreate(url);
+    const name = await queueCreate(url, undefined, undefined, {maxAttempts: 1, deadLetter: letters});
+    const client = new QueueClient(url, name);
+    await client.putItem('poison');
+    await client.release(await client.take(null, {lease: 30}), 0);
+    const dead = new QueueClient(url, letters);
+    assert.equal((await dead.peek()).dead_letter_from, name);
+    assert.equal(await dead.redrive(), 1);
+    assert.equal((await client.take()).value, 'poison');
+  });
+
   test('queue defaults, changeSettings (null clears), 409 on other settings', async () => {
     const name = await queueCreate(url, undefined, undefined, {delay: 600, ttl: 60, maxItems: 5});
     const client = new QueueClient(url, name);

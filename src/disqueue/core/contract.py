@@ -38,6 +38,9 @@ The life of an item (API.md Parts 2 and 3):
 - **Retry delays.** A lease that runs out, or a release without a `delay` of its own,
   waits the queue's `retry_delays` for its delivery number before the item is visible
   again, at the front (`retry_delay`).
+- **Redrive.** A dead letter carries the queue it came from. A redrive sends ready
+  dead letters, oldest first, to the back of `to` or of where each came from
+  (`redrive_target`), attempts reset; one with neither stays.
 - **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
   flight run on, and deadlines are handled as ever.
 """
@@ -230,6 +233,12 @@ def purged(leased: bool, in_flight: bool) -> bool:
     """Whether a purge drops an item: a ready or delayed one always, one in flight only
     with `in_flight` (its receipt then names nothing)."""
     return in_flight or not leased
+
+
+def redrive_target(dead_letter_from: str | None, to: str | None) -> str | None:
+    """Where a redrive sends a dead letter: `to` if given, else back where it came from
+    (None: it stays)."""
+    return to if to is not None else dead_letter_from
 
 
 Deadline = Literal["lease", "delay", "ttl"]

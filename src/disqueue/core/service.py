@@ -188,6 +188,29 @@ class QueueService:
         """Drop every ready and delayed item (with `in_flight`, those in flight too)."""
         return await self.storage.purge(self.names.parse(name), in_flight=in_flight)
 
+    async def redrive(self, name: str, to: str | None = None, count: int | None = None) -> int:
+        """Send up to `count` (None: all) ready items of the dead-letter queue `name`,
+        oldest first, to `to` or back where each came from, attempts reset; how many.
+        Without `to`, `name` must be some queue's dead-letter queue."""
+        name = self.names.parse(name)
+        await self.storage.settings(name)  # raises QueueNotFound
+        if to is not None:
+            to = self.names.parse(to)
+            if to == name:
+                raise BadRequest("invalid parameter 'to'")
+            await self.storage.settings(to)  # raises QueueNotFound
+        elif not await self._letters_of_some(name):
+            raise BadRequest("not a dead-letter queue")
+        return await self.storage.redrive(name, to, count)
+
+    async def _letters_of_some(self, name: str) -> bool:
+        """Whether some queue names `name` as its dead-letter queue."""
+        for queue in await self.storage.queues():
+            with contextlib.suppress(QueueNotFound):  # deleted meanwhile
+                if (await self.storage.settings(queue)).dead_letter == name:
+                    return True
+        return False
+
     async def pause(self, name: str) -> None:
         """Stop deliveries from `name` (puts go on; leases in flight run on)."""
         await self.storage.pause(self.names.parse(name), True)

@@ -36,6 +36,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/release": {"POST": http.release},
     "/touch": {"POST": http.touch},
     "/purge": {"POST": http.purge},
+    "/redrive": {"POST": http.redrive},
     "/pause": {"POST": http.pause},
     "/resume": {"POST": http.resume},
     "/take/ws": {"GET": websocket.take_ws},
@@ -64,6 +65,7 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("POST", "/release"): ACTIONS["release"].needs,
     ("POST", "/touch"): ACTIONS["touch"].needs,
     ("POST", "/purge"): (Need(MANAGE),),
+    ("POST", "/redrive"): (Need(MANAGE), Need(WRITE, "to", optional=True)),
     ("POST", "/pause"): (Need(MANAGE),),
     ("POST", "/resume"): (Need(MANAGE),),
 }

@@ -70,6 +70,13 @@ async def purge(request: web.Request) -> web.Response:
     return ok({"purged": await request.app[SERVICE].purge(name, in_flight=in_flight)})
 
 
+async def redrive(request: web.Request) -> web.Response:
+    """Dead letters back to `to` or where they came from: `{"moved": n}`."""
+    params = await read_params(request)
+    name, to, count = params.require("name"), params.get("to"), params.integer("count")
+    return ok({"moved": await request.app[SERVICE].redrive(name, to, count)})
+
+
 async def pause(request: web.Request) -> web.Response:
     """Stop deliveries; the queue's information."""
     params = await read_params(request)

@@ -90,6 +90,7 @@ _ITEM: Schema = {
         "attempts": {"type": "integer", "description": "leased items only"},
         "lease_expires": {"type": "number", "description": "leased items only (Unix time)"},
         "receipt": {"type": "string", "description": "leased items only: names this delivery"},
+        "dead_letter_from": {"type": "string", "description": "dead letters: the queue it left"},
     },
 }
 _QUEUE_STATS: Schema = {
@@ -163,6 +164,10 @@ def _paths() -> dict[str, Schema]:
         "/purge": {"post": _action(
             "Drop every ready and delayed item (with in_flight=1, those in flight too)",
             _params(["name"], in_flight=_FLAG), _ok("how many", {"type": "object"}), 404)},
+        "/redrive": {"post": _action(
+            "Send dead letters back (to `to`, or where each came from), oldest first",
+            _params(["name"], to=_QUEUE, count=_WHOLE), _ok("how many", {"type": "object"}),
+            404)},
         "/pause": {"post": _action("Stop deliveries (puts go on, leases run on)", name_only,
                                    _ok("queue information", {"type": "object"}), 404)},
         "/resume": {"post": _action("Deliver again after a pause", name_only,

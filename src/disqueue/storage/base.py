@@ -136,6 +136,13 @@ class Storage(Protocol):
         on for every decision, on every node (raises `QueueNotFound`)."""
         ...
 
+    async def redrive(self, name: str, to: str | None, count: int | None) -> int:
+        """Move up to `count` (None: all) ready items of `name`, oldest first, to the
+        back of `to` or of the queue each came from (`contract.redrive_target`), with
+        attempts reset and no `dead_letter_from`; items with no target that exists stay.
+        How many moved."""
+        ...
+
     async def pause(self, name: str, paused: bool) -> None:
         """Pause (True) or resume a queue: while paused, takes find nothing (peeks
         still see the head); on every node at once. Resuming wakes its consumers."""

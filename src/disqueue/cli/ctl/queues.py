@@ -1,5 +1,5 @@
-"""`queues`, `create`, `settings`, `delete`, `info`, `purge`, `pause`, `resume`: the
-queues of a server."""
+"""`queues`, `create`, `settings`, `delete`, `info`, `purge`, `pause`, `resume`,
+`redrive`: the queues of a server."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--clear", action="append", default=[], choices=sorted(SETTINGS),
                      metavar="SETTING", help="clear a setting (may be repeated)")  # fmt: skip
     cmd.set_defaults(run=settings)
+
+    cmd = commands.add_parser("redrive", parents=[common],
+                              help="send a dead-letter queue's items back")  # fmt: skip
+    cmd.add_argument("queue", help="the dead-letter queue")
+    cmd.add_argument("--to", help="send them here (default: where each came from)")
+    cmd.add_argument("--count", type=int, help="at most this many, oldest first")
+    cmd.set_defaults(run=redrive)
 
     for name, run, text in (
         ("delete", delete, "delete a queue and its items"),
@@ -106,6 +113,17 @@ def settings(args: argparse.Namespace) -> int:
     with client(args) as api:
         details = api.change_settings(args.queue, **changes).to_dict()
     _show(args, details)
+    return 0
+
+
+def redrive(args: argparse.Namespace) -> int:
+    """Redrive a dead-letter queue; print how many items moved."""
+    with client(args) as api:
+        moved = api.redrive(args.queue, to=args.to, count=args.count)
+    if args.json:
+        emit_json({"moved": moved})
+    else:
+        print(f"moved {moved}")
     return 0
 
 

@@ -120,6 +120,8 @@ class RuleStorage:
                 deadlines.append(DelayEnd(state, pos, item.visible_at))
             else:
                 state.index.add(pos, match)
+            if item.dead_letter_from is not None:
+                state.origins[pos] = item.dead_letter_from
             if item.ttl_at is not None:
                 state.ttl[pos] = item.ttl_at
                 deadlines.append(TtlEnd(state, pos, item.ttl_at))
@@ -175,6 +177,34 @@ class RuleStorage:
         queue = self._queue(name)
         await self.persistence.change(queue.id, settings)
         queue.settings = settings
+
+    async def redrive(self, name: str, to: str | None, count: int | None) -> int:
+        """Ready dead letters, oldest first, back to `to` or where each came from."""
+        letters = self._queue(name)
+        moves: list[tuple[int, QueueState, int, str | None]] = []
+        for pos in letters.index.positions():
+            if count is not None and len(moves) >= count:
+                break
+            target = self._queues.get(contract.redrive_target(letters.origins.get(pos), to) or "")
+            if target is None or target.deleted or target is letters:
+                continue  # nowhere to go: it stays
+            moves.append((pos, target, next(self._back), letters.index.remove(pos)))  # reserved
+        try:
+            await self.persistence.redrive([(pos, q.id, new_pos) for pos, q, new_pos, _ in moves])
+        except BaseException:
+            for pos, _, _, match in reversed(moves):
+                letters.index.restore(pos, match)
+            raise
+        now = self.clock()
+        for pos, target, new_pos, match in moves:
+            letters.origins.pop(pos, None)
+            letters.ttl.pop(pos, None)
+            target.index.add(new_pos, match)
+            target.mark(new_pos, now)
+            self._count(target, Totals(put=1))
+        for target in {id(q): q for _, q, _, _ in moves}.values():
+            self.on_ready(target.name)
+        return len(moves)
 
     async def pause(self, name: str, paused: bool) -> None:
         queue = self._queue(name)
@@ -340,12 +370,15 @@ class RuleStorage:
                 continue
             if until is None:
                 queue.ttl.pop(pos, None)
-                items.append(Item(found.value, found.key, found.id))
+                origin = queue.origins.pop(pos, None)
+                items.append(Item(found.value, found.key, found.id, dead_letter_from=origin))
             else:
                 queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
                 self._timers.at(LeaseEnd(queue, found.id, pos, until))
                 receipt = contract.receipt(found.id, token)
-                items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt))
+                origin = queue.origins.get(pos)
+                items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt,
+                                  origin))  # fmt: skip
         self._count(queue, Totals(taken=len(items)))
         return items
 
@@ -362,7 +395,9 @@ class RuleStorage:
                 continue
             found = await self.persistence.peek(pos)
             if found is not None:
-                return Item(found.value, found.key, found.id)
+                return Item(
+                    found.value, found.key, found.id, dead_letter_from=queue.origins.get(pos)
+                )
             if pos == looked_at:  # still the head, and not in storage: they disagree
                 raise StorageFailure(f"storage failure: item at {pos} is missing")
             looked_at = pos  # taken while we looked: look at the new head
@@ -384,6 +419,7 @@ class RuleStorage:
                 positions.append(lease.pos)
         for pos in positions:
             queue.ttl.pop(pos, None)
+            queue.origins.pop(pos, None)
         await self.persistence.delete(positions)
         return len(positions)
 
@@ -397,6 +433,7 @@ class RuleStorage:
             raise
         for pos, _ in reserved:
             del queue.ttl[pos]
+            queue.origins.pop(pos, None)
         self._count(queue, Totals(expired=len(reserved)))
 
     # -- leases ----------------------------------------------------------------------------
@@ -431,8 +468,9 @@ class RuleStorage:
                 for _, lease in claimed:
                     lease.ending = False
                 raise
-            for item_id, _ in claimed:
+            for item_id, lease in claimed:
                 del queue.leases[item_id]
+                queue.origins.pop(lease.pos, None)
             self._count(queue, Totals(acked=len(claimed)))
         return [lease is not None for lease in leases]
 
@@ -506,6 +544,9 @@ class RuleStorage:
             self.on_ready(queue.name)
 
     def _move_ttl(self, queue: QueueState, pos: int, new_pos: int) -> None:
+        """An item moved within its queue: its ttl (and where it came from) move too."""
+        if pos in queue.origins:
+            queue.origins[new_pos] = queue.origins.pop(pos)
         if pos in queue.ttl:
             ttl_at = queue.ttl[new_pos] = queue.ttl.pop(pos)
             self._timers.at(TtlEnd(queue, new_pos, ttl_at))
@@ -520,16 +561,18 @@ class RuleStorage:
         lease.ending = True
         new_pos = next(self._back)
         try:
-            await self.persistence.move(lease.pos, letters.id, new_pos)
+            await self.persistence.move(lease.pos, letters.id, new_pos, queue.name)
         except BaseException:
             lease.ending = False
             raise
         letters.index.add(new_pos, lease.match)
+        letters.origins[new_pos] = queue.name
         letters.mark(new_pos, self.clock())
         self._count(letters, Totals(put=1))
         self.on_ready(letters.name)
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
+        queue.origins.pop(lease.pos, None)
         self._count(queue, Totals(dead_lettered=1))
 
     async def _drop_leased(
@@ -543,6 +586,7 @@ class RuleStorage:
             raise
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
+        queue.origins.pop(lease.pos, None)
         self._count(queue, counted)
 
     # -- deadlines ---------------------------------------------------------------------------
@@ -612,4 +656,5 @@ class RuleStorage:
                 queue.delayed[pos] = match  # back where it was: still delayed
                 raise
             del queue.ttl[pos]
+            queue.origins.pop(pos, None)
             self._count(queue, Totals(expired=1))

@@ -160,8 +160,18 @@ class SQLitePersistence:
     async def touch(self, pos: int, until: float) -> None:
         await self._writer.submit(TOUCH, (pos, until))
 
-    async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
-        await self._writer.submit(MOVE, (pos, queue_id, new_pos))
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
+        await self._writer.submit(MOVE, (pos, queue_id, new_pos, origin))
+
+    async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.executemany(
+                "UPDATE items SET queue_id = ?, pos = ?, attempts = 0, visible_at = NULL, "
+                "ttl_at = NULL, dead_letter_from = NULL WHERE pos = ?",
+                [(queue_id, new_pos, pos) for pos, queue_id, new_pos in moves],
+            )
+
+        await self._writer.call(update)
 
     async def change(self, queue_id: int, settings: QueueSettings) -> None:
         def update(connection: sqlite3.Connection) -> None:
@@ -243,8 +253,8 @@ def _rows(
         )
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(
-        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at, receipt "
-        "FROM items ORDER BY pos"
+        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at, receipt, "
+        "dead_letter_from FROM items ORDER BY pos"
     ))  # fmt: skip
     dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup")
     return queues, items, [LoadedDedup._make(row) for row in dedup]

@@ -52,6 +52,7 @@ class QueueState:
     leases: dict[str, Lease] = field(default_factory=dict)  # in flight, by item id
     delayed: dict[int, str | None] = field(default_factory=dict)  # pos → key
     ttl: dict[int, float] = field(default_factory=dict)  # pos → when it is dropped
+    origins: dict[int, str] = field(default_factory=dict)  # pos → queue a dead letter left
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (item, until)
     put: int = 0
     taken: int = 0

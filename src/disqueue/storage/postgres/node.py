@@ -157,7 +157,7 @@ class Node:
             await connection.execute(sql.DROP_ITEM, row["pos"])
             log.info("queue %s: an item was dropped after %d deliveries", name, row["attempts"])
             return Settlement(counts, [], None)
-        await connection.execute(sql.MOVE, row["pos"], letters)
+        await connection.execute(sql.MOVE, row["pos"], letters, name)
         return Settlement([*counts, (letters, Totals(put=1))], [target], None)
 
     def settle(self, outcome: Settlement) -> None:

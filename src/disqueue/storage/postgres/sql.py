@@ -7,7 +7,7 @@ different items and never wait for each other, and each item goes to exactly one
 
 from __future__ import annotations
 
-ITEM = "i.pos, i.id, i.key, i.value, i.attempts"
+ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from"
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
@@ -154,6 +154,7 @@ PEEK = {
 }
 
 QUEUE_ID_OF = "SELECT id FROM queues WHERE id = $1"
+QUEUE_ID_BY_NAME = "SELECT id FROM queues WHERE name = $1"
 
 # Leases named by (item id, receipt token or NULL for whatever lease the item has), as
 # two arrays: a live lease (`lease_until > now`, disqueue.core.contract.lease_live)
@@ -178,8 +179,20 @@ UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, visible_at =
 WHERE pos = $1"""
 MOVE = """
 UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
-                 visible_at = NULL, ttl_at = NULL
+                 visible_at = NULL, ttl_at = NULL, dead_letter_from = $3
 WHERE pos = $1"""
+
+# A redrive (contract.redrive_target): the ready dead letters, oldest first, locked; then
+# each to the back of its target, attempts reset, where it came from forgotten.
+REDRIVE_READY = """
+SELECT pos, dead_letter_from FROM items
+WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
+ORDER BY pos FOR UPDATE SKIP LOCKED"""
+REDRIVE = """
+UPDATE items i SET queue_id = u.queue_id, pos = u.new, attempts = 0, ttl_at = NULL,
+                   dead_letter_from = NULL
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (pos, queue_id, new)
+WHERE i.pos = u.pos"""
 DROP_ITEM = "DELETE FROM items WHERE pos = $1"
 
 # Ready and delayed items; with $2 (in_flight) those in flight too (contract.purged).

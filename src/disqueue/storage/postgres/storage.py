@@ -317,6 +317,42 @@ class PostgresStorage:
         self.forget_settings(name)
         self.node.tell("settings", name)
 
+    async def redrive(self, name: str, to: str | None, count: int | None) -> int:
+        """In one transaction: the dead letters in position order, each to its target's
+        back (`nextval` in that order), those with no target left where they are."""
+
+        async def redrive(queue_id: int, _: QueueSettings) -> dict[str, int]:
+            moved: dict[str, int] = {}
+            async with self.connection() as connection, connection.transaction():
+                ids: dict[str, int | None] = {}
+                positions: list[int] = []
+                targets: list[int] = []
+                for pos, origin in await connection.fetch(sql.REDRIVE_READY, queue_id):
+                    if count is not None and len(positions) >= count:
+                        break
+                    target = contract.redrive_target(origin, to)
+                    if target is not None and target not in ids:
+                        ids[target] = await connection.fetchval(sql.QUEUE_ID_BY_NAME, target)
+                    target_id = ids.get(target or "")
+                    if target is None or target_id is None or target_id == queue_id:
+                        continue  # nowhere to go: it stays
+                    positions.append(pos)
+                    targets.append(target_id)
+                    moved[target] = moved.get(target, 0) + 1
+                if positions:  # fresh back positions, in the dead letters' order
+                    new = [r[0] for r in await connection.fetch(sql.POSITIONS, len(positions))]
+                    await connection.execute(sql.REDRIVE, positions, targets, new)
+            for target, n in moved.items():
+                target_id = ids[target]
+                assert target_id is not None
+                self.node.count(target_id, Totals(put=n))
+            return moved
+
+        moved = await self._on_queue(name, redrive, lambda _: True)
+        for target in moved:
+            self.ready(target)
+        return sum(moved.values())
+
     async def pause(self, name: str, paused: bool) -> None:
         async def pause(queue_id: int, settings: QueueSettings) -> bool:
             return await self.run("fetchval", sql.PAUSE, queue_id, paused) is not None
@@ -537,10 +573,10 @@ class PostgresStorage:
         rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
         rows.sort(key=lambda row: row[0])
         if until is None:
-            items = [Item(row[3], row[2], row[1]) for row in rows]
+            items = [Item(row[3], row[2], row[1], dead_letter_from=row[5]) for row in rows]
         else:
             items = [
-                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token))
+                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token), row[5])
                 for row in rows
             ]
         shares, start = [], 0
@@ -582,7 +618,7 @@ class PostgresStorage:
             return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
 
         row = await self._on_queue(name, peek, lambda row: row is not None)
-        return None if row is None else Item(row[3], row[2], row[1])
+        return None if row is None else Item(row[3], row[2], row[1], dead_letter_from=row[5])
 
     async def purge(self, name: str, in_flight: bool = False) -> int:
         async def purge(queue_id: int, settings: QueueSettings) -> int:

@@ -145,6 +145,12 @@ def change_settings(queue: str, changes: Mapping[str, Any]) -> Call[QueueInfo]:
     return Call("POST", "/queue/settings", QueueInfo.from_payload, form)
 
 
+def redrive(queue: str, to: str | None = None, count: int | None = None) -> Call[int]:
+    """`POST /redrive`: dead letters back to `to` or where they came from; how many."""
+    form = _form(name=queue, to=to, count=count)
+    return Call("POST", "/redrive", lambda payload: int(payload["moved"]), form)
+
+
 def pause(queue: str) -> Call[QueueInfo]:
     """`POST /pause`: deliver nothing (puts go on); the queue's information."""
     return Call("POST", "/pause", QueueInfo.from_payload, _form(name=queue))

@@ -156,6 +156,11 @@ class Client:
         `dead_letter`, `max_items`, `retry_delays`, `delay`, `ttl`; None clears one)."""
         return self.send(calls.change_settings(queue, changes))
 
+    def redrive(self, queue: str, *, to: str | None = None, count: int | None = None) -> int:
+        """Send up to `count` (default all) dead letters of `queue`, oldest first, back to
+        `to` or to the queue each came from, attempts reset; how many moved."""
+        return self.send(calls.redrive(queue, to, count))
+
     def pause(self, queue: str) -> QueueInfo:
         """Stop deliveries from `queue` (puts go on, leases run on)."""
         return self.send(calls.pause(queue))
