@@ -11,7 +11,7 @@ ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from"
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
-       default_ttl, paused
+       default_ttl, EXISTS (SELECT 1 FROM paused WHERE queue_id = id) AS paused
 FROM queues WHERE name = $1"""
 
 LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
@@ -23,7 +23,8 @@ CHANGE_SETTINGS = """
 UPDATE queues SET lease = $2, max_attempts = $3, dead_letter = $4, max_items = $5,
                   retry_delays = $6, default_delay = $7, default_ttl = $8
 WHERE id = $1 RETURNING id"""
-PAUSE = "UPDATE queues SET paused = $2 WHERE id = $1 RETURNING id"
+PAUSE = "INSERT INTO paused (queue_id) VALUES ($1) ON CONFLICT DO NOTHING"
+RESUME = "DELETE FROM paused WHERE queue_id = $1"
 
 DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
 DELETE_ITEMS = "DELETE FROM items WHERE queue_id = $1"
@@ -36,7 +37,8 @@ DELETE FROM items WHERE queue_id IN (SELECT queue_id FROM gone)"""
 # Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
-       q.retry_delays, q.default_delay, q.default_ttl, q.paused,
+       q.retry_delays, q.default_delay, q.default_ttl,
+       EXISTS (SELECT 1 FROM paused WHERE queue_id = q.id) AS paused,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
        c.ready, c.delayed, c.in_flight, c.expiring, c.oldest
 FROM queues q, LATERAL (
@@ -114,9 +116,9 @@ WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
   AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused}
 ORDER BY pos LIMIT $2"""
 # A take (locked) finds nothing in a paused queue (contract.takeable), read from the
-# queue's row in the same statement (one lookup per statement, whatever the count), so
-# that a pause holds on every node at once; a peek still sees the head.
-_NOT_PAUSED = "AND NOT (SELECT paused FROM queues WHERE id = $1)"
+# `paused` table in the same statement (one lookup per statement, whatever the count),
+# so that a pause holds on every node at once; a peek still sees the head.
+_NOT_PAUSED = "AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"
 
 
 def _ready(keyed: bool, locked: bool) -> str:

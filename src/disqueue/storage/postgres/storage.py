@@ -355,7 +355,9 @@ class PostgresStorage:
 
     async def pause(self, name: str, paused: bool) -> None:
         async def pause(queue_id: int, settings: QueueSettings) -> bool:
-            return await self.run("fetchval", sql.PAUSE, queue_id, paused) is not None
+            # A queue gone meanwhile: the foreign key's violation is QueueNotFound.
+            await self.run("execute", sql.PAUSE if paused else sql.RESUME, queue_id)
+            return True
 
         if not await self._on_queue(name, pause, bool):
             raise QueueNotFound()
