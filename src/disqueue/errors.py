@@ -10,6 +10,7 @@ wire lives here and nowhere else::
     ├── NotFound (404)              queue does not exist, no item to take, no such lease
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)        a request body that takes too long to arrive
+    ├── Conflict (409)              queue exists with other settings
     ├── TooLarge (413)              value too large, request body too large, ...
     ├── TooMany (429)               too many queues, queue is full, too many failed logins
     ├── HeaderTooLarge (431)        request line or header line over the limit
@@ -98,6 +99,11 @@ class RequestTimeout(DisqueueError):
 class TooLarge(DisqueueError):
     status = 413
     default_message = "request body too large"
+
+
+class Conflict(DisqueueError):
+    status = 409
+    default_message = "queue exists with other settings"
 
 
 class TooMany(DisqueueError):

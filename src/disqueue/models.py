@@ -36,15 +36,19 @@ class Item:
     attempts: int = 0
     lease_expires: float | None = None
     receipt: str | None = None
+    dead_letter_from: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        """The item object of the protocol: `key`, `value`, `id` (Part 2), and for a
-        leased item `attempts`, `lease_expires` and `receipt`."""
+        """The item object of the protocol: `key`, `value`, `id` (Part 2), for a leased
+        item `attempts`, `lease_expires` and `receipt`, and for a dead letter the queue
+        it came from, `dead_letter_from` (Part 3)."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value, "id": self.id}
         if self.lease_expires is not None:
             wire["attempts"] = self.attempts
             wire["lease_expires"] = self.lease_expires
             wire["receipt"] = self.receipt
+        if self.dead_letter_from is not None:
+            wire["dead_letter_from"] = self.dead_letter_from
         return wire
 
 
@@ -58,7 +62,7 @@ class NewItem:
         self,
         value: str,
         key: str | None = None,
-        delay: float = 0.0,
+        delay: float | None = None,
         ttl: float | None = None,
         dedup_id: str | None = None,
         id: str | None = None,
@@ -73,12 +77,17 @@ class NewItem:
 
 @dataclass(frozen=True, slots=True)
 class QueueSettings:
-    """What a queue is created with (all optional)."""
+    """What a queue is created with (all optional). `retry_delays`: seconds an item
+    waits after its n-th delivery ended without an ack; `delay` and `ttl`: defaults for
+    items put without their own (API.md Part 3)."""
 
     lease: float | None = None
     max_attempts: int | None = None
     dead_letter: str | None = None
     max_items: int | None = None
+    retry_delays: tuple[float, ...] | None = None
+    delay: float | None = None
+    ttl: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +107,8 @@ class QueueInfo:
     dead_lettered: int
     #: Unix time the oldest ready item was put (to about a second), None if none is.
     oldest: float | None = None
+    #: Paused: puts are taken, nothing is delivered (API.md Part 3, "Pause").
+    paused: bool = False
 
     @staticmethod
     def now() -> datetime:

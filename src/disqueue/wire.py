@@ -22,9 +22,11 @@ MAX_BATCH: int = PROTOCOL["limits"]["batch"]
 
 def ranges() -> dict[str, tuple[float, float, bool, bool]]:
     """Each numeric parameter's (lowest, highest, whether the lowest itself is allowed,
-    whole numbers only), from its JSON Schema in `limits.parameters`."""
+    whole numbers only), from its JSON Schema in `limits.parameters`; for a list of
+    numbers (`"type": "array"`), its entries'."""
     found = {}
     for name, schema in PROTOCOL["limits"]["parameters"].items():
+        schema = schema.get("items", schema)
         low_included = "minimum" in schema
         low = schema["minimum"] if low_included else schema["exclusiveMinimum"]
         found[name] = (low, schema["maximum"], low_included, schema["type"] == "integer")
@@ -39,4 +41,13 @@ def frame_schemas() -> dict[str, Any]:
         f"WebSocket{name.title()}": schema
         for side in ("client", "server")
         for name, schema in frames[side].items()
+    }
+
+
+def lengths() -> dict[str, int]:
+    """How many numbers each list parameter (`"type": "array"`) holds at most."""
+    return {
+        name: schema["maxItems"]
+        for name, schema in PROTOCOL["limits"]["parameters"].items()
+        if schema["type"] == "array"
     }

@@ -24,6 +24,7 @@ class ModelItem:
     ttl_at: float | None = None
     lease_until: float | None = None
     delivery: int = 0  # which delivery the live lease is (receipts name one)
+    origin: str | None = None  # a dead letter: the queue it came from ("main")
 
     @property
     def leased(self) -> bool:
@@ -69,6 +70,10 @@ class Model:
     dead_letter: bool
     max_items: int | None
     now: float
+    retry_delays: tuple[float, ...] | None = None
+    delay: float | None = None  # the queue's defaults for items put without their own
+    ttl: float | None = None
+    paused: bool = False  # main only: the dead-letter queue is never paused here
     main: ModelQueue = field(default_factory=ModelQueue)
     dlq: ModelQueue = field(default_factory=ModelQueue)
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -78,10 +83,13 @@ class Model:
     # -- put --------------------------------------------------------------------------
 
     def put(
-        self, item_id: str, value: str, key: str | None, delay: float, ttl: float | None,
-        dedup_id: str | None,
+        self, item_id: str, value: str, key: str | None, delay: float | None,
+        ttl: float | None, dedup_id: str | None,
     ) -> str | None:  # fmt: skip
-        """The id answered, or None for `queue is full`."""
+        """The id answered, or None for `queue is full`. Without its own delay or ttl an
+        item gets the queue's."""
+        delay = self.delay if delay is None else delay
+        ttl = self.ttl if ttl is None else ttl
         if dedup_id is not None:
             claim = self.dedup.get(dedup_id)
             if claim is not None and claim[1] > self.now:
@@ -90,7 +98,7 @@ class Model:
             return None
         self.main.items[item_id] = ModelItem(
             item_id, value, key, next(self._back),
-            visible_at=self.now + delay if delay > 0 else None,
+            visible_at=self.now + delay if delay else None,
             ttl_at=self.now + ttl if ttl is not None else None,
         )  # fmt: skip
         if dedup_id is not None:
@@ -103,6 +111,8 @@ class Model:
     def take(
         self, queue: ModelQueue, key: str | None, count: int, lease: float | None
     ) -> list[ModelItem]:
+        if queue is self.main and self.paused:
+            return []
         chosen = [i for i in queue.ready() if matches(i.key, key)][:count]
         for item in chosen:
             if lease is None:
@@ -115,6 +125,7 @@ class Model:
         return chosen
 
     def peek(self, key: str | None) -> ModelItem | None:
+        # A pause stops deliveries, not looking.
         return next((i for i in self.main.ready() if matches(i.key, key)), None)
 
     # -- the ends of a lease ---------------------------------------------------------------
@@ -136,8 +147,8 @@ class Model:
         item.lease_until = self.now + lease
         return item.lease_until
 
-    def give_back(self, item: ModelItem, delay: float) -> None:
-        """A lease ended without an ack."""
+    def give_back(self, item: ModelItem, delay: float | None) -> None:
+        """A lease ended without an ack (released with `delay`, or with none: None)."""
         item.lease_until = None
         if item.ttl_at is not None and item.ttl_at <= self.now:  # its ttl ended meanwhile
             del self.main.items[item.id]
@@ -148,14 +159,29 @@ class Model:
             self.main.totals.dead_lettered += 1
             if self.dead_letter:
                 item.pos, item.ttl_at, item.visible_at = next(self._back), None, None
+                item.origin = "main"
                 self.dlq.items[item.id] = item
                 self.dlq.totals.put += 1
             return
+        if delay is None:  # the queue's retry delay for this delivery, if it has any
+            delays = self.retry_delays or (0.0,)
+            delay = delays[min(item.attempts, len(delays)) - 1]
         item.pos = next(self._front)
         item.visible_at = self.now + delay if delay > 0 else None
 
-    def purge(self) -> int:
-        gone = [i.id for i in self.main.items.values() if not i.leased]
+    def redrive(self, count: int | None) -> int:
+        """The dead-letter queue's ready items, oldest first, back to the back of `main`
+        (every one came from there), attempts reset."""
+        moved = self.dlq.ready()[:count]
+        for item in moved:
+            del self.dlq.items[item.id]
+            item.pos, item.attempts, item.origin = next(self._back), 0, None
+            self.main.items[item.id] = item
+            self.main.totals.put += 1
+        return len(moved)
+
+    def purge(self, in_flight: bool) -> int:
+        gone = [i.id for i in self.main.items.values() if in_flight or not i.leased]
         for item_id in gone:
             del self.main.items[item_id]
         return len(gone)
@@ -168,7 +194,7 @@ class Model:
         self.now += seconds
         ended = [i for i in self.main.items.values() if i.leased and i.lease_until <= self.now]  # type: ignore[operator]
         for item in sorted(ended, key=lambda i: (i.lease_until, -i.pos)):
-            self.give_back(item, 0.0)
+            self.give_back(item, None)
         for queue in (self.main, self.dlq):
             due = [
                 i

@@ -195,3 +195,35 @@ async def test_a_failed_purge_drops_nothing() -> None:
     assert [(await service.take(queue)).value for _ in range(2)] == ["a", "b"]
     assert await service.purge(queue) == 1
     await storage.close()
+
+
+async def test_a_dedup_hit_is_answered_after_max_items_was_lowered(backend: Backend) -> None:
+    """A put answered by its dedup_id stores nothing, so it is never `queue is full`, even
+    once max_items was lowered below what the queue holds (found by the model test)."""
+    service = backend.service
+    queue = await service.create_queue()
+    first = await service.put(queue, NewItem("once", dedup_id="d"))
+    await service.put(queue, NewItem("more"))
+    await service.change_settings(queue, max_items=1)
+    await restart(backend)
+    assert await backend.service.put(queue, NewItem("again", dedup_id="d")) == first
+    assert (await backend.service.info(queue))["size"] == 2
+
+
+async def test_retry_delays_and_a_pause_survive_a_restart(backend: Backend) -> None:
+    """A lease that ran out before a restart keeps its retry delay; a queue paused before
+    it is still paused after it."""
+    service = backend.service
+    queue = await service.create_queue(settings=QueueSettings(retry_delays=(20.0,)))
+    await service.put(queue, NewItem("v"))
+    await service.take(queue, lease=5)
+    await later(backend, 6)
+    await service.pause(queue)
+    await restart(backend)
+    info = await backend.service.info(queue)
+    assert (info["delayed"], info["paused"], info["retry_delays"]) == (1, True, [20.0])
+    await later(backend, 20)
+    with pytest.raises(NoItem):
+        await backend.service.take(queue)
+    await backend.service.resume(queue)
+    assert (await backend.service.take(queue)).value == "v"

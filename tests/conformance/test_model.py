@@ -5,9 +5,13 @@ agree; a backend that drifts from the contract fails here.
 
 Operations: put (delay, ttl, dedup_id, max_items), batch put, take (key, lease, count),
 peek, ack / release (with or without delay) / touch by receipt, by item id and by a
-receipt never issued, purge, a take from the dead-letter queue, moving the clock (the
-backend then handles what is due), and a restart (close and reopen on the same data;
-the memory backend keeps nothing, so there it is skipped).
+receipt never issued, purge (with or without the items in flight), pause and resume, a
+change of the queue's settings (retry delays, max_attempts, max_items, default delay and
+ttl: they hold at once, for items already queued too), a take from the dead-letter
+queue (its items say where they came from), a redrive of it back (by `dead_letter_from` or
+`to`), moving the clock (the backend then handles what is due), and a restart (close and
+reopen on the same data; the memory backend keeps nothing, so there it is skipped).
+Queues are drawn with and without retry delays.
 """
 
 from __future__ import annotations
@@ -33,16 +37,17 @@ KEYS = st.sampled_from([None, "a", "A", "b"])
 VALUES = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=4)
 PICK = st.integers(0, 3)  # how far back among the receipts handed out (0: the last)
 PUT = st.tuples(
-    st.just("put"), VALUES, KEYS, st.sampled_from([0.0, 0.0, 5.0, 20.0]),
+    st.just("put"), VALUES, KEYS, st.sampled_from([None, None, 0.0, 5.0, 20.0]),
     st.sampled_from([None, None, 8.0, 30.0]), st.sampled_from([None, "d1", "d2"]),
 )  # fmt: skip
 TAKE = st.tuples(
     st.just("take"), KEYS, st.sampled_from([None, 10.0, 30.0, 60.0]),
     st.sampled_from([None, None, 3]),
 )  # fmt: skip
+DELAYS = st.sampled_from([None, None, (5.0,), (2.0, 9.0)])
 RELEASE = st.tuples(
     st.just("release"), PICK, st.sampled_from(["receipt", "receipt", "id", "never"]),
-    st.sampled_from([0.0, 3.0, 6.0]),
+    st.sampled_from([None, 0.0, 3.0, 6.0]),
 )  # fmt: skip
 ADVANCE = st.tuples(
     st.just("advance"), st.sampled_from([1.0, 2.0, 4.0, 7.0, 7.0, 15.0, 31.0, 301.0])
@@ -57,8 +62,19 @@ OP = {
     "ack": st.tuples(st.just("ack"), PICK, st.sampled_from(["receipt", "receipt", "id", "never"])),
     "release": RELEASE,
     "touch": st.tuples(st.just("touch"), PICK, st.sampled_from(["receipt", "id"]), st.just(25.0)),
-    "purge": st.tuples(st.just("purge")),
+    "purge": st.tuples(st.just("purge"), st.booleans()),
+    "pause": st.tuples(st.just("pause"), st.booleans()),
+    "settings": st.one_of(
+        st.tuples(st.just("settings"), st.just("retry_delays"), DELAYS),
+        st.tuples(st.just("settings"), st.just("max_attempts"), st.sampled_from([None, 1, 3])),
+        st.tuples(st.just("settings"), st.just("max_items"), st.sampled_from([None, 4, 9])),
+        st.tuples(st.just("settings"), st.just("delay"), st.sampled_from([None, 4.0])),
+        st.tuples(st.just("settings"), st.just("ttl"), st.sampled_from([None, 10.0])),
+    ),
     "take_dlq": st.tuples(st.just("take_dlq")),
+    "redrive": st.tuples(
+        st.just("redrive"), st.sampled_from([None, 1, 2]), st.sampled_from([False, True])
+    ),
     "advance": ADVANCE,
     "restart": st.tuples(st.just("restart")),
 }
@@ -66,7 +82,8 @@ OP = {
 # leases and time meet.
 WEIGHTS = {
     "put": 4, "put_many": 1, "take": 4, "peek": 1, "ack": 2, "release": 2, "touch": 1,
-    "purge": 0.5, "take_dlq": 1, "advance": 3, "restart": 1.5,
+    "purge": 0.5, "pause": 1, "settings": 1, "take_dlq": 1, "redrive": 1, "advance": 3,
+    "restart": 1.5,
 }  # fmt: skip
 OPS = st.lists(
     st.sampled_from([k for k, w in WEIGHTS.items() for _ in range(int(w * 2))]).flatmap(
@@ -75,7 +92,10 @@ OPS = st.lists(
     min_size=10,
     max_size=60,
 )
-SETTINGS = st.tuples(st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]))
+SETTINGS = st.tuples(
+    st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]),
+    DELAYS,
+)  # fmt: skip
 
 
 @dataclass
@@ -148,7 +168,7 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             if model.max_items is not None and len(model.main.items) + len(new) > model.max_items:
                 wanted = "queue is full"
             else:
-                wanted = [model.put(n.id, n.value, n.key, 0.0, None, None) for n in new]
+                wanted = [model.put(n.id, n.value, n.key, None, None, None) for n in new]
             return await service.put_many(run.main, new), wanted
         if kind == "take":
             _, key, lease, count = op
@@ -187,12 +207,32 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             wanted = model.touch(live, op[3]) if live else "no such lease"
             return await service.touch(run.main, ref, op[3]), wanted
         if kind == "purge":
-            wanted = model.purge()
-            return await service.purge(run.main), wanted
+            wanted = model.purge(op[1])
+            return await service.purge(run.main, in_flight=op[1]), wanted
+        if kind == "pause":
+            model.paused = op[1]
+            await (service.pause if op[1] else service.resume)(run.main)
+            return (await service.info(run.main)).get("paused", False), op[1]
         if kind == "take_dlq":
             taken = model.take(model.dlq, None, 1, None)
-            wanted = model_shape(taken[0], False) if taken else "no item to take"
-            return shape(await service.take(run.dlq), False), wanted
+            origin = run.main if taken and taken[0].origin else None  # the model says "main"
+            wanted = (*model_shape(taken[0], False), origin) if taken else "no item to take"
+            got_item = await service.take(run.dlq)
+            return (*shape(got_item, False), got_item.dead_letter_from), wanted
+        if kind == "redrive":
+            _, count, named = op
+            # Without `to` the dead-letter queue must be named by `main` (its settings).
+            if named or model.dead_letter:
+                wanted = model.redrive(count)
+            else:
+                wanted = "not a dead-letter queue"
+            return await service.redrive(run.dlq, run.main if named else None, count), wanted
+        if kind == "settings":
+            _, field, value = op
+            setattr(model, field, value)
+            info = await service.change_settings(run.main, **{field: value})
+            value = list(value) if isinstance(value, tuple) else value
+            return info[field], value
         if kind == "advance":
             run.backend.clock.now += op[1]
             model.advance(op[1])
@@ -235,16 +275,17 @@ async def test_backend_agrees_with_the_model(
 ) -> None:
     """Every answer, receipt and count of the service equals the reference model's, after
     every operation, on each backend, with time moving and restarts in between."""
-    max_attempts, dead_letter, max_items = queue_settings
+    max_attempts, dead_letter, max_items, retry_delays = queue_settings
     dlq = await backend.service.create_queue()
     main = await backend.service.create_queue(
         settings=QueueSettings(
             max_attempts=max_attempts,
             dead_letter=dlq if dead_letter else None,
             max_items=max_items,
+            retry_delays=retry_delays,
         )
     )
-    model = Model(max_attempts, dead_letter, max_items, backend.clock.now)
+    model = Model(max_attempts, dead_letter, max_items, backend.clock.now, retry_delays)
     run = Run(backend, model, main, dlq)
     for number, op in enumerate(ops):
         got, wanted = await step(run, op)

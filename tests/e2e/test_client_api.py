@@ -24,6 +24,7 @@ from disqueue.client import (
     NoItem,
     NoSuchLease,
     QueueException,
+    QueueExists,
     QueueFull,
     QueueInfo,
     QueueNotFound,
@@ -157,6 +158,49 @@ async def test_long_poll_and_purge(client: Any) -> None:
     assert (await resolve(client.take(queue, wait=5))).value == "1"
     assert await resolve(client.purge(queue)) == 2
     await expect(QueueNotFound, lambda: client.purge(MISSING))
+
+
+async def test_retry_delays_pause_and_purge_in_flight(client: Any) -> None:
+    """create_queue(retry_delays=...), pause and resume, purge(in_flight=True) on both
+    clients: the settings and states show in info, and a pause stops takes."""
+    queue = await resolve(client.create_queue(retry_delays=[5, 60]))
+    info = await resolve(client.info(queue))
+    assert (info.retry_delays, info.paused) == ([5.0, 60.0], False)
+    await resolve(client.put_many(queue, ["1", "2"]))
+    leased = await resolve(client.take(queue, lease=30))
+    assert (await resolve(client.pause(queue))).paused is True
+    await expect(NoItem, lambda: client.take(queue))
+    assert (await resolve(client.resume(queue))).paused is False
+    assert await resolve(client.purge(queue, in_flight=True)) == 2
+    await expect(NoSuchLease, lambda: client.ack(queue, leased))
+    await expect(QueueNotFound, lambda: client.pause(MISSING))
+
+
+async def test_queue_defaults_change_settings_and_conflict(client: Any) -> None:
+    """create_queue(delay=, ttl=), change_settings (None clears) and QueueExists."""
+    queue = await resolve(client.create_queue(delay=600, ttl=60, max_items=5))
+    await resolve(client.put(queue, "later"))
+    info = await resolve(client.change_settings(queue, delay=None, retry_delays=[3], lease=20))
+    assert (info.delay, info.ttl, info.retry_delays, info.lease) == (None, 60, [3.0], 20)
+    assert (info.delayed, info.max_items) == (1, 5)
+    await resolve(client.put(queue, "now"))
+    assert (await resolve(client.take(queue))).value == "now"
+    error = await expect(QueueExists, lambda: client.create_queue(queue, max_items=6))
+    assert (error.status, str(error)) == (409, "queue exists with other settings")
+    with pytest.raises(TypeError):
+        await resolve(client.change_settings(queue, ordered=True))
+
+
+async def test_redrive(client: Any) -> None:
+    """A dead letter's dead_letter_from, and redrive (back, or `to` a queue)."""
+    letters = await resolve(client.create_queue())
+    queue = await resolve(client.create_queue(max_attempts=1, dead_letter=letters))
+    await resolve(client.put(queue, "poison"))
+    await resolve(client.release(queue, await resolve(client.take(queue, lease=30)), delay=0))
+    assert (await resolve(client.peek(letters))).dead_letter_from == queue
+    assert await resolve(client.redrive(letters, count=5)) == 1
+    assert (await resolve(client.take(queue))).value == "poison"
+    assert await resolve(client.redrive(letters, to=queue)) == 0
 
 
 async def test_queue_full(start_server: StartServer) -> None:

@@ -72,6 +72,33 @@ def test_queue_commands(open_server: Server) -> None:
     assert fails("info", name, *url) == "disqueuectl: queue does not exist"
 
 
+def test_pause_resume_retry_delays_and_purge_in_flight(open_server: Server) -> None:
+    """create --retry-delays, pause, resume and purge --in-flight, in text and in JSON."""
+    url = ("--url", open_server.url)
+    name = ok("create", "--retry-delays", "2,10", *url).strip()
+    assert as_json("info", name, *url)["retry_delays"] == [2.0, 10.0]
+    assert ok("pause", name, *url) == f"{name} paused\n"
+    assert as_json("info", name, *url)["paused"] is True
+    assert as_json("resume", name, *url) == {"name": name, "paused": False}
+    ok("put", name, "one", *url)
+    ok("take", name, "--lease", "30", *url)
+    assert as_json("purge", name, *url) == {"purged": 0}
+    assert as_json("purge", name, "--in-flight", *url) == {"purged": 1}
+    changed = as_json("settings", name, "--max-items", "3", "--clear", "retry_delays", *url)
+    assert (changed["max_items"], changed["retry_delays"]) == (3, None)
+    assert "max_items      3" in ok("settings", name, "--delay", "5", *url).splitlines()
+    letters = ok("create", *url).strip()
+    failing = ok("create", "--max-attempts", "1", "--dead-letter", letters, *url).strip()
+    ok("put", failing, "poison", *url)
+    receipt = ok("take", failing, "--lease", "30", *url).split("\t")[0]
+    ok("release", failing, receipt, "--delay", "0", *url)
+    assert ok("redrive", letters, *url) == "moved 1\n"
+    assert as_json("redrive", letters, "--to", failing, *url) == {"moved": 0}
+    assert "not a dead-letter queue" in fails("redrive", failing, *url)
+    refused = ctl("create", "--retry-delays", "soon", *url)
+    assert refused.returncode == 2 and "not a list of seconds: 'soon'" in refused.stderr
+
+
 def test_put_100000_lines_from_stdin(open_server: Server) -> None:
     """100,000 lines on stdin become 100,000 items, in order, in batches, with progress."""
     url = ("--url", open_server.url)

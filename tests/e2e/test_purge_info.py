@@ -135,11 +135,17 @@ def test_queue_settings_in_json_body(api: Api) -> None:
 
 
 def test_creating_an_existing_queue_keeps_its_settings(api: Api) -> None:
-    """POST /queues with an existing name returns it unchanged, whatever settings are sent."""
+    """POST /queues with an existing name and no settings, or its own, returns it unchanged;
+    other settings are 409 `queue exists with other settings` (API.md Part 3)."""
     name = "3b8c9d0e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"
     assert create_queue(api, name, lease=5, max_items=3) == name
     put_item(api, name, "kept")
-    assert create_queue(api, name, lease=9, max_items=100, max_attempts=2) == name
+    data = {"name": name, "lease": "9", "max_items": "100", "max_attempts": "2"}
+    api.call("POST", "/queues", data=data).error(409, "queue exists with other settings")
+    api.call("POST", "/queues", data={"name": name, "lease": "5"}).error(
+        409, "queue exists with other settings"
+    )
+    assert create_queue(api, name, lease=5, max_items=3) == name
     assert api.new_queue(name) == name
     info = api.info(name)
     assert (info["lease"], info["max_items"], info["max_attempts"]) == (5, 3, None)

@@ -63,12 +63,20 @@ def test_parameter_limits_are_where_the_server_draws_the_line(api: Api, name: st
     """A parameter at its highest allowed value is accepted, just over it is refused
     `invalid parameter '<name>'` (a take, a put or a queue's creation carries it)."""
     schema = WIRE["limits"]["parameters"][name]
-    high = schema["maximum"]
-    over = high + 1 if schema["type"] == "integer" else high + 0.5
+    listed = schema["type"] == "array"  # a list of numbers: its entries' range, its length
+    entry = schema["items"] if listed else schema
+    high = entry["maximum"]
+    over = high + 1 if entry["type"] == "integer" else high + 0.5
     queue = api.new_queue()
-    where = {"max_attempts": "/queues", "max_items": "/queues", "delay": "/put", "ttl": "/put"}
+    where = {"max_attempts": "/queues", "max_items": "/queues", "retry_delays": "/queues",
+             "delay": "/put", "ttl": "/put"}  # fmt: skip
     path = where.get(name, "/take")
-    for value, accepted in ((high, True), (over, False)):
+    cases: list[tuple[Any, bool]] = [(high, True), (over, False)]
+    if listed:
+        most = schema["maxItems"]
+        cases = [(",".join([str(high)] * most), True), (f"1,{over}", False),
+                 (",".join(["1"] * (most + 1)), False), ("1,-1", False)]  # fmt: skip
+    for value, accepted in cases:
         # (a long poll of the highest wait would wait that long: 0 stands for it)
         data = {"name": queue, name: str(0 if accepted and name == "wait" else value)}
         if path == "/put":

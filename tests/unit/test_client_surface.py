@@ -18,9 +18,9 @@ def test_exported_names() -> None:
     assert set(disqueue.client.__all__) == {
         "AsyncClient", "AsyncConsumer", "AuthError", "BadRequest", "Client", "ClientError",
         "ConnectionFailed", "Consumer", "Disqueue", "Item", "Message", "NoItem", "NoSuchLease",
-        "NotFound", "Options", "PermissionDenied", "QueueClient", "QueueException", "QueueFull",
-        "QueueInfo", "QueueNotFound", "ServerError", "Settled", "SyncMessage", "TooLarge",
-        "TooMany", "queue_create", "queue_list",
+        "NotFound", "Options", "PermissionDenied", "QueueClient", "QueueException",
+        "QueueExists", "QueueFull", "QueueInfo", "QueueNotFound", "ServerError", "Settled",
+        "SyncMessage", "TooLarge", "TooMany", "queue_create", "queue_list",
     }  # fmt: skip
     for name in ("Disqueue", "QueueClient", "QueueException", "queue_create", "queue_list"):
         assert getattr(disqueue, name) is getattr(disqueue.client, name)
@@ -53,6 +53,7 @@ def test_import_disqueue_stays_light() -> None:
         (403, "permission denied", errors.PermissionDenied),
         (413, "value too large", errors.TooLarge),
         (429, "queue is full", errors.QueueFull),
+        (409, "queue exists with other settings", errors.QueueExists),
         (429, "too many queues", errors.TooMany),
         (500, "storage failure", errors.ServerError),
         (503, "storage unavailable", errors.ServerError),

@@ -40,12 +40,16 @@ def test_a_lease_ref_names_the_live_delivery_or_any() -> None:
         (1, QueueSettings(), 0.0, False, NOW, Expire()),
         (9, QueueSettings(max_attempts=2, dead_letter="d"), 0.0, True, NOW - 1, Expire()),
         (1, QueueSettings(), 0.0, False, NOW + 1, Requeue(None)),
+        (1, QueueSettings(retry_delays=(2.0, 7.0)), None, False, None, Requeue(NOW + 2)),
+        (5, QueueSettings(retry_delays=(2.0, 7.0)), None, False, None, Requeue(NOW + 7)),
+        (1, QueueSettings(retry_delays=(2.0,)), 0.0, False, None, Requeue(None)),
+        (1, QueueSettings(), None, False, None, Requeue(None)),
     ],
 )
 def test_after_lease(
     attempts: int,
     settings: QueueSettings,
-    delay: float,
+    delay: float | None,
     exists: bool,
     ttl_at: float | None,
     outcome: contract.Outcome,
@@ -88,3 +92,14 @@ def test_due_order() -> None:
         ("lease", 1.0, 3), ("lease", 1.0, 2), ("lease", 2.0, 1),
         ("delay", 1.0, -3), ("delay", 1.0, -4), ("delay", 1.0, 7), ("ttl", 1.0, 5),
     ]  # fmt: skip
+
+
+def test_retry_delay_purge_and_pause() -> None:
+    """The n-th delivery's retry delay; what a purge drops; a paused queue delivers nothing."""
+    delays = QueueSettings(retry_delays=(1.0, 4.0, 9.0))
+    assert [contract.retry_delay(n, delays) for n in (1, 2, 3, 4, 10)] == [1, 4, 9, 9, 9]
+    assert contract.retry_delay(3, QueueSettings()) == 0.0
+    assert contract.purged(False, False) and not contract.purged(True, False)
+    assert contract.purged(True, True)
+    assert contract.takeable(False, None, None, NOW)
+    assert not contract.takeable(False, None, None, NOW, paused=True)

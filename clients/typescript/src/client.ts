@@ -23,6 +23,8 @@ export interface QueueItem {
   /** What names this delivery's lease, for `ack`, `release` and `touch` (leased takes;
    * API.md Part 3): a later delivery of the same item has another. */
   receipt?: string;
+  /** A dead letter: the queue it came from (`redrive` sends it back there). */
+  dead_letter_from?: string;
 }
 
 /** What names a lease: a delivered item (its receipt is sent), or text: a receipt, or
@@ -71,6 +73,10 @@ export interface QueueInfo {
   acked?: number;
   expired?: number;
   dead_lettered?: number;
+  /** Seconds an item waits after its n-th failed delivery (API.md Part 3). */
+  retry_delays?: number[] | null;
+  /** Paused: puts are taken, nothing is delivered. */
+  paused?: boolean;
   [setting: string]: unknown;
 }
 
@@ -87,6 +93,38 @@ export interface QueueOptions {
   deadLetter?: string;
   /** Refuse puts (429 `queue is full`) beyond this many items. */
   maxItems?: number;
+  /** Seconds an item waits after its n-th delivery ended without an ack (up to 10). */
+  retryDelays?: number[];
+  /** Delay of items put without their own, seconds. */
+  delay?: number;
+  /** Ttl of items put without their own, seconds. */
+  ttl?: number;
+}
+
+/** A change of settings (`POST /queue/settings`): `null` clears a setting. */
+export type SettingsChange = {[K in keyof QueueOptions]?: QueueOptions[K] | null};
+
+/** The form of a queue's settings (`POST /queues`; `POST /queue/settings` with `clearing`,
+ * where `null` or an empty list is sent empty, which clears the setting). */
+function settingsParams(options: SettingsChange, clearing = false): ParamsType {
+  const wire: Record<string, unknown> = {
+    lease: options.lease,
+    max_attempts: options.maxAttempts,
+    dead_letter: options.deadLetter,
+    max_items: options.maxItems,
+    retry_delays: options.retryDelays?.length ? options.retryDelays.join(',') : options.retryDelays,
+    delay: options.delay,
+    ttl: options.ttl,
+  };
+  const params: ParamsType = {};
+  for (const [name, value] of Object.entries(wire)) {
+    if (value === null || (Array.isArray(value) && value.length === 0)) {
+      if (clearing) params[name] = '';
+    } else if (value !== undefined) {
+      params[name] = String(value);
+    }
+  }
+  return params;
 }
 
 /** Options of a take: a lease (at-least-once), a long-poll wait, a batch count. */
@@ -217,9 +255,34 @@ export class QueueClient {
     return message.payload as T;
   }
 
-  /** Drop every ready and delayed item; resolves to how many. */
-  async purge(): Promise<number> {
-    return ((await this._call('/purge', {})) as {purged: number}).purged;
+  /** Drop every ready and delayed item (with `inFlight`, those in flight too); resolves to how many. */
+  async purge(options: {inFlight?: boolean} = {}): Promise<number> {
+    const params = options.inFlight ? {in_flight: '1'} : {};
+    return ((await this._call('/purge', params)) as {purged: number}).purged;
+  }
+
+  /**
+   * Send dead letters back, oldest first: to `to`, or to the queue each came from
+   * (`dead_letter_from`), attempts reset; resolves to how many moved.
+   */
+  async redrive(options: {to?: string; count?: number} = {}): Promise<number> {
+    const params = {to: options.to, count: options.count};
+    return ((await this._call('/redrive', params)) as {moved: number}).moved;
+  }
+
+  /** Change some settings at once (`null` clears one); resolves to the queue's information. */
+  async changeSettings(change: SettingsChange): Promise<QueueInfo> {
+    return (await this._call('/queue/settings', settingsParams(change, true))) as QueueInfo;
+  }
+
+  /** Stop deliveries (puts go on, leases in flight run on); resolves to the queue's information. */
+  async pause(): Promise<QueueInfo> {
+    return (await this._call('/pause', {})) as QueueInfo;
+  }
+
+  /** Deliver again after `pause`; resolves to the queue's information. */
+  async resume(): Promise<QueueInfo> {
+    return (await this._call('/resume', {})) as QueueInfo;
   }
 
   async delete(): Promise<void> {
@@ -259,13 +322,7 @@ export async function queueCreate(
     url,
     '/queues',
     'POST',
-    {
-      name,
-      lease: options.lease,
-      max_attempts: options.maxAttempts,
-      dead_letter: options.deadLetter,
-      max_items: options.maxItems,
-    },
+    {name, ...settingsParams(options)},
     auth,
   );
   return message.payload as string;

@@ -15,6 +15,7 @@ export type {
   QueueItem,
   QueueOptions,
   Settled,
+  SettingsChange,
   TakeOptions,
 } from './client';
 export type {ConsumeOptions, ConsumedItem} from './consume';

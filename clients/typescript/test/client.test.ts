@@ -171,6 +171,43 @@ describe('HTTP client', () => {
     assert.equal(await client.purge(), 2);
     await rejectsWith(client.take(), 'no item to take', 404);
   });
+
+  test('retryDelays, pause and resume, purge with inFlight', async () => {
+    const client = new QueueClient(url, await queueCreate(url, undefined, undefined, {retryDelays: [5, 60]}));
+    assert.deepEqual((await client.info()).retry_delays, [5, 60]);
+    await client.putItem('one');
+    await client.putItem('two');
+    await client.take(null, {lease: 30});
+    assert.equal((await client.pause()).paused, true);
+    await rejectsWith(client.take(), 'no item to take', 404);
+    assert.equal((await client.resume()).paused, false);
+    assert.equal(await client.purge({inFlight: true}), 2);
+    assert.equal((await client.info()).in_flight, 0);
+  });
+
+  test('redrive: dead letters carry dead_letter_from and go back', async () => {
+    const letters = await queueCreate(url);
+    const name = await queueCreate(url, undefined, undefined, {maxAttempts: 1, deadLetter: letters});
+    const client = new QueueClient(url, name);
+    await client.putItem('poison');
+    await client.release(await client.take(null, {lease: 30}), 0);
+    const dead = new QueueClient(url, letters);
+    assert.equal((await dead.peek()).dead_letter_from, name);
+    assert.equal(await dead.redrive(), 1);
+    assert.equal((await client.take()).value, 'poison');
+  });
+
+  test('queue defaults, changeSettings (null clears), 409 on other settings', async () => {
+    const name = await queueCreate(url, undefined, undefined, {delay: 600, ttl: 60, maxItems: 5});
+    const client = new QueueClient(url, name);
+    await client.putItem('later');
+    assert.deepEqual([(await client.info()).delayed, (await client.info()).ttl], [1, 60]);
+    const info = await client.changeSettings({delay: null, retryDelays: [3], lease: 20});
+    assert.deepEqual([info.delay, info.retry_delays, info.lease, info.max_items], [null, [3], 20, 5]);
+    await client.putItem('now');
+    assert.equal((await client.take()).value, 'now');
+    await rejectsWith(queueCreate(url, name, undefined, {maxItems: 6}), 'queue exists with other settings', 409);
+  });
 });
 
 function pick(item: {key: string | null; value: string}): {key: string | null; value: string} {

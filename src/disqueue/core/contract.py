@@ -12,7 +12,9 @@ The life of an item (API.md Parts 2 and 3):
 
 - **Put.** An item gets a *position* at the back of its queue. With `delay` it is
   *delayed* until then; with `ttl` it is dropped (counted `expired`) if still queued
-  (ready or delayed) when the ttl ends. A `dedup_id` seen within `DEDUP_WINDOW` stores
+  (ready or delayed) when the ttl ends. An item put without its own `delay` or `ttl`
+  gets the queue's (`placement`); they are fixed at the put, so a later change of the
+  queue's defaults leaves queued items alone. A `dedup_id` seen within `DEDUP_WINDOW` stores
   nothing and answers the first item's id.
 - **Order.** Ready items are delivered in position order (a keyed take: the oldest
   with that key, compared case-insensitively). Items given back take positions at the
@@ -31,7 +33,16 @@ The life of an item (API.md Parts 2 and 3):
 - **Restart.** Queues, items, positions, attempts, leases with their receipts and
   deadlines, delays, ttls and the dedup window survive (on a durable backend); a
   deadline that passed while the server was down is handled at start, as if late.
-- **Purge** drops ready and delayed items (not those in flight).
+- **Purge** drops ready and delayed items (not those in flight); with `in_flight`,
+  those in flight too, whose receipts then name nothing (`purged`).
+- **Retry delays.** A lease that runs out, or a release without a `delay` of its own,
+  waits the queue's `retry_delays` for its delivery number before the item is visible
+  again, at the front (`retry_delay`).
+- **Redrive.** A dead letter carries the queue it came from. A redrive sends ready
+  dead letters, oldest first, to the back of `to` or of where each came from
+  (`redrive_target`), attempts reset; one with neither stays.
+- **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
+  flight run on, and deadlines are handled as ever.
 """
 
 from __future__ import annotations
@@ -87,11 +98,19 @@ class Placement(NamedTuple):
 
 
 def placement(item: NewItem, settings: QueueSettings, now: float) -> Placement:
-    """Where a put's options put an item in time."""
+    """Where a put's options (or, without them, the queue's defaults) put an item in time."""
+    delay = item.delay if item.delay is not None else settings.delay
+    ttl = item.ttl if item.ttl is not None else settings.ttl
     return Placement(
-        now + item.delay if item.delay > 0 else None,
-        now + item.ttl if item.ttl is not None else None,
+        now + delay if delay else None,
+        now + ttl if ttl is not None else None,
     )
+
+
+def defaults(settings: QueueSettings) -> bool:
+    """Whether a queue gives items put without options a delay or a ttl (a put on it is
+    never the plain one, and a delay keeps it from being handed to a waiting consumer)."""
+    return bool(settings.delay) or settings.ttl is not None
 
 
 def dedup_open(until: float, now: float) -> bool:
@@ -106,17 +125,20 @@ def dedup_until(now: float) -> float:
 
 def full(held: int, adding: int, settings: QueueSettings) -> bool:
     """Whether adding `adding` items to a queue holding `held` (ready, delayed and in
-    flight) passes its `max_items`."""
-    return settings.max_items is not None and held + adding > settings.max_items
+    flight) passes its `max_items`. Adding nothing never does (a put answered by its
+    dedup_id), even once `max_items` was lowered below what the queue holds."""
+    return settings.max_items is not None and adding > 0 and held + adding > settings.max_items
 
 
 # -- take --------------------------------------------------------------------------------
 
 
-def takeable(leased: bool, visible_at: float | None, ttl_at: float | None, now: float) -> bool:
-    """Whether an item may be delivered now: not in flight, not delayed, not past its
-    ttl (even if nobody has dropped it yet)."""
-    return not leased and visible_at is None and not expired(ttl_at, now)
+def takeable(
+    leased: bool, visible_at: float | None, ttl_at: float | None, now: float, paused: bool = False
+) -> bool:
+    """Whether an item may be delivered now: its queue not paused, the item not in
+    flight, not delayed, not past its ttl (even if nobody has dropped it yet)."""
+    return not paused and not leased and visible_at is None and not expired(ttl_at, now)
 
 
 def lease_until(lease: float, now: float) -> float:
@@ -162,21 +184,32 @@ class Expire:
 Outcome = Requeue | DeadLetter | Drop | Expire
 
 
+def retry_delay(attempts: int, settings: QueueSettings) -> float:
+    """How long an item waits after its `attempts`-th delivery ended without an ack and
+    without a delay of its own: the queue's `retry_delays[min(n, len) - 1]`, or 0."""
+    delays = settings.retry_delays
+    if not delays or attempts < 1:
+        return 0.0
+    return delays[min(attempts, len(delays)) - 1]
+
+
 def after_lease(
     attempts: int,
     settings: QueueSettings,
-    delay: float,
+    delay: float | None,
     now: float,
     letters_exist: bool,
     ttl_at: float | None = None,
 ) -> Outcome:
     """What happens to an item whose lease ended without an ack (released with `delay`,
-    or run out with none), after its `attempts`-th delivery. An item whose ttl ended
-    while it was in flight is dropped as expired: it would come back only to be dropped."""
+    or run out or released without one: None, the queue's `retry_delay`), after its
+    `attempts`-th delivery. An item whose ttl ended while it was in flight is dropped as
+    expired: it would come back only to be dropped."""
     if expired(ttl_at, now):
         return Expire()
     if settings.max_attempts is None or attempts < settings.max_attempts:
-        return Requeue(now + delay if delay > 0 else None)
+        wait = retry_delay(attempts, settings) if delay is None else delay
+        return Requeue(now + wait if wait > 0 else None)
     if settings.dead_letter is not None and letters_exist:
         return DeadLetter(settings.dead_letter)
     return Drop()
@@ -195,6 +228,18 @@ def delay_end_front(pos: int) -> bool:
     """Whether an item whose delay ended goes to the front (it was released with a
     delay: its position is a front one) rather than the back (it was put with one)."""
     return pos < 0
+
+
+def purged(leased: bool, in_flight: bool) -> bool:
+    """Whether a purge drops an item: a ready or delayed one always, one in flight only
+    with `in_flight` (its receipt then names nothing)."""
+    return in_flight or not leased
+
+
+def redrive_target(dead_letter_from: str | None, to: str | None) -> str | None:
+    """Where a redrive sends a dead letter: `to` if given, else back where it came from
+    (None: it stays)."""
+    return to if to is not None else dead_letter_from
 
 
 Deadline = Literal["lease", "delay", "ttl"]

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from disqueue.config import Limits
@@ -24,6 +25,7 @@ from disqueue.core.stats import QueueStats, Stats, queue_info
 from disqueue.core.wants import Consumer, Want, WantRegistry
 from disqueue.errors import (
     BadRequest,
+    Conflict,
     DisqueueError,
     NoItem,
     NoSuchLease,
@@ -100,27 +102,52 @@ class QueueService:
     async def create_queue(
         self, name: str | None = None, settings: QueueSettings | None = None
     ) -> str:
-        """Create a queue (a new random name without `name`); an existing name is
-        returned as it is, its settings unchanged."""
+        """Create a queue (a new random name without `name`). An existing name is
+        returned as it is, its settings unchanged, if no settings or its own are given;
+        other settings are `409 queue exists with other settings`."""
         name = self.names.generate() if name is None else self.names.parse(name)
-        if await self.storage.exists(name):
-            return name
         settings = settings or QueueSettings()
-        if settings.dead_letter is not None:
-            letters = self.names.parse(settings.dead_letter)
-            if letters == name:
-                raise BadRequest("invalid parameter 'dead_letter'")
-            if not await self.storage.exists(letters):
-                raise NotFound("dead letter queue does not exist")
-            settings = QueueSettings(settings.lease, settings.max_attempts, letters,
-                                     settings.max_items)  # fmt: skip
+        given = settings != QueueSettings()
+        if await self.storage.exists(name):
+            if given:
+                await self._same(name, await self._checked(name, settings))
+            return name
+        settings = await self._checked(name, settings)
         limit = self.limits.max_queues
         if limit is None:
-            await self.storage.create_queue(name, settings)
-            return name
-        async with self._creating:  # the count and the create, as one step here
-            await self.storage.create_queue(name, settings, max_queues=limit)
+            created = await self.storage.create_queue(name, settings)
+        else:
+            async with self._creating:  # the count and the create, as one step here
+                created = await self.storage.create_queue(name, settings, max_queues=limit)
+        if not created and given:  # made meanwhile by another request
+            await self._same(name, settings)
         return name
+
+    async def _checked(self, name: str, settings: QueueSettings) -> QueueSettings:
+        """`settings` with the dead-letter queue's name canonical; a queue may not be its
+        own dead-letter queue, and its dead-letter queue must exist."""
+        if settings.dead_letter is None:
+            return settings
+        letters = self.names.parse(settings.dead_letter)
+        if letters == name:
+            raise BadRequest("invalid parameter 'dead_letter'")
+        if not await self.storage.exists(letters):
+            raise NotFound("dead letter queue does not exist")
+        return replace(settings, dead_letter=letters)
+
+    async def _same(self, name: str, settings: QueueSettings) -> None:
+        if await self.storage.settings(name) != settings:
+            raise Conflict()
+
+    async def change_settings(self, name: str, **changes: Any) -> dict[str, Any]:
+        """Change some of a queue's settings (None clears one), at once and for items
+        already queued too; its information. The items' delays and ttls, fixed at their
+        put, stay as they are."""
+        name = self.names.parse(name)
+        current = await self.storage.settings(name)
+        settings = await self._checked(name, replace(current, **changes))
+        await self.storage.change_settings(name, settings)
+        return await self.info(name)
 
     async def queues(self) -> list[str]:
         return await self.storage.queues()
@@ -160,8 +187,40 @@ class QueueService:
         self.leased_wants.cancel_queue(name)
         self._wakes.pop(name, None)
 
-    async def purge(self, name: str) -> int:
-        return await self.storage.purge(self.names.parse(name))
+    async def purge(self, name: str, *, in_flight: bool = False) -> int:
+        """Drop every ready and delayed item (with `in_flight`, those in flight too)."""
+        return await self.storage.purge(self.names.parse(name), in_flight=in_flight)
+
+    async def redrive(self, name: str, to: str | None = None, count: int | None = None) -> int:
+        """Send up to `count` (None: all) ready items of the dead-letter queue `name`,
+        oldest first, to `to` or back where each came from, attempts reset; how many.
+        Without `to`, `name` must be some queue's dead-letter queue."""
+        name = self.names.parse(name)
+        await self.storage.settings(name)  # raises QueueNotFound
+        if to is not None:
+            to = self.names.parse(to)
+            if to == name:
+                raise BadRequest("invalid parameter 'to'")
+            await self.storage.settings(to)  # raises QueueNotFound
+        elif not await self._letters_of_some(name):
+            raise BadRequest("not a dead-letter queue")
+        return await self.storage.redrive(name, to, count)
+
+    async def _letters_of_some(self, name: str) -> bool:
+        """Whether some queue names `name` as its dead-letter queue."""
+        for queue in await self.storage.queues():
+            with contextlib.suppress(QueueNotFound):  # deleted meanwhile
+                if (await self.storage.settings(queue)).dead_letter == name:
+                    return True
+        return False
+
+    async def pause(self, name: str) -> None:
+        """Stop deliveries from `name` (puts go on; leases in flight run on)."""
+        await self.storage.pause(self.names.parse(name), True)
+
+    async def resume(self, name: str) -> None:
+        """Deliver from `name` again; its waiting wants are served at once."""
+        await self.storage.pause(self.names.parse(name), False)
 
     # -- put ----------------------------------------------------------------------
 
@@ -175,9 +234,8 @@ class QueueService:
         """Store an item, or hand a plain one straight to the longest-waiting want."""
         name = self.names.parse(name)
         self.check_item(item.value, item.key)
-        plain = item.delay == 0 and item.ttl is None and item.dedup_id is None
-        if plain and self.wants.waiting(name):
-            await self.storage.settings(name)  # raises QueueNotFound
+        plain = item.delay is None and item.ttl is None and item.dedup_id is None
+        if plain and self.wants.waiting(name) and await self._may_hand_off(name):
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
             written = asyncio.get_running_loop().create_future()
@@ -190,6 +248,12 @@ class QueueService:
             return item.id
         (item_id,) = await self.storage.put_many(name, [item])
         return item_id
+
+    async def _may_hand_off(self, name: str) -> bool:
+        """Whether a plain put may go straight to a waiting want: not while the queue is
+        paused (its wants wait for the resume), nor when it delays its items."""
+        settings = await self.storage.settings(name)  # raises QueueNotFound
+        return not settings.delay and not await self.storage.paused(name)
 
     async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
         """Store all of `items` or none."""
@@ -297,12 +361,13 @@ class QueueService:
         """Ack leases; for each, whether it named a live one."""
         return await self.storage.ack(self.names.parse(name), refs)
 
-    async def release(self, name: str, lease: LeaseRef | str, delay: float = 0.0) -> None:
+    async def release(self, name: str, lease: LeaseRef | str, delay: float | None = None) -> None:
+        """End a lease early; without `delay`, the queue's retry delay applies."""
         if not (await self.release_many(name, [_ref(lease)], delay))[0]:
             raise NoSuchLease()
 
     async def release_many(
-        self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
     ) -> list[bool]:
         return await self.storage.release(self.names.parse(name), refs, delay)
 
@@ -422,7 +487,7 @@ class QueueService:
         `written` travels with the item and is resolved once it is placed again."""
         try:
             if item.lease_expires is not None:
-                await self.storage.release(name, [lease_of(item)])
+                await self.storage.release(name, [lease_of(item)], 0.0)  # never reached it
             elif not self._hand_off(name, item, written):
                 await self.storage.put_front(name, item)
         except QueueNotFound:

@@ -28,13 +28,16 @@ class QueueStats:
     acked: int
     expired: int
     dead_lettered: int
+    paused: bool
+    retry_delays: list[float] | None
 
     @classmethod
     def of(cls, info: QueueInfo, consumers: int, now: float) -> QueueStats:
         age = None if info.oldest is None else max(0.0, now - info.oldest)
         return cls(
             info.name, info.size, info.delayed, info.in_flight, consumers, age, info.put,
-            info.taken, info.acked, info.expired, info.dead_lettered,
+            info.taken, info.acked, info.expired, info.dead_lettered, info.paused,
+            _delays(info.settings.retry_delays),
         )  # fmt: skip
 
 
@@ -70,9 +73,17 @@ def queue_info(info: QueueInfo, consumers: int) -> dict[str, Any]:
         "max_attempts": info.settings.max_attempts,
         "dead_letter": info.settings.dead_letter,
         "max_items": info.settings.max_items,
+        "retry_delays": _delays(info.settings.retry_delays),
+        "delay": info.settings.delay,
+        "ttl": info.settings.ttl,
+        "paused": info.paused,
         "put": info.put,
         "taken": info.taken,
         "acked": info.acked,
         "expired": info.expired,
         "dead_lettered": info.dead_lettered,
     }
+
+
+def _delays(delays: tuple[float, ...] | None) -> list[float] | None:
+    return None if delays is None else list(delays)

@@ -42,7 +42,7 @@ def new_item(params: Params) -> NewItem:
     return NewItem(
         value=params.require("value"),
         key=params.get("key"),
-        delay=params.number("delay") or 0.0,
+        delay=params.number("delay"),
         ttl=params.number("ttl"),
         dedup_id=params.get("dedup_id"),
     )
@@ -131,7 +131,7 @@ async def ack(service: QueueService, queue: str, params: Params) -> Any:
 
 async def release(service: QueueService, queue: str, params: Params) -> Any:
     leases = _Leases(params)
-    delay = params.number("delay") or 0.0
+    delay = params.number("delay")  # None: the queue's retry delay, if it has one
     found = await service.release_many(queue, leases.refs, delay) if leases.refs else []
     return leases.answer(found, None)
 

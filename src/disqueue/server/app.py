@@ -28,6 +28,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ROUTES: dict[str, dict[str, Handler]] = {
     "/queues": {"GET": http.queues, "POST": http.create_queue},
     "/queue": {"POST": http.info, "DELETE": http.delete_queue},
+    "/queue/settings": {"POST": http.change_settings},
     "/put": {"POST": http.put},
     "/take": {"POST": http.take},
     "/peek": {"POST": http.peek},
@@ -35,6 +36,9 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/release": {"POST": http.release},
     "/touch": {"POST": http.touch},
     "/purge": {"POST": http.purge},
+    "/redrive": {"POST": http.redrive},
+    "/pause": {"POST": http.pause},
+    "/resume": {"POST": http.resume},
     "/take/ws": {"GET": websocket.take_ws},
     "/health": {"GET": ops.health},
     "/metrics": {"GET": ops.metrics},
@@ -53,6 +57,7 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("POST", "/queues"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
     ("POST", "/queue"): (Need(READ),),
     ("DELETE", "/queue"): (Need(MANAGE),),
+    ("POST", "/queue/settings"): (Need(MANAGE), Need(WRITE, "dead_letter", optional=True)),
     ("POST", "/put"): ACTIONS["put"].needs,
     ("POST", "/take"): (Need(READ),),
     ("POST", "/peek"): (Need(READ),),
@@ -60,6 +65,9 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
     ("POST", "/release"): ACTIONS["release"].needs,
     ("POST", "/touch"): ACTIONS["touch"].needs,
     ("POST", "/purge"): (Need(MANAGE),),
+    ("POST", "/redrive"): (Need(MANAGE), Need(WRITE, "to", optional=True)),
+    ("POST", "/pause"): (Need(MANAGE),),
+    ("POST", "/resume"): (Need(MANAGE),),
 }
 
 #: Paths answered without credentials even on a listener that requires them.

@@ -4,6 +4,7 @@ actions the WebSocket offers too are in `actions.py`."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -11,7 +12,7 @@ from disqueue.auth.permissions import ACCESS, Access
 from disqueue.models import QueueSettings
 from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import ok
-from disqueue.server.params import read_params
+from disqueue.server.params import Params, read_params
 from disqueue.server.state import SERVICE
 
 
@@ -21,15 +22,35 @@ async def queues(request: web.Request) -> web.Response:
     return ok(names if access is None else access.visible(names))
 
 
+#: A queue's settings as requests give them (`POST /queues`, `POST /queue/settings`).
+_SETTINGS: dict[str, Callable[[Params, str], Any]] = {
+    "lease": Params.number, "max_attempts": Params.integer, "dead_letter": Params.get,
+    "max_items": Params.integer, "retry_delays": Params.numbers, "delay": Params.number,
+    "ttl": Params.number,
+}  # fmt: skip
+
+
+def _settings(params: Params, *, clearing: bool = False) -> dict[str, Any]:
+    """The settings a request gives, by `QueueSettings` field (`clearing`: an empty value
+    is None, the setting cleared; otherwise it is as invalid as any other)."""
+    return {
+        name: None if clearing and params.raw(name) == "" else read(params, name)
+        for name, read in _SETTINGS.items()
+        if params.has(name)
+    }
+
+
 async def create_queue(request: web.Request) -> web.Response:
     params = await read_params(request)
-    settings = QueueSettings(
-        lease=params.number("lease"),
-        max_attempts=params.integer("max_attempts"),
-        dead_letter=params.get("dead_letter"),
-        max_items=params.integer("max_items"),
-    )
+    settings = QueueSettings(**_settings(params))
     return ok(await request.app[SERVICE].create_queue(params.get("name"), settings))
+
+
+async def change_settings(request: web.Request) -> web.Response:
+    """Change some of a queue's settings; the queue's information."""
+    params = await read_params(request)
+    name, changes = params.require("name"), _settings(params, clearing=True)
+    return ok(await request.app[SERVICE].change_settings(name, **changes))
 
 
 async def info(request: web.Request) -> web.Response:
@@ -45,7 +66,31 @@ async def delete_queue(request: web.Request) -> web.Response:
 
 async def purge(request: web.Request) -> web.Response:
     params = await read_params(request)
-    return ok({"purged": await request.app[SERVICE].purge(params.require("name"))})
+    name, in_flight = params.require("name"), params.flag("in_flight")
+    return ok({"purged": await request.app[SERVICE].purge(name, in_flight=in_flight)})
+
+
+async def redrive(request: web.Request) -> web.Response:
+    """Dead letters back to `to` or where they came from: `{"moved": n}`."""
+    params = await read_params(request)
+    name, to, count = params.require("name"), params.get("to"), params.integer("count")
+    return ok({"moved": await request.app[SERVICE].redrive(name, to, count)})
+
+
+async def pause(request: web.Request) -> web.Response:
+    """Stop deliveries; the queue's information."""
+    params = await read_params(request)
+    service, name = request.app[SERVICE], params.require("name")
+    await service.pause(name)
+    return ok(await service.info(name))
+
+
+async def resume(request: web.Request) -> web.Response:
+    """Deliver again; the queue's information."""
+    params = await read_params(request)
+    service, name = request.app[SERVICE], params.require("name")
+    await service.resume(name)
+    return ok(await service.info(name))
 
 
 async def put(request: web.Request) -> web.Response:

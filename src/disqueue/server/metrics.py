@@ -115,6 +115,14 @@ def _queue_metrics(stats: Stats) -> Iterator[Metric]:
     for queue in stats.queues:
         age.add_metric([queue.name], queue.oldest_age or 0.0)
     yield age
+    paused = GaugeMetricFamily(
+        "disqueue_queue_paused",
+        "1 while the queue is paused (puts go on, nothing is delivered).",
+        labels=["queue"],
+    )
+    for queue in stats.queues:
+        paused.add_metric([queue.name], int(queue.paused))
+    yield paused
     for name, doc in _TOTALS:
         counter = CounterMetricFamily(f"disqueue_queue_{name}", doc, labels=["queue"])
         for queue in stats.queues:

@@ -16,6 +16,13 @@ _NUMBER: Schema = {
     "description": "seconds; a JSON number or a string",
 }
 _WHOLE: Schema = {"type": ["integer", "string"]}
+_FLAG: Schema = {"type": "string", "enum": ["0", "1", "true", "false"]}
+_DELAYS: Schema = {
+    "oneOf": [
+        {"type": "string", "description": "seconds, comma-separated (up to 10)"},
+        wire.PROTOCOL["limits"]["parameters"]["retry_delays"],
+    ],
+}
 _QUEUE: Schema = {
     "type": "string",
     "format": "uuid",
@@ -83,6 +90,7 @@ _ITEM: Schema = {
         "attempts": {"type": "integer", "description": "leased items only"},
         "lease_expires": {"type": "number", "description": "leased items only (Unix time)"},
         "receipt": {"type": "string", "description": "leased items only: names this delivery"},
+        "dead_letter_from": {"type": "string", "description": "dead letters: the queue it left"},
     },
 }
 _QUEUE_STATS: Schema = {
@@ -110,16 +118,27 @@ def _paths() -> dict[str, Schema]:
         "receipts": {"type": "array", "maxItems": wire.MAX_BATCH, "items": _STRING},
     }  # fmt: skip
     settled = _ok("null for one lease; `done` and `missing` for a batch", {})
+    settings = {
+        "lease": _NUMBER,
+        "max_attempts": _WHOLE,
+        "dead_letter": _QUEUE,
+        "max_items": _WHOLE,
+        "retry_delays": _DELAYS,
+        "delay": _NUMBER,
+        "ttl": _NUMBER,
+    }
     return {
         "/queues": {
             "get": {"summary": "List the queues, oldest first",
                     "responses": {"200": _ok("queue names", {"type": "array", "items": _STRING}),
                                   **_fails(401, 403)}},
             "post": _action("Create a queue (or return an existing one)",
-                            _params([], name=_QUEUE, lease=_NUMBER, max_attempts=_WHOLE,
-                                    dead_letter=_QUEUE, max_items=_WHOLE),
-                            _ok("the queue's name", _STRING), 404, 429),
+                            _params([], name=_QUEUE, **settings),
+                            _ok("the queue's name", _STRING), 404, 409, 429),
         },
+        "/queue/settings": {"post": _action(
+            "Change a queue's settings at once (an empty value clears one)",
+            _params(["name"], **settings), _ok("queue information", {"type": "object"}), 404)},
         "/queue": {
             "post": _action("A queue's counts, settings and totals", name_only,
                             _ok("queue information", {"type": "object"}), 404),
@@ -142,8 +161,17 @@ def _paths() -> dict[str, Schema]:
         "/touch": {"post": _action("Extend a lease, or a batch",
                                    _params(["name", "lease"], **leases),
                                    _ok("the lease's new end", {"type": "object"}), 404)},
-        "/purge": {"post": _action("Drop every ready and delayed item", name_only,
-                                   _ok("how many", {"type": "object"}), 404)},
+        "/purge": {"post": _action(
+            "Drop every ready and delayed item (with in_flight=1, those in flight too)",
+            _params(["name"], in_flight=_FLAG), _ok("how many", {"type": "object"}), 404)},
+        "/redrive": {"post": _action(
+            "Send dead letters back (to `to`, or where each came from), oldest first",
+            _params(["name"], to=_QUEUE, count=_WHOLE), _ok("how many", {"type": "object"}),
+            404)},
+        "/pause": {"post": _action("Stop deliveries (puts go on, leases run on)", name_only,
+                                   _ok("queue information", {"type": "object"}), 404)},
+        "/resume": {"post": _action("Deliver again after a pause", name_only,
+                                    _ok("queue information", {"type": "object"}), 404)},
         "/take/ws": {"get": {
             "summary": "WebSocket: send wants (and ops), receive items (API.md)",
             "responses": {"101": {"description": "switching to WebSocket"},

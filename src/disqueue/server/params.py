@@ -20,6 +20,9 @@ from disqueue.server.state import LIMITS
 #: name → (lowest, highest, whether the lowest itself is allowed, whole numbers only),
 #: from the protocol's description (disqueue/wire.json `limits.parameters`).
 RANGES: dict[str, tuple[float, float, bool, bool]] = wire.ranges()
+#: name → how many numbers a list parameter holds at most (`wire.json`).
+LENGTHS: dict[str, int] = wire.lengths()
+_ON, _OFF = frozenset({"1", "true", True}), frozenset({"0", "false", False})
 
 
 class Params:
@@ -76,6 +79,34 @@ class Params:
     def integer(self, name: str) -> int | None:
         value = self.number(name)
         return None if value is None else int(value)
+
+    def flag(self, name: str) -> bool:
+        """An on/off parameter (`wire.json` `limits.flags`): 1/true on, 0/false or
+        absent off."""
+        value = self._values.get(name)
+        if value is None or (isinstance(value, str | bool) and value in _OFF):
+            return False
+        if isinstance(value, str | bool) and value in _ON:
+            return True
+        raise BadRequest(f"invalid parameter '{name}'")
+
+    def numbers(self, name: str) -> tuple[float, ...] | None:
+        """A list of numbers (a JSON array, or comma-separated text), each within its
+        range, at most `LENGTHS[name]` of them; None when absent or empty."""
+        value = self._values.get(name)
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")] if value.strip() else []
+        if value is None or value == []:
+            return None
+        if not isinstance(value, list) or len(value) > LENGTHS[name]:
+            raise BadRequest(f"invalid parameter '{name}'")
+        numbers = []
+        for entry in value:
+            number = Params({name: entry}).number(name)
+            if number is None:
+                raise BadRequest(f"invalid parameter '{name}'")
+            numbers.append(float(number))
+        return tuple(numbers)
 
 
 #: The request key under which the parameters are kept once read.

@@ -112,9 +112,12 @@ class Storage(Protocol):
         live lease (an older delivery's receipt, an expired or ended lease)."""
         ...
 
-    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
-        """End leases early: the items go back to the front (after `delay`), keeping
-        the order of `refs`; for each, whether it named a live lease."""
+    async def release(
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
+    ) -> list[bool]:
+        """End leases early: the items go back to the front (after `delay`; None: the
+        queue's retry delay), keeping the order of `refs`; for each, whether it named a
+        live lease."""
         ...
 
     async def touch(
@@ -123,8 +126,30 @@ class Storage(Protocol):
         """Extend leases to `lease_seconds` from now; for each, its new end, or None."""
         ...
 
-    async def purge(self, name: str) -> int:
-        """Drop every ready and delayed item; how many."""
+    async def purge(self, name: str, in_flight: bool = False) -> int:
+        """Drop every ready and delayed item (with `in_flight`, those in flight too,
+        whose receipts then name nothing); how many."""
+        ...
+
+    async def change_settings(self, name: str, settings: QueueSettings) -> None:
+        """Give the queue `settings` (all of them; `ordered` never changes), from now
+        on for every decision, on every node (raises `QueueNotFound`)."""
+        ...
+
+    async def redrive(self, name: str, to: str | None, count: int | None) -> int:
+        """Move up to `count` (None: all) ready items of `name`, oldest first, to the
+        back of `to` or of the queue each came from (`contract.redrive_target`), with
+        attempts reset and no `dead_letter_from`; items with no target that exists stay.
+        How many moved."""
+        ...
+
+    async def pause(self, name: str, paused: bool) -> None:
+        """Pause (True) or resume a queue: while paused, takes find nothing (peeks
+        still see the head); on every node at once. Resuming wakes its consumers."""
+        ...
+
+    async def paused(self, name: str) -> bool:
+        """Whether the queue is paused (raises `QueueNotFound`)."""
         ...
 
     async def peek(self, name: str, key: str | None) -> Item | None:

@@ -96,6 +96,13 @@ function render(stats) {
     name.className = "name";
     name.innerHTML = "<code></code>";
     name.firstChild.textContent = queue.name;
+    if (queue.paused) {
+      const mark = document.createElement("span");
+      mark.className = "paused";
+      mark.textContent = "paused";
+      name.append(" ", mark);
+    }
+    if (queue.retry_delays) name.title = `retry delays: ${queue.retry_delays.join(", ")} s`;
     tr.append(
       name,
       cell(queue.ready, "ready"),
@@ -115,6 +122,7 @@ function render(stats) {
     actions.append(buttons);
     buttons.append(
       button("Peek", "peek", queue.name),
+      queue.paused ? button("Resume", "resume", queue.name) : button("Pause", "pause", queue.name),
       button("Purge", "purge", queue.name, true),
       button("Delete", "delete", queue.name, true),
     );
@@ -257,6 +265,12 @@ const ACTIONS = {
     }
     poll();
   },
+  async pause(name) {
+    await settle("/pause", name, `Paused ${name}: nothing is delivered until it is resumed`);
+  },
+  async resume(name) {
+    await settle("/resume", name, `Resumed ${name}`);
+  },
   async delete(name) {
     if (!(await confirmAction(`Delete queue ${name} and all its items?`))) return;
     try {
@@ -268,6 +282,16 @@ const ACTIONS = {
     poll();
   },
 };
+
+async function settle(path, name, done) {
+  try {
+    await api("POST", path, { name });
+    toast(done);
+  } catch (error) {
+    toast(`${path.slice(1)} failed: ${error.message}`);
+  }
+  poll();
+}
 
 let polling = false;
 async function poll() {

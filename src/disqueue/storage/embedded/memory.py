@@ -75,8 +75,19 @@ class MemoryPersistence:
     async def touch(self, pos: int, until: float) -> None:
         return None
 
-    async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
         self._values[new_pos] = self._values.pop(pos)
+
+    async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
+        for pos, _, new_pos in moves:
+            item_id, key, value, _ = self._values.pop(pos)
+            self._values[new_pos] = (item_id, key, value, 0)
+
+    async def change(self, queue_id: int, settings: QueueSettings) -> None:
+        return None  # the rules keep them in memory
+
+    async def pause(self, queue_id: int, paused: bool) -> None:
+        return None  # the rules keep it in memory
 
     def count(self, queue_id: int, totals: Totals) -> None:
         return None

@@ -49,6 +49,7 @@ class LoadedQueue(NamedTuple):
     created: datetime
     settings: QueueSettings
     totals: Totals
+    paused: bool = False
 
 
 class LoadedItem(NamedTuple):
@@ -64,6 +65,7 @@ class LoadedItem(NamedTuple):
     visible_at: float | None
     ttl_at: float | None
     token: str | None
+    dead_letter_from: str | None = None
 
 
 class LoadedDedup(NamedTuple):
@@ -135,9 +137,22 @@ class Persistence(Protocol):
         """Move a lease's end."""
         ...
 
-    async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
         """Dead-letter an item: into another queue at `new_pos`, out of flight, with no
-        delay and no ttl, attempts kept."""
+        delay and no ttl, attempts kept, noting the queue it came from (`origin`)."""
+        ...
+
+    async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
+        """Send dead letters back: each (pos, queue id, new pos), attempts reset, the
+        queue they came from forgotten."""
+        ...
+
+    async def change(self, queue_id: int, settings: QueueSettings) -> None:
+        """Keep a queue's new settings."""
+        ...
+
+    async def pause(self, queue_id: int, paused: bool) -> None:
+        """Keep whether a queue is paused."""
         ...
 
     def count(self, queue_id: int, totals: Totals) -> None:

@@ -104,7 +104,7 @@ class RuleStorage:
         by_id: dict[int, QueueState] = {}
         for loaded in queues:
             state = QueueState(loaded.id, loaded.name, loaded.created, loaded.settings)
-            state.since = now
+            state.since, state.paused = now, loaded.paused
             state.put, state.taken, state.acked, state.expired, state.dead_lettered = loaded.totals
             self._queues[loaded.name] = by_id[loaded.id] = state
         low, high = 0, 0
@@ -121,6 +121,8 @@ class RuleStorage:
                 deadlines.append(DelayEnd(state, pos, item.visible_at))
             else:
                 state.index.add(pos, match)
+            if item.dead_letter_from is not None:
+                state.origins[pos] = item.dead_letter_from
             if item.ttl_at is not None:
                 state.ttl[pos] = item.ttl_at
                 deadlines.append(TtlEnd(state, pos, item.ttl_at))
@@ -171,6 +173,49 @@ class RuleStorage:
 
     async def settings(self, name: str) -> QueueSettings:
         return self._queue(name).settings
+
+    async def change_settings(self, name: str, settings: QueueSettings) -> None:
+        queue = self._queue(name)
+        await self.persistence.change(queue.id, settings)
+        queue.settings = settings
+
+    async def redrive(self, name: str, to: str | None, count: int | None) -> int:
+        """Ready dead letters, oldest first, back to `to` or where each came from."""
+        letters = self._queue(name)
+        moves: list[tuple[int, QueueState, int, str | None]] = []
+        for pos in letters.index.positions():
+            if count is not None and len(moves) >= count:
+                break
+            target = self._queues.get(contract.redrive_target(letters.origins.get(pos), to) or "")
+            if target is None or target.deleted or target is letters:
+                continue  # nowhere to go: it stays
+            moves.append((pos, target, next(self._back), letters.index.remove(pos)))  # reserved
+        try:
+            await self.persistence.redrive([(pos, q.id, new_pos) for pos, q, new_pos, _ in moves])
+        except BaseException:
+            for pos, _, _, match in reversed(moves):
+                letters.index.restore(pos, match)
+            raise
+        now = self.clock()
+        for pos, target, new_pos, match in moves:
+            letters.origins.pop(pos, None)
+            letters.ttl.pop(pos, None)
+            target.index.add(new_pos, match)
+            target.mark(new_pos, now)
+            self._count(target, Totals(put=1))
+        for target in {id(q): q for _, q, _, _ in moves}.values():
+            self.on_ready(target.name)
+        return len(moves)
+
+    async def pause(self, name: str, paused: bool) -> None:
+        queue = self._queue(name)
+        await self.persistence.pause(queue.id, paused)
+        queue.paused = paused
+        if not paused and len(queue.index):
+            self.on_ready(name)
+
+    async def paused(self, name: str) -> bool:
+        return self._queue(name).paused
 
     async def delete_queue(self, name: str) -> None:
         await self._changes.settled(name)
@@ -247,6 +292,9 @@ class RuleStorage:
     async def put(self, name: str, item: Item) -> None:
         """`put_many` of one item without options: the hot path of the original protocol."""
         queue = self._queue(name)
+        if contract.defaults(queue.settings):  # the queue's delay or ttl: not plain
+            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+            return
         if contract.full(queue.count() + queue.pending, 1, queue.settings):
             raise QueueFull()
         pos = next(self._back)
@@ -290,6 +338,8 @@ class RuleStorage:
     ) -> list[Item]:
         """Up to `count` items, oldest first; leased (kept in flight) if `lease` is given."""
         queue = self._queue(name)
+        if queue.paused:  # the contract's `takeable`: a paused queue delivers nothing
+            return []
         match = match_key(key)
         now = self.clock()
         index, ttl = queue.index, queue.ttl
@@ -331,12 +381,15 @@ class RuleStorage:
             if until is None:
                 if ttl:
                     ttl.pop(pos, None)
-                items.append(Item(found.value, found.key, found.id))
+                origin = queue.origins.pop(pos, None)
+                items.append(Item(found.value, found.key, found.id, dead_letter_from=origin))
             else:
                 queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
                 self._timers.at(LeaseEnd(queue, found.id, pos, until))
                 receipt = contract.receipt(found.id, token)
-                items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt))
+                origin = queue.origins.get(pos)
+                items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt,
+                                  origin))  # fmt: skip
         self._count(queue, Totals(taken=len(items)))
         return items
 
@@ -353,27 +406,38 @@ class RuleStorage:
                 continue
             found = await self.persistence.peek(pos)
             if found is not None:
-                return Item(found.value, found.key, found.id)
+                return Item(
+                    found.value, found.key, found.id, dead_letter_from=queue.origins.get(pos)
+                )
             if pos == looked_at:  # still the head, and not in storage: they disagree
                 raise StorageFailure(f"storage failure: item at {pos} is missing")
             looked_at = pos  # taken while we looked: look at the new head
         return None
 
-    async def purge(self, name: str) -> int:
-        """Drop every ready and delayed item (not those in flight)."""
+    async def purge(self, name: str, in_flight: bool = False) -> int:
+        """Drop every ready and delayed item, and with `in_flight` every item in flight
+        (the contract's `purged`); a lease already on its way back is left to end."""
         queue = self._queue(name)
         ready = [(pos, queue.index.remove(pos)) for pos in queue.index.positions()]
         delayed, queue.delayed = queue.delayed, {}
         positions = [pos for pos, _ in ready] + list(delayed)
+        leased = []
+        if contract.purged(True, in_flight):
+            leased = [(i, x) for i, x in queue.leases.items() if not x.ending]
+            for item_id, lease in leased:
+                del queue.leases[item_id]  # its receipt names nothing from now on
+                positions.append(lease.pos)
         try:
             await self.persistence.delete(positions)
         except BaseException:  # nothing was dropped: everything back in its place
             for pos, match in reversed(ready):
                 queue.index.restore(pos, match)
             queue.delayed.update(delayed)
+            queue.leases.update(leased)
             raise
         for pos in positions:
             queue.ttl.pop(pos, None)
+            queue.origins.pop(pos, None)
         return len(positions)
 
     async def _expire(self, queue: QueueState, reserved: list[tuple[int, str | None]]) -> None:
@@ -386,6 +450,7 @@ class RuleStorage:
             raise
         for pos, _ in reserved:
             del queue.ttl[pos]
+            queue.origins.pop(pos, None)
         self._count(queue, Totals(expired=len(reserved)))
 
     # -- leases ----------------------------------------------------------------------------
@@ -421,14 +486,17 @@ class RuleStorage:
                     lease.ending = False
                 self._rearm(queue, claimed)
                 raise
-            for item_id, _ in claimed:
+            for item_id, lease in claimed:
                 del queue.leases[item_id]
+                queue.origins.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
         return [lease is not None for lease in leases]
 
-    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+    async def release(
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
+    ) -> list[bool]:
         """End leases early. The items go back to the front in the order of `refs` (the
-        last is placed first), after `delay` if one is given."""
+        last is placed first), after `delay` (None: the queue's retry delay)."""
         queue = self._queue(name)
         leases = self._claim(queue, refs)
         claimed = [(ref.item_id, lease) for ref, lease in zip(refs, leases, strict=True) if lease]
@@ -496,7 +564,9 @@ class RuleStorage:
             self._timers.at(LeaseEnd(queue, item_id, lease.pos, until))
         return [until if lease is not None else None for lease in leases]
 
-    async def _give_back(self, queue: QueueState, item_id: str, lease: Lease, delay: float) -> None:
+    async def _give_back(
+        self, queue: QueueState, item_id: str, lease: Lease, delay: float | None
+    ) -> None:
         """A lease ended without an ack: the contract's `after_lease` says where the
         item goes. The lease stays in `queue.leases` (ending) until storage has done it."""
         letters = self._queues.get(queue.settings.dead_letter or "")
@@ -525,6 +595,9 @@ class RuleStorage:
             self.on_ready(queue.name)
 
     def _move_ttl(self, queue: QueueState, pos: int, new_pos: int) -> None:
+        """An item moved within its queue: its ttl (and where it came from) move too."""
+        if pos in queue.origins:
+            queue.origins[new_pos] = queue.origins.pop(pos)
         if pos in queue.ttl:
             ttl_at = queue.ttl[new_pos] = queue.ttl.pop(pos)
             self._timers.at(TtlEnd(queue, new_pos, ttl_at))
@@ -539,16 +612,18 @@ class RuleStorage:
         lease.ending = True
         new_pos = next(self._back)
         try:
-            await self.persistence.move(lease.pos, letters.id, new_pos)
+            await self.persistence.move(lease.pos, letters.id, new_pos, queue.name)
         except BaseException:
             lease.ending = False
             raise
         letters.index.add(new_pos, lease.match)
+        letters.origins[new_pos] = queue.name
         letters.mark(new_pos, self.clock())
         self._count(letters, Totals(put=1))
         self.on_ready(letters.name)
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
+        queue.origins.pop(lease.pos, None)
         self._count(queue, Totals(dead_lettered=1))
 
     async def _drop_leased(
@@ -562,6 +637,7 @@ class RuleStorage:
             raise
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
+        queue.origins.pop(lease.pos, None)
         self._count(queue, counted)
 
     # -- deadlines ---------------------------------------------------------------------------
@@ -593,7 +669,7 @@ class RuleStorage:
             lease = queue.leases.get(event.item_id)
             # Ended by `when` (a retry is the same event, later): not a lease touched since.
             if lease is not None and lease.expires <= event.when and not lease.ending:
-                await self._give_back(queue, event.item_id, lease, 0.0)
+                await self._give_back(queue, event.item_id, lease, None)
         elif isinstance(event, DelayEnd):
             await self._end_delay(queue, event.pos)
         else:
@@ -632,4 +708,5 @@ class RuleStorage:
                 queue.delayed[pos] = match  # back where it was: still delayed
                 raise
             del queue.ttl[pos]
+            queue.origins.pop(pos, None)
             self._count(queue, Totals(expired=1))

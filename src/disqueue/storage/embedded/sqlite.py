@@ -129,7 +129,7 @@ class SQLitePersistence:
     # -- changes ------------------------------------------------------------------
 
     async def create(self, name: str, created: datetime, settings: QueueSettings) -> int:
-        fields = (settings.lease, settings.max_attempts, settings.dead_letter, settings.max_items)
+        fields = _settings_row(settings)
         queue_id: int = await self._writer.submit(CREATE, (name, created.isoformat(), fields))
         return queue_id
 
@@ -163,8 +163,34 @@ class SQLitePersistence:
     async def touch(self, pos: int, until: float) -> None:
         await self._writer.submit(TOUCH, (pos, until))
 
-    async def move(self, pos: int, queue_id: int, new_pos: int) -> None:
-        await self._writer.submit(MOVE, (pos, queue_id, new_pos))
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
+        await self._writer.submit(MOVE, (pos, queue_id, new_pos, origin))
+
+    async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.executemany(
+                "UPDATE items SET queue_id = ?, pos = ?, attempts = 0, visible_at = NULL, "
+                "ttl_at = NULL, dead_letter_from = NULL WHERE pos = ?",
+                [(queue_id, new_pos, pos) for pos, queue_id, new_pos in moves],
+            )
+
+        await self._writer.call(update)
+
+    async def change(self, queue_id: int, settings: QueueSettings) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.execute(
+                "UPDATE queues SET lease = ?, max_attempts = ?, dead_letter = ?, max_items = ?, "
+                "retry_delays = ?, default_delay = ?, default_ttl = ? WHERE id = ?",
+                (*_settings_row(settings), queue_id),
+            )
+
+        await self._writer.call(update)
+
+    async def pause(self, queue_id: int, paused: bool) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            connection.execute("UPDATE queues SET paused = ? WHERE id = ?", (paused, queue_id))
+
+        await self._writer.call(update)
 
     def count(self, queue_id: int, totals: Totals) -> None:
         # Totals are statistics: gathered, written with the next batch, never waited for.
@@ -207,6 +233,16 @@ def _probe(connection: sqlite3.Connection) -> None:
     connection.execute(f"PRAGMA user_version={int(version)}")
 
 
+def _settings_row(s: QueueSettings) -> tuple[object, ...]:
+    """A queue's settings as its row keeps them (after `name` and `created`)."""
+    delays = None if s.retry_delays is None else ",".join(map(repr, s.retry_delays))
+    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl
+
+
+def _delays(text: str | None) -> tuple[float, ...] | None:
+    return None if text is None else tuple(map(float, text.split(",")))
+
+
 def _rows(
     connection: sqlite3.Connection,
 ) -> tuple[list[LoadedQueue], Iterator[LoadedItem], list[LoadedDedup]]:
@@ -214,18 +250,20 @@ def _rows(
     queues = [
         LoadedQueue(
             queue_id, name, datetime.fromisoformat(created),
-            QueueSettings(lease, max_attempts, dead_letter, max_items),
-            Totals(put, taken, acked, expired, dead),
+            QueueSettings(lease, max_attempts, dead_letter, max_items, _delays(delays), delay,
+                          ttl),
+            Totals(put, taken, acked, expired, dead), bool(paused),
         )
         for queue_id, name, created, lease, max_attempts, dead_letter, max_items, put, taken,
-        acked, expired, dead in connection.execute(
+        acked, expired, dead, delays, delay, ttl, paused in connection.execute(
             "SELECT id, name, created, lease, max_attempts, dead_letter, max_items, put_total, "
-            "taken_total, acked_total, expired_total, dead_lettered_total FROM queues ORDER BY id"
+            "taken_total, acked_total, expired_total, dead_lettered_total, retry_delays, "
+            "default_delay, default_ttl, paused FROM queues ORDER BY id"
         )
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(
-        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at, receipt "
-        "FROM items ORDER BY pos"
+        "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at, receipt, "
+        "dead_letter_from FROM items ORDER BY pos"
     ))  # fmt: skip
     dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup")
     return queues, items, [LoadedDedup._make(row) for row in dedup]

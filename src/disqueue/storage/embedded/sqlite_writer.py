@@ -189,8 +189,8 @@ def _execute(
         done((future, None if row is None else tuple(row), False))
     for _, (name, created, settings), future in by_kind[CREATE]:
         cursor = connection.execute(
-            "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, "
+            "retry_delays, default_delay, default_ttl) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, created, *settings),
         )
         done((future, cursor.lastrowid, False))
@@ -244,11 +244,11 @@ def _execute(
             [(until, pos) for _, (pos, until), _ in by_kind[TOUCH]],
         )
         results += [(future, None, False) for _, _, future in by_kind[TOUCH]]
-    for _, (pos, queue_id, new_pos), future in by_kind[MOVE]:
+    for _, (pos, queue_id, new_pos, origin), future in by_kind[MOVE]:
         connection.execute(
             "UPDATE items SET queue_id = ?, pos = ?, lease_until = NULL, visible_at = NULL, "
-            "ttl_at = NULL WHERE pos = ?",
-            (queue_id, new_pos, pos),
+            "ttl_at = NULL, dead_letter_from = ? WHERE pos = ?",
+            (queue_id, new_pos, origin, pos),
         )
         done((future, None, False))
     if by_kind[COUNT]:

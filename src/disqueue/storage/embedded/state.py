@@ -53,6 +53,7 @@ class QueueState:
     leases: dict[str, Lease] = field(default_factory=dict)  # in flight, by item id
     delayed: dict[int, str | None] = field(default_factory=dict)  # pos → key
     ttl: dict[int, float] = field(default_factory=dict)  # pos → when it is dropped
+    origins: dict[int, str] = field(default_factory=dict)  # pos → queue a dead letter left
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (item, until)
     put: int = 0
     taken: int = 0
@@ -60,6 +61,7 @@ class QueueState:
     expired: int = 0
     dead_lettered: int = 0
     deleted: bool = False
+    paused: bool = False  # takes find nothing (API.md Part 3, "Pause")
     pending: int = 0  # items of puts on their way to storage (for `max_items`)
     # When items were put, sampled: (first position put after `time`, time). Positions
     # grow with time, so the head's age is the time of the last mark at or before it.
@@ -92,7 +94,7 @@ class QueueState:
             self.name, self.created, self.settings, size=len(self.index),
             delayed=len(self.delayed), in_flight=len(self.leases), put=self.put,
             taken=self.taken, acked=self.acked, expired=self.expired,
-            dead_lettered=self.dead_lettered, oldest=self.oldest(),
+            dead_lettered=self.dead_lettered, oldest=self.oldest(), paused=self.paused,
         )  # fmt: skip
 
     def remembered(self, dedup_id: str, now: float) -> str | None:

@@ -109,8 +109,8 @@ class Node:
         task.add_done_callback(self._kept.discard)
 
     def tell(self, news: str, name: str) -> None:
-        """Tell the other nodes that items became ready in `name` ("ready") or that it
-        was deleted ("drop")."""
+        """Tell the other nodes that items became ready in `name` ("ready"), that it
+        was deleted ("drop"), or paused or resumed ("settings")."""
         self._outbox.add(f"{self.id} {news} {name}")
         self._send.set()
 
@@ -130,13 +130,14 @@ class Node:
             self._due.set()
 
     async def give_back(
-        self, connection: asyncpg.Connection, row: asyncpg.Record, delay: float
+        self, connection: asyncpg.Connection, row: asyncpg.Record, delay: float | None
     ) -> Settlement:
         """A lease ended without an ack (`row` from `LEASED`/`EXPIRED_LEASES`, locked):
         back to the front of its queue (after `delay`), or after the queue's
         `max_attempts`-th delivery on to its dead-letter queue, or dropped."""
         queue_id, name, target = row["queue_id"], row["name"], row["dead_letter"]
-        settings = QueueSettings(max_attempts=row["max_attempts"], dead_letter=target)
+        settings = QueueSettings(max_attempts=row["max_attempts"], dead_letter=target,
+                                 retry_delays=_delays(row["retry_delays"]))  # fmt: skip
         letters = None
         if target is not None and row["max_attempts"] is not None:
             letters = await connection.fetchval("SELECT id FROM queues WHERE name = $1", target)
@@ -156,7 +157,7 @@ class Node:
             await connection.execute(sql.DROP_ITEM, row["pos"])
             log.info("queue %s: an item was dropped after %d deliveries", name, row["attempts"])
             return Settlement(counts, [], None)
-        await connection.execute(sql.MOVE, row["pos"], letters)
+        await connection.execute(sql.MOVE, row["pos"], letters, name)
         return Settlement([*counts, (letters, Totals(put=1))], [target], None)
 
     def settle(self, outcome: Settlement) -> None:
@@ -176,6 +177,8 @@ class Node:
             return
         if news == "drop":
             self.storage.forget(name)
+        elif news == "settings":  # paused or resumed elsewhere: read it again when needed
+            self.storage.forget_settings(name)
         self.storage.on_ready(name)  # a drop: the consumers waiting here learn it is gone
 
     async def _listen(self) -> None:
@@ -260,7 +263,7 @@ class Node:
             async with connection.transaction():
                 leases = await connection.fetch(sql.EXPIRED_LEASES, now, BATCH)
                 for row in leases:
-                    outcomes.append(await self.give_back(connection, row, 0.0))
+                    outcomes.append(await self.give_back(connection, row, None))
                 delays = await self._end_delays(connection, now)
                 ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
             for row in ttls:
@@ -312,6 +315,11 @@ class Node:
                 for queue_id, totals in pending.items():
                     self.count(queue_id, totals)
                 raise
+
+
+def _delays(stored: list[float] | None) -> tuple[float, ...] | None:
+    """A queue's retry delays as the database keeps them (an array, or NULL)."""
+    return None if stored is None else tuple(stored)
 
 
 def _setter(event: asyncio.Event) -> Any:

@@ -7,14 +7,24 @@ different items and never wait for each other, and each item goes to exactly one
 
 from __future__ import annotations
 
-ITEM = "i.pos, i.id, i.key, i.value, i.attempts"
+ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from"
 
-QUEUE_BY_NAME = "SELECT id, lease, max_attempts, dead_letter, max_items FROM queues WHERE name = $1"
+QUEUE_BY_NAME = """
+SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
+       default_ttl, EXISTS (SELECT 1 FROM paused WHERE queue_id = id) AS paused
+FROM queues WHERE name = $1"""
 
 LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CREATE_QUEUE = """
-INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING RETURNING id"""
+INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, retry_delays,
+                    default_delay, default_ttl)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (name) DO NOTHING RETURNING id"""
+CHANGE_SETTINGS = """
+UPDATE queues SET lease = $2, max_attempts = $3, dead_letter = $4, max_items = $5,
+                  retry_delays = $6, default_delay = $7, default_ttl = $8
+WHERE id = $1 RETURNING id"""
+PAUSE = "INSERT INTO paused (queue_id) VALUES ($1) ON CONFLICT DO NOTHING"
+RESUME = "DELETE FROM paused WHERE queue_id = $1"
 
 DELETE_QUEUE = "DELETE FROM queues WHERE name = $1 RETURNING id"
 DELETE_ITEMS = "DELETE FROM items WHERE queue_id = $1"
@@ -27,6 +37,8 @@ DELETE FROM items WHERE queue_id IN (SELECT queue_id FROM gone)"""
 # Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
+       q.retry_delays, q.default_delay, q.default_ttl,
+       EXISTS (SELECT 1 FROM paused WHERE queue_id = q.id) AS paused,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
        c.ready, c.delayed, c.in_flight, c.expiring, c.oldest
 FROM queues q, LATERAL (
@@ -101,12 +113,17 @@ CLAIMED = "SELECT item_id FROM dedup WHERE queue_id = $1 AND dedup_id = $2"
 _READY = """
 SELECT pos FROM items
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-  AND (ttl_at IS NULL OR ttl_at > $3) {key}
+  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused}
 ORDER BY pos LIMIT $2"""
+# A take (locked) finds nothing in a paused queue (contract.takeable), read from the
+# `paused` table in the same statement (one lookup per statement, whatever the count),
+# so that a pause holds on every node at once; a peek still sees the head.
+_NOT_PAUSED = "AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"
 
 
 def _ready(keyed: bool, locked: bool) -> str:
-    query = _READY.format(key="AND match = $4" if keyed else "")
+    query = _READY.format(key="AND match = $4" if keyed else "",
+                          paused=_NOT_PAUSED if locked else "")  # fmt: skip
     return query + (" FOR UPDATE SKIP LOCKED" if locked else "")
 
 
@@ -139,6 +156,7 @@ PEEK = {
 }
 
 QUEUE_ID_OF = "SELECT id FROM queues WHERE id = $1"
+QUEUE_ID_BY_NAME = "SELECT id FROM queues WHERE name = $1"
 
 # Leases named by (item id, receipt token or NULL for whatever lease the item has), as
 # two arrays: a live lease (`lease_until > now`, disqueue.core.contract.lease_live)
@@ -149,7 +167,8 @@ _LIVE = """i.queue_id = $1 AND i.id = r.id AND i.lease_until > $4
 ACK = f"DELETE FROM items i USING {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
 TOUCH = f"UPDATE items i SET lease_until = $5 FROM {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
 LEASED = """
-SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter
+SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter,
+       q.retry_delays
 FROM items i
 JOIN queues q ON q.id = i.queue_id
 WHERE i.queue_id = $1 AND i.id = $2 AND i.lease_until > $3
@@ -162,12 +181,25 @@ UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, visible_at =
 WHERE pos = $1"""
 MOVE = """
 UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
-                 visible_at = NULL, ttl_at = NULL
+                 visible_at = NULL, ttl_at = NULL, dead_letter_from = $3
 WHERE pos = $1"""
+
+# A redrive (contract.redrive_target): the ready dead letters, oldest first, locked; then
+# each to the back of its target, attempts reset, where it came from forgotten.
+REDRIVE_READY = """
+SELECT pos, dead_letter_from FROM items
+WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
+ORDER BY pos FOR UPDATE SKIP LOCKED"""
+REDRIVE = """
+UPDATE items i SET queue_id = u.queue_id, pos = u.new, attempts = 0, ttl_at = NULL,
+                   dead_letter_from = NULL
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u (pos, queue_id, new)
+WHERE i.pos = u.pos"""
 DROP_ITEM = "DELETE FROM items WHERE pos = $1"
 
+# Ready and delayed items; with $2 (in_flight) those in flight too (contract.purged).
 PURGE = """
-WITH gone AS (DELETE FROM items WHERE queue_id = $1 AND lease_until IS NULL RETURNING 1)
+WITH gone AS (DELETE FROM items WHERE queue_id = $1 AND ($2 OR lease_until IS NULL) RETURNING 1)
 SELECT count(*) FROM gone"""
 
 # -- what any node does when deadlines pass ---------------------------------------------
@@ -175,7 +207,8 @@ SELECT count(*) FROM gone"""
 # In the contract's order (disqueue.core.contract.due_order): by time, and leases ending
 # together from the back, so that they reach the front in their order.
 EXPIRED_LEASES = """
-SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter
+SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter,
+       q.retry_delays
 FROM items i
 JOIN queues q ON q.id = i.queue_id
 WHERE i.lease_until <= $1 ORDER BY i.lease_until, i.pos DESC LIMIT $2

@@ -89,6 +89,7 @@ class PostgresStorage:
         self.on_ready: Callable[[str], None] = _ignore
         self._pool: asyncpg.Pool | None = None
         self._queues: dict[str, Queue] = {}
+        self._paused: dict[str, bool] = {}  # what this node last read (other nodes tell)
         self._changes = NameChanges()
         self._complained, self._failures = -COMPLAIN_EVERY, 0
         self.node = Node(self)
@@ -220,18 +221,25 @@ class PostgresStorage:
         if row is None:
             self._queues.pop(name, None)
             raise QueueNotFound()
-        queue = (row["id"], QueueSettings(*tuple(row)[1:]))
+        queue = (row["id"], _settings(row))
         self._queues[name] = queue
+        self._paused[name] = row["paused"]
         return queue
 
     def forget(self, name: str) -> None:
         """Drop `name` from the cache (it was deleted, perhaps by another node)."""
-        self._queues.pop(name, None)
+        self.forget_settings(name)
         self.node.waiting(name, False)
 
+    def forget_settings(self, name: str) -> None:
+        """Drop what the cache knows of `name` (another node changed it)."""
+        self._queues.pop(name, None)
+        self._paused.pop(name, None)
+
     def forget_all(self) -> None:
-        """Empty the cache (news of deletions may have been missed)."""
+        """Empty the cache (news of deletions and pauses may have been missed)."""
         self._queues.clear()
+        self._paused.clear()
 
     async def _on_queue(
         self,
@@ -264,13 +272,13 @@ class PostgresStorage:
         if queue_id is None:
             return False
         self._queues[name] = (queue_id, settings)
+        self._paused[name] = False
         return True
 
     async def _create(
         self, name: str, settings: QueueSettings, max_queues: int | None
     ) -> int | None:
-        args = (name, QueueInfo.now(), settings.lease, settings.max_attempts,
-                settings.dead_letter, settings.max_items)  # fmt: skip
+        args = (name, QueueInfo.now(), *_settings_args(settings))
         async with self.connection() as connection, connection.transaction():
             if max_queues is not None:  # every node counts under the same lock
                 await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
@@ -299,6 +307,74 @@ class PostgresStorage:
     async def settings(self, name: str) -> QueueSettings:
         return (await self._queue(name))[1]
 
+    async def change_settings(self, name: str, settings: QueueSettings) -> None:
+        async def change(queue_id: int, _: QueueSettings) -> bool:
+            args = (queue_id, *_settings_args(settings))
+            return await self.run("fetchval", sql.CHANGE_SETTINGS, *args) is not None
+
+        if not await self._on_queue(name, change, bool):
+            raise QueueNotFound()
+        self.forget_settings(name)
+        self.node.tell("settings", name)
+
+    async def redrive(self, name: str, to: str | None, count: int | None) -> int:
+        """In one transaction: the dead letters in position order, each to its target's
+        back (`nextval` in that order), those with no target left where they are."""
+
+        async def redrive(queue_id: int, _: QueueSettings) -> dict[str, int]:
+            moved: dict[str, int] = {}
+            async with self.connection() as connection, connection.transaction():
+                ids: dict[str, int | None] = {}
+                positions: list[int] = []
+                targets: list[int] = []
+                for pos, origin in await connection.fetch(sql.REDRIVE_READY, queue_id):
+                    if count is not None and len(positions) >= count:
+                        break
+                    target = contract.redrive_target(origin, to)
+                    if target is not None and target not in ids:
+                        ids[target] = await connection.fetchval(sql.QUEUE_ID_BY_NAME, target)
+                    target_id = ids.get(target or "")
+                    if target is None or target_id is None or target_id == queue_id:
+                        continue  # nowhere to go: it stays
+                    positions.append(pos)
+                    targets.append(target_id)
+                    moved[target] = moved.get(target, 0) + 1
+                if positions:  # fresh back positions, in the dead letters' order
+                    new = [r[0] for r in await connection.fetch(sql.POSITIONS, len(positions))]
+                    await connection.execute(sql.REDRIVE, positions, targets, new)
+            for target, n in moved.items():
+                target_id = ids[target]
+                assert target_id is not None
+                self.node.count(target_id, Totals(put=n))
+            return moved
+
+        moved = await self._on_queue(name, redrive, lambda _: True)
+        for target in moved:
+            self.ready(target)
+        return sum(moved.values())
+
+    async def pause(self, name: str, paused: bool) -> None:
+        async def pause(queue_id: int, settings: QueueSettings) -> bool:
+            # A queue gone meanwhile: the foreign key's violation is QueueNotFound.
+            await self.run("execute", sql.PAUSE if paused else sql.RESUME, queue_id)
+            return True
+
+        if not await self._on_queue(name, pause, bool):
+            raise QueueNotFound()
+        self._paused[name] = paused
+        self.node.tell("settings", name)
+        if not paused:
+            self.ready(name)
+
+    async def paused(self, name: str) -> bool:
+        """From the cache (a take reads the database itself: this only decides whether
+        a put may be handed to a consumer waiting here)."""
+        known = self._paused.get(name)
+        if known is None:
+            await self._fetch_queue(name)  # raises QueueNotFound
+            return self._paused.get(name, False)
+        return known
+
     async def info(self, name: str) -> QueueInfo:
         async with self.node.counting:  # not while totals are on their way
             row = await self.run("fetchrow", sql.INFO, name, self.clock())
@@ -311,9 +387,10 @@ class PostgresStorage:
                         row["dead_lettered_total"])  # fmt: skip
         put, taken, acked, expired, dead = stored.plus(mine)
         return QueueInfo(
-            name, row["created"], QueueSettings(*tuple(row)[2:6]), size=row["ready"],
+            name, row["created"], _settings(row), size=row["ready"],
             delayed=row["delayed"], in_flight=row["in_flight"], put=put, taken=taken,
             acked=acked, expired=expired, dead_lettered=dead, oldest=row["oldest"],
+            paused=row["paused"],
         )  # fmt: skip
 
     async def delete_queue(self, name: str) -> None:
@@ -336,6 +413,10 @@ class PostgresStorage:
     # -- putting ------------------------------------------------------------------------
 
     async def put(self, name: str, item: Item) -> None:
+        if contract.defaults((await self._queue(name))[1]):  # the queue's delay or ttl
+            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+            return
+
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
             if settings.max_items is None:
                 error = await self._puts.submit(None, (queue_id, item))
@@ -494,10 +575,10 @@ class PostgresStorage:
         rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
         rows.sort(key=lambda row: row[0])
         if until is None:
-            items = [Item(row[3], row[2], row[1]) for row in rows]
+            items = [Item(row[3], row[2], row[1], dead_letter_from=row[5]) for row in rows]
         else:
             items = [
-                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token))
+                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token), row[5])
                 for row in rows
             ]
         shares, start = [], 0
@@ -539,11 +620,11 @@ class PostgresStorage:
             return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
 
         row = await self._on_queue(name, peek, lambda row: row is not None)
-        return None if row is None else Item(row[3], row[2], row[1])
+        return None if row is None else Item(row[3], row[2], row[1], dead_letter_from=row[5])
 
-    async def purge(self, name: str) -> int:
+    async def purge(self, name: str, in_flight: bool = False) -> int:
         async def purge(queue_id: int, settings: QueueSettings) -> int:
-            count: int = await self.run("fetchval", sql.PURGE, queue_id)
+            count: int = await self.run("fetchval", sql.PURGE, queue_id, in_flight)
             return count
 
         return await self._on_queue(name, purge, bool)
@@ -559,7 +640,9 @@ class PostgresStorage:
 
         return await self._on_queue(name, ack, any)
 
-    async def release(self, name: str, refs: Sequence[LeaseRef], delay: float = 0.0) -> list[bool]:
+    async def release(
+        self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
+    ) -> list[bool]:
         """In one transaction; the last of `refs` goes to the front first, so that they
         keep their order."""
 
@@ -597,6 +680,20 @@ class PostgresStorage:
     async def run_deadlines(self) -> None:
         while await self.node.sweep():
             pass
+
+
+def _settings(row: asyncpg.Record) -> QueueSettings:
+    """A queue's settings from its row (`QUEUE_BY_NAME`, `INFO`)."""
+    delays = row["retry_delays"]
+    return QueueSettings(row["lease"], row["max_attempts"], row["dead_letter"], row["max_items"],
+                         None if delays is None else tuple(delays), row["default_delay"],
+                         row["default_ttl"])  # fmt: skip
+
+
+def _settings_args(s: QueueSettings) -> tuple[Any, ...]:
+    """A queue's settings as the statements take them (`CREATE_QUEUE`, `CHANGE_SETTINGS`)."""
+    delays = list(s.retry_delays) if s.retry_delays else None
+    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl
 
 
 def _arrays(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str | None]]:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         NotFound,
         PermissionDenied,
         QueueException,
+        QueueExists,
         QueueFull,
         QueueNotFound,
         ServerError,
@@ -61,8 +62,8 @@ _MODULES = {
 } | dict.fromkeys(
     [
         "AuthError", "BadRequest", "ClientError", "ConnectionFailed", "NoItem", "NoSuchLease",
-        "NotFound", "PermissionDenied", "QueueException", "QueueFull", "QueueNotFound",
-        "ServerError", "TooLarge", "TooMany",
+        "NotFound", "PermissionDenied", "QueueException", "QueueExists", "QueueFull",
+        "QueueNotFound", "ServerError", "TooLarge", "TooMany",
     ],
     "errors",
 )  # fmt: skip
@@ -86,6 +87,7 @@ __all__ = [
     "PermissionDenied",
     "QueueClient",
     "QueueException",
+    "QueueExists",
     "QueueFull",
     "QueueInfo",
     "QueueNotFound",

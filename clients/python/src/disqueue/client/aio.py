@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
-from typing import TypeVar, overload
+from typing import Any, TypeVar, overload
 
 import httpx
 
@@ -87,8 +87,14 @@ class AsyncClient:
         max_attempts: int | None = None,
         dead_letter: str | None = None,
         max_items: int | None = None,
+        retry_delays: Sequence[float] | None = None,
+        delay: float | None = None,
+        ttl: float | None = None,
     ) -> str:
-        """Create a queue (or return `name` if it exists); its name."""
+        """Create a queue (or return `name` if it exists with these settings or none:
+        `QueueExists` if with others); its name. `retry_delays`: seconds an item waits
+        after its n-th delivery ended without an ack; `delay`, `ttl`: defaults for items
+        put without their own."""
         return await self.send(
             calls.create_queue(
                 name,
@@ -96,6 +102,9 @@ class AsyncClient:
                 max_attempts=max_attempts,
                 dead_letter=dead_letter,
                 max_items=max_items,
+                retry_delays=retry_delays,
+                delay=delay,
+                ttl=ttl,
             )
         )
 
@@ -112,9 +121,28 @@ class AsyncClient:
         """Delete the queue and its items."""
         await self.send(calls.delete_queue(queue))
 
-    async def purge(self, queue: str) -> int:
-        """Remove every ready and delayed item; how many were removed."""
-        return await self.send(calls.purge(queue))
+    async def purge(self, queue: str, *, in_flight: bool = False) -> int:
+        """Remove every ready and delayed item (with `in_flight`, those in flight too,
+        whose receipts then name nothing); how many were removed."""
+        return await self.send(calls.purge(queue, in_flight=in_flight))
+
+    async def change_settings(self, queue: str, **changes: Any) -> QueueInfo:
+        """Change some of a queue's settings at once (`lease`, `max_attempts`,
+        `dead_letter`, `max_items`, `retry_delays`, `delay`, `ttl`; None clears one)."""
+        return await self.send(calls.change_settings(queue, changes))
+
+    async def redrive(self, queue: str, *, to: str | None = None, count: int | None = None) -> int:
+        """Send up to `count` (default all) dead letters of `queue`, oldest first, back to
+        `to` or to the queue each came from, attempts reset; how many moved."""
+        return await self.send(calls.redrive(queue, to, count))
+
+    async def pause(self, queue: str) -> QueueInfo:
+        """Stop deliveries from `queue` (puts go on, leases run on)."""
+        return await self.send(calls.pause(queue))
+
+    async def resume(self, queue: str) -> QueueInfo:
+        """Deliver from `queue` again."""
+        return await self.send(calls.resume(queue))
 
     # -- items ----------------------------------------------------------------
 

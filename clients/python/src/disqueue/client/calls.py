@@ -9,7 +9,7 @@ with `read_answer`; so the protocol is written down once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -75,6 +75,9 @@ def create_queue(
     max_attempts: int | None = None,
     dead_letter: str | None = None,
     max_items: int | None = None,
+    retry_delays: Sequence[float] | None = None,
+    delay: float | None = None,
+    ttl: float | None = None,
 ) -> Call[str]:
     """`POST /queues`."""
     form = _form(
@@ -83,6 +86,9 @@ def create_queue(
         max_attempts=max_attempts,
         dead_letter=dead_letter,
         max_items=max_items,
+        retry_delays=None if not retry_delays else _delays(retry_delays),
+        delay=delay,
+        ttl=ttl,
     )
     return Call("POST", "/queues", str, form)
 
@@ -108,9 +114,51 @@ def delete_queue(queue: str) -> Call[None]:
     return Call("DELETE", "/queue", _none, _form(name=queue))
 
 
-def purge(queue: str) -> Call[int]:
-    """`POST /purge`; the number of items removed."""
-    return Call("POST", "/purge", lambda payload: int(payload["purged"]), _form(name=queue))
+def purge(queue: str, *, in_flight: bool = False) -> Call[int]:
+    """`POST /purge` (with `in_flight`, the items in flight too); how many were removed."""
+    form = _form(name=queue, in_flight="1" if in_flight else None)
+    return Call("POST", "/purge", lambda payload: int(payload["purged"]), form)
+
+
+def _delays(delays: Sequence[float]) -> str:
+    return ",".join(map(repr, delays))
+
+
+#: What `change_settings` may change (`ordered` never changes).
+SETTINGS = frozenset(
+    {"lease", "max_attempts", "dead_letter", "max_items", "retry_delays", "delay", "ttl"}
+)
+
+
+def change_settings(queue: str, changes: Mapping[str, Any]) -> Call[QueueInfo]:
+    """`POST /queue/settings`: each of `changes` (None clears a setting); the queue's
+    information."""
+    unknown = set(changes) - SETTINGS
+    if unknown:
+        raise TypeError(f"not a queue setting: {', '.join(sorted(unknown))}")
+    form = {"name": queue}
+    for name, value in changes.items():
+        if value is None or (name == "retry_delays" and not value):
+            form[name] = ""
+        else:
+            form[name] = _delays(value) if name == "retry_delays" else _text(value)
+    return Call("POST", "/queue/settings", QueueInfo.from_payload, form)
+
+
+def redrive(queue: str, to: str | None = None, count: int | None = None) -> Call[int]:
+    """`POST /redrive`: dead letters back to `to` or where they came from; how many."""
+    form = _form(name=queue, to=to, count=count)
+    return Call("POST", "/redrive", lambda payload: int(payload["moved"]), form)
+
+
+def pause(queue: str) -> Call[QueueInfo]:
+    """`POST /pause`: deliver nothing (puts go on); the queue's information."""
+    return Call("POST", "/pause", QueueInfo.from_payload, _form(name=queue))
+
+
+def resume(queue: str) -> Call[QueueInfo]:
+    """`POST /resume`: deliver again; the queue's information."""
+    return Call("POST", "/resume", QueueInfo.from_payload, _form(name=queue))
 
 
 def put(

@@ -10,6 +10,7 @@ status and message (API.md), mapped back at one place, `error_for`::
     │   ├── QueueNotFound       queue does not exist
     │   ├── NoItem              no item to take / no item to peek
     │   └── NoSuchLease         the lease was acked, expired or released
+    ├── QueueExists (409)       queue exists with other settings
     ├── TooLarge (413)          value too large, request body too large, ...
     ├── TooMany (429)
     │   └── QueueFull           queue is full
@@ -67,6 +68,10 @@ class NoSuchLease(NotFound):
     """ack/release/touch named a lease that is unknown: acked, expired or released."""
 
 
+class QueueExists(ClientError):
+    """409: `create_queue` of an existing queue with settings other than its own."""
+
+
 class TooLarge(ClientError):
     """413: a value, key or body above the server's limits."""
 
@@ -91,6 +96,7 @@ _BY_MESSAGE: dict[str, type[ClientError]] = {
     "no item to peek": NoItem,
     "no such lease": NoSuchLease,
     "queue is full": QueueFull,
+    "queue exists with other settings": QueueExists,
     "authentication required": AuthError,
     "invalid credentials": AuthError,
 }
@@ -100,6 +106,7 @@ _BY_STATUS: dict[int, type[ClientError]] = {
     401: AuthError,
     403: PermissionDenied,
     404: NotFound,
+    409: QueueExists,
     413: TooLarge,
     429: TooMany,
 }

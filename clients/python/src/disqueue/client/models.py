@@ -12,7 +12,8 @@ class Item:
     """An item as `take`, `peek` or a consumer delivers it.
 
     `id` names the item; `attempts`, `lease_expires` (Unix time) and `receipt` (what
-    names this delivery's lease, API.md Part 3) are set only on leased deliveries.
+    names this delivery's lease, API.md Part 3) are set only on leased deliveries;
+    `dead_letter_from` (the queue a dead letter left) only on dead letters.
     """
 
     value: str
@@ -21,6 +22,7 @@ class Item:
     attempts: int | None = None
     lease_expires: float | None = None
     receipt: str | None = None
+    dead_letter_from: str | None = None
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Item:
@@ -32,12 +34,13 @@ class Item:
             attempts=payload.get("attempts"),
             lease_expires=payload.get("lease_expires"),
             receipt=payload.get("receipt"),
+            dead_letter_from=payload.get("dead_letter_from"),
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The item as the protocol writes it, without the fields that are not set."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value}
-        for name in ("id", "attempts", "lease_expires", "receipt"):
+        for name in ("id", "attempts", "lease_expires", "receipt", "dead_letter_from"):
             if getattr(self, name) is not None:
                 wire[name] = getattr(self, name)
         return wire
@@ -74,6 +77,10 @@ class QueueInfo:
     max_attempts: int | None = None
     dead_letter: str | None = None
     max_items: int | None = None
+    retry_delays: list[float] | None = None
+    delay: float | None = None
+    ttl: float | None = None
+    paused: bool | None = None
     put: int | None = None
     taken: int | None = None
     acked: int | None = None
