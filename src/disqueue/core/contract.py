@@ -47,7 +47,6 @@ The life of an item (API.md Parts 2 and 3):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from disqueue.models import NewItem, QueueSettings
@@ -155,30 +154,30 @@ def lease_live(expires: float, now: float) -> bool:
 # -- the end of a lease --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Requeue:
+class Requeue(NamedTuple):
     """Back to the front of its queue, visible at `visible_at` (None: at once)."""
 
     visible_at: float | None
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
+class DeadLetter(NamedTuple):
     """On to the back of the dead-letter queue `target` (attempts kept; ttl and delay
     cleared: a dead letter waits for a person, not for a clock)."""
 
     target: str
 
 
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """Out of the service: its last delivery failed and there is no dead-letter queue
-    (counted `dead_lettered`)."""
+class Drop(NamedTuple):
+    """Out of the service: its last delivery failed and there is no dead-letter queue.
+    (Outcomes are named tuples: one is made per lease end.)"""
+
+    counted: str = "dead_lettered"  # the total that counts it
 
 
-@dataclass(frozen=True, slots=True)
-class Expire:
-    """Out of the service: its ttl ended while it was in flight (counted `expired`)."""
+class Expire(NamedTuple):
+    """Out of the service: its ttl ended while it was in flight."""
+
+    counted: str = "expired"  # the total that counts it
 
 
 Outcome = Requeue | DeadLetter | Drop | Expire
