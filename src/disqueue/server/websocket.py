@@ -18,8 +18,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from disqueue.auth.permissions import ACCESS, READ, Access
 from disqueue.core import QueueService, Want, contract
-from disqueue.core.contract import LeaseRef
-from disqueue.core.service import lease_of
+from disqueue.core.contract import LeaseRef, parse_receipt
 from disqueue.errors import DisqueueError, InvalidQueueId, QueueNotFound, TooMany
 from disqueue.models import Item
 from disqueue.server.actions import ACTIONS
@@ -65,7 +64,11 @@ class WebSocketConsumer:
         self.wants: set[Want] = set()
         # The leases delivered here, by (queue, item id), in delivery order: each names
         # its delivery (a later delivery of the same item here replaces it).
-        self.leases: dict[tuple[str, str], LeaseRef] = {}
+        # The value is the delivery's receipt, as sent (compared as text).
+        self.leases: dict[tuple[str, str], str] = {}
+        # Queue names as clients wrote them → their canonical form (ops name a queue
+        # each time; a connection uses few).
+        self._names: dict[str, str] = {}
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
@@ -88,7 +91,7 @@ class WebSocketConsumer:
         if want.remaining <= 1:
             self.wants.discard(want)
         if item.lease_expires is not None:
-            self.leases[(want.queue, item.id)] = lease_of(item)
+            self.leases[(want.queue, item.id)] = item.receipt or ""
         self.outbox.append((want, item, written))
         # A hand-off's put waits until its item is written: when that put is this
         # connection's own message, the handler cannot write the item itself afterwards.
@@ -231,13 +234,18 @@ class WebSocketConsumer:
 
     def _forget_leases(self, queue: str, params: Params) -> None:
         """Leases this connection ended itself are not released when it closes."""
-        name, leases = self.service.names.parse(queue), self.leases
+        name = self._names.get(queue)
+        if name is None:
+            if len(self._names) > 64:
+                self._names.clear()
+            name = self._names[queue] = self.service.names.parse(queue)
+        leases = self.leases
         if not params.has("receipts") and not params.has("receipt"):
             leases.pop((name, params.get("id") or ""), None)  # whatever lease it had
             return
         for text in params.raw("receipts") if params.has("receipts") else [params.get("receipt")]:
             ref = contract.parse_receipt(text) if isinstance(text, str) else None
-            if ref is not None and leases.get((name, ref.item_id)) == ref:
+            if ref is not None and leases.get((name, ref.item_id)) == text:
                 del leases[(name, ref.item_id)]
 
     async def close(self) -> None:
@@ -252,8 +260,8 @@ class WebSocketConsumer:
         # to the front keeping its order.
         leases, self.leases = self.leases, {}
         by_queue: dict[str, list[LeaseRef]] = {}
-        for (queue, _), ref in leases.items():
-            by_queue.setdefault(queue, []).append(ref)
+        for (queue, item_id), receipt in leases.items():
+            by_queue.setdefault(queue, []).append(parse_receipt(receipt) or LeaseRef(item_id))
         for queue, refs in by_queue.items():
             try:
                 await self.service.release_many(queue, refs)  # ended meanwhile: not found
