@@ -15,7 +15,9 @@ each figure is the median of the rounds. Disqueue runs on the durable default (S
 `sync: full`), its data on the real disk under bench/results/; `--disqueue LABEL=DIR`
 (repeatable) runs the server and the client of another checkout as a row of its own
 (`--disqueue before=/tmp/old --disqueue after=.` compares two versions in one run).
-`--postgres-backend` adds Disqueue on its PostgreSQL storage, one node and two.
+`--consumers N` (default 8) adds a row of N consumers on N connections sharing the
+load; `--postgres-backend` adds Disqueue on its PostgreSQL storage, one node and two
+(puts to one node, the consumer on the other).
 
 Peers, where this machine has them (a missing one is skipped with the reason printed):
 Redis (a private `redis-server`, AOF `appendfsync always`), RabbitMQ (the running
@@ -52,6 +54,8 @@ ROOT = BENCH.parent
 VALUE = "v" * 100
 BATCH = 1000
 PREFETCH = 100
+#: Consumers of the Disqueue rows, each on its own connection (`Disqueue(consumers=)`).
+CONSUMERS = int(os.environ.get("PEERS_CONSUMERS", "1"))
 PG_DSN = os.environ.get("DISQUEUE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 # -- the load, run in a process of its own: `peers.py --worker SYSTEM URL ITEMS SAMPLES` --
@@ -65,20 +69,36 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 async def _disqueue(url: str, items: int, samples: int) -> dict[str, float]:
     from disqueue.client import AsyncClient
 
-    async with AsyncClient(url) as client:
+    # With two nodes (`url1,url2`) the puts go to the first and the consumers to the last.
+    urls = url.split(",")
+    async with AsyncClient(urls[0]) as client, AsyncClient(urls[-1]) as reader:
         queue = str(uuid.uuid4())
         await client.create_queue(queue)
         started = time.perf_counter()
         await client.put_many(queue, [VALUE] * items)
         produce = items / (time.perf_counter() - started)
-        handled = 0
-        async for _item in client.consume(queue, lease=30, prefetch=PREFETCH, stop_signals=()):
-            if handled == 0:
-                started = time.perf_counter()
-            handled += 1
-            if handled == items:
-                break
-        consume = (items - 1) / (time.perf_counter() - started)
+        handled, first, done = 0, 0.0, asyncio.Event()
+
+        consumers = [
+            reader.consume(queue, lease=30, prefetch=PREFETCH, stop_signals=())
+            for _ in range(CONSUMERS)
+        ]
+
+        async def run(consumer: Any) -> None:
+            nonlocal handled, first
+            async for _item in consumer:
+                first = first or time.perf_counter()
+                handled += 1
+                if handled >= items:
+                    done.set()
+                    break
+
+        tasks = [asyncio.create_task(run(consumer)) for consumer in consumers]
+        await done.wait()
+        consume = (items - 1) / (time.perf_counter() - first)
+        for consumer in consumers:
+            consumer.stop()  # those waiting for items that will not come
+        await asyncio.gather(*tasks)
         await client.delete_queue(queue)
 
         latency = str(uuid.uuid4())
@@ -86,7 +106,7 @@ async def _disqueue(url: str, items: int, samples: int) -> dict[str, float]:
         arrived: asyncio.Queue[float] = asyncio.Queue()
 
         async def worker() -> None:
-            async for _item in client.consume(latency, lease=30, prefetch=1, stop_signals=()):
+            async for _item in reader.consume(latency, lease=30, prefetch=1, stop_signals=()):
                 arrived.put_nowait(time.perf_counter())
 
         task = asyncio.create_task(worker())
@@ -332,8 +352,16 @@ class System:
 class Disqueue(System):
     kind = "disqueue"
 
-    def __init__(self, label: str, checkout: Path, storage: dict[str, Any], nodes: int = 1):
+    def __init__(
+        self,
+        label: str,
+        checkout: Path,
+        storage: dict[str, Any],
+        nodes: int = 1,
+        consumers: int = 1,
+    ) -> None:
         super().__init__(label)
+        self.consumers = consumers
         self.checkout = checkout
         self.storage = storage
         self.nodes = nodes
@@ -365,9 +393,8 @@ class Disqueue(System):
                 cmd = [sys.executable, "-m", "disqueue", "-c", str(path)]
                 stack.enter_context(running(cmd, f"http://127.0.0.1:{port}/health", env=env))
             try:
-                # With two nodes the load goes to the first; the second shares the schema
-                # (and so the consumer's wants are served by whichever node they reach).
-                yield f"http://127.0.0.1:{ports[0]}"
+                # Two nodes share the schema: the worker puts on one, consumes on the other.
+                yield ",".join(f"http://127.0.0.1:{port}" for port in ports)
             finally:
                 if schema is not None:
                     _drop_schema(schema)
@@ -465,7 +492,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
 def measure(system: System, items: int, samples: int) -> dict[str, float]:
     """One round of one system: its server up, the load in a process of its own."""
     with system.serve() as url:
-        env = dict(os.environ)
+        env = {**os.environ, "PEERS_CONSUMERS": str(getattr(system, "consumers", 1))}
         if system.pythonpath is not None:
             env["PYTHONPATH"] = system.pythonpath
         cmd = [sys.executable, str(Path(__file__)), "--worker", system.kind, url]
@@ -486,6 +513,9 @@ def main() -> None:
     parser.add_argument("--disqueue", action="append", default=[], metavar="LABEL=DIR")
     parser.add_argument("--only", help="comma-separated kinds: disqueue,redis,rabbitmq,...")
     parser.add_argument("--postgres-backend", action="store_true")
+    parser.add_argument(
+        "--consumers", type=int, default=8, help="a Disqueue row with this many (1: none)"
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -497,6 +527,11 @@ def main() -> None:
         Disqueue(f"{label}, SQLite", Path(folder).resolve(), {"type": "sqlite"})
         for label, folder in checkouts
     ]
+    if args.consumers > 1:
+        label, folder = checkouts[-1]
+        storage = {"type": "sqlite"}
+        name = f"{label}, SQLite, {args.consumers} consumers"
+        systems.append(Disqueue(name, Path(folder).resolve(), storage, consumers=args.consumers))
     if args.postgres_backend:
         label, folder = checkouts[-1]
         for nodes in (1, 2):
