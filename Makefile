@@ -87,9 +87,18 @@ model: $(VENV)/.test-deps
 	scripts/ensure-postgres
 	DISQUEUE_MODEL_EXAMPLES=$(MODEL_EXAMPLES) $(BIN)/pytest tests/conformance/test_model.py -p no:cacheprovider --durations=3 $(ARGS)
 
-bench: $(VENV)/.test-deps
+# The peers' client libraries (the `bench` extra) only for the benchmarks.
+$(VENV)/.bench-deps: $(VENV)/.test-deps
+	$(BIN)/python -m pip install -q -e $(PYCLIENT) -e '.[test,bench]'
+	touch $@
+
+# bench/run.py (the HTTP and WebSocket rows), then bench/peers.py (Disqueue beside
+# Redis, RabbitMQ, NATS and PostgreSQL; PEERS_ARGS="--rounds 3" etc.).
+PEERS_ARGS ?=
+bench: $(VENV)/.bench-deps
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python bench/peers.py $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 
 def free_port() -> int:
@@ -45,7 +45,10 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, timeout: float) -> None
 
 @contextlib.contextmanager
 def running(
-    cmd: Sequence[str], health_url: str, timeout: float = 30.0
+    cmd: Sequence[str],
+    health_url: str,
+    timeout: float = 30.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run `cmd` until the block ends; ready once `health_url` answers 200.
 
@@ -58,7 +61,7 @@ def running(
             tail = log.read()[-3000:].decode(errors="replace")
             return RuntimeError(f"{' '.join(cmd)}: {what}\n{tail}")
 
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
             try:
                 _wait_ready(proc, health_url, timeout)

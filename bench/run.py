@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -41,6 +42,8 @@ KEYED_ITEMS = 100_000
 REF_PUT = "reference: POST form (put body)"
 REF_TAKE = "reference: POST form (take body)"
 REF_WS = "reference: ws want -> item"
+REF_BARE_PUT = "reference: bare uvloop+httptools, POST form (put body)"
+REF_BARE_TAKE = "reference: bare uvloop+httptools, POST form (take body)"
 PUT = "put (median of 3)"
 ANY_QUEUE = "00000000-0000-4000-8000-000000000000"  # the reference app ignores it
 
@@ -49,6 +52,19 @@ ANY_QUEUE = "00000000-0000-4000-8000-000000000000"  # the reference app ignores 
 def reference_app() -> Iterator[str]:
     port = free_port()
     cmd = [sys.executable, str(BENCH / "reference_app.py"), "--port", str(port)]
+    with running(cmd, f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"
+
+
+@contextlib.contextmanager
+def bare_reference() -> Iterator[str | None]:
+    """reference_httptools.py, or None (its rows left out) without httptools."""
+    if importlib.util.find_spec("httptools") is None:
+        print("no httptools (pip install -e '.[bench]'): the bare reference rows are left out")
+        yield None
+        return
+    port = free_port()
+    cmd = [sys.executable, str(BENCH / "reference_httptools.py"), "--port", str(port)]
     with running(cmd, f"http://127.0.0.1:{port}/health"):
         yield f"http://127.0.0.1:{port}"
 
@@ -78,7 +94,7 @@ def median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return dict(sorted(runs, key=lambda run: run["rps"])[len(runs) // 2])
 
 
-def http_rows(ref: str, base: str, load: Load, rows: list[Row]) -> None:
+def http_rows(ref: str, base: str, load: Load, rows: list[Row], bare: str | None = None) -> None:
     """put, take, and keyed against unkeyed take; appended to `rows` as measured."""
     warm_up = replace(load, duration=1.0)
     wrk(ref, "ref.lua", ["put"], warm_up)
@@ -94,11 +110,15 @@ def http_rows(ref: str, base: str, load: Load, rows: list[Row]) -> None:
         refs.append(wrk(ref, "ref.lua", ["put"], load))
         puts.append(wrk(base, "put.lua", [queue], load))
     rows.append(Row.from_wrk(REF_PUT, median(refs)))
+    if bare is not None:  # the same requests without a web framework
+        rows.append(Row.from_wrk(REF_BARE_PUT, wrk(bare, "ref.lua", ["put"], load)))
     put = median(puts)
     put["requests"] = sum(run["requests"] for run in puts) // 3  # what the queue holds / 3
     rows.append(Row.from_wrk(PUT, put, REF_PUT))
     # take from the same queue: the three put runs left three times what one stored
     rows.append(Row.from_wrk(REF_TAKE, wrk(ref, "ref.lua", ["take"], load)))
+    if bare is not None:
+        rows.append(Row.from_wrk(REF_BARE_TAKE, wrk(bare, "ref.lua", ["take"], load)))
     take = wrk(base, "take.lua", [queue], load)
     queued = sum(run["requests"] for run in puts)
     rows.append(Row.from_wrk(f"take ({queued:,} queued)", take, REF_TAKE))
@@ -185,10 +205,10 @@ def main() -> int:
     rows: list[Row] = []
     failure = None
     try:
-        with reference_app() as ref, disqueue_server() as (base, server):
+        with reference_app() as ref, bare_reference() as bare, disqueue_server() as (base, server):
             load = Load(args.connections, args.threads, args.duration)
             load = replace(load, alive=lambda: server.poll() is None)
-            http_rows(ref, base, load, rows)
+            http_rows(ref, base, load, rows, bare)
             ws_rows(ref, base, load, args.ws_processes, rows)
             take = next(row.name for row in rows if row.name.startswith("take ("))
             delivery_rows(base, load, rows, "memory", PUT, take, args.ws_processes)

@@ -36,6 +36,7 @@ async def test_acks_received_before_the_peer_left_count() -> None:
     for item in items:  # each answer fails to be written; the next ack is still handled
         message: dict[str, Any] = {"op": "ack", "identifier": item.id, "queue": queue}
         await consumer.receive(json.dumps({**message, "id": item.id}))
+    await consumer.drain()  # messages are pipelined: the handler drains before it closes
     info = await service.info(queue)
     assert (info["in_flight"], info["acked"]) == (0, 3)
     assert consumer.open is False  # nothing more is delivered to it

@@ -10,6 +10,12 @@
  * connection, which makes the server cancel its wants and release the items still on
  * hand. After a reconnection the leases of the lost connection are gone (the server
  * released them): items on hand are dropped, and the server delivers them again.
+ *
+ * The acks of the loop moving on are not waited for one by one: their receipts are
+ * gathered and sent as one batch (`{"op": "ack", "receipts": [...]}`, API.md Part 3)
+ * once the loop lets Node's event loop run, before the next want, at `ACK_BATCH`, and
+ * before the connection closes (whose close waits for their answers). A receipt the
+ * server reports `missing` becomes a warning, as a failed single ack did.
  */
 import {randomUUID} from 'node:crypto';
 
@@ -44,6 +50,9 @@ export interface ConsumedItem extends QueueItem {
 }
 
 type Held = {item: ConsumedItem; generation: number; settled: boolean};
+
+/** At most this many receipts in one batch ack of the loop moving on. */
+const ACK_BATCH = 100;
 type Waiter = {resolve(result: IteratorResult<ConsumedItem>): void; reject(error: Error): void};
 
 /** The iterator `Disqueue.consume` returns. */
@@ -57,6 +66,9 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
   private generation = 0; // counts connections: a lease lives only as long as its connection
   private done = false;
   private failure?: QueueException;
+  private acks: string[] = []; // receipts acked by the loop moving on, not yet sent
+  private flushing?: NodeJS.Immediate;
+  private readonly unanswered = new Set<Promise<void>>();
 
   constructor(
     url: string,
@@ -92,7 +104,7 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
       const finished = this.current;
       this.current = undefined;
       if (!this.done) {
-        await this.settle(finished, 'ack');
+        this.gatherAck(finished);
       } // else closed inside the loop: the server released it with the connection
     }
     if (this.failure !== undefined) {
@@ -128,10 +140,53 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
     return {done: true, value: undefined};
   }
 
-  /** Stop: the loop ends (`done`) and the server releases whatever this consumer held. */
+  /** Stop: the loop ends (`done`) and the server releases whatever this consumer held;
+   * acks already given are sent and answered first. */
   async close(): Promise<void> {
     this.done = true;
+    this.sendAcks();
+    await Promise.all(this.unanswered);
     await this.connection.close();
+  }
+
+  /** The automatic ack of an item the loop moved on from: gathered for a batch. */
+  private gatherAck(held: Held): void {
+    const receipt = held.item.receipt;
+    if (held.settled || !held.item.leased || receipt == null || held.generation !== this.generation) {
+      void this.settle(held, 'ack'); // the single ack (or its warning), not waited for
+      return;
+    }
+    held.settled = true;
+    this.acks.push(receipt);
+    if (this.acks.length >= ACK_BATCH) {
+      this.sendAcks();
+    } else if (this.flushing === undefined) {
+      this.flushing = setImmediate(() => this.sendAcks());
+    }
+  }
+
+  /** Send the gathered receipts as one batch ack; its answer is awaited by `close`. */
+  private sendAcks(): void {
+    clearImmediate(this.flushing);
+    this.flushing = undefined;
+    const receipts = this.acks;
+    if (receipts.length === 0) {
+      return;
+    }
+    this.acks = [];
+    const answered = this.connection
+      .request({op: 'ack', queue: this.queue, receipts})
+      .then((payload) => {
+        const missing = Array.isArray(payload.missing) ? payload.missing : [];
+        for (const receipt of missing) {
+          this.warn(new QueueException(`ack of ${String(receipt)}: no such lease`));
+        }
+      })
+      .catch((error: unknown) => {
+        this.warn(error instanceof QueueException ? error : new QueueException(String(error)));
+      })
+      .finally(() => this.unanswered.delete(answered));
+    this.unanswered.add(answered);
   }
 
   private refill(): void {
@@ -145,6 +200,7 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
     if (this.options.key != null) want.key = this.options.key;
     if (this.options.lease !== undefined) want.lease = this.options.lease;
     if (deficit > 1) want.count = deficit;
+    this.sendAcks(); // before the want: the server commits them together
     if (this.connection.send(want)) {
       this.outstanding += deficit;
     }
@@ -212,6 +268,7 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
   private lost(): void {
     this.generation += 1;
     this.outstanding = 0;
+    this.acks = []; // their leases went with the connection
     // The server released every lease of the lost connection: leased items on hand
     // will be delivered again. Items taken without a lease are ours; keep them.
     for (let index = this.buffer.length - 1; index >= 0; index -= 1) {

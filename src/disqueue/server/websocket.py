@@ -4,11 +4,19 @@ Each connection is a `Consumer` of the core. Items chosen for it are queued in
 an outbox and written by one sender task; an item that cannot be written (the
 connection closed) is given back to the core. When the connection closes, its
 pending wants are cancelled and every lease it holds is released at once.
+
+Messages are pipelined: on a storage that decides each action in memory before it
+waits (`decides_at_once`: the embedded backends), the next message is started while
+earlier ones wait for their commit, so a consumer's acks and wants share the writer's
+group commits instead of paying one fsync each. Every answer is still written after
+its action is done (committed), and in the order of the messages: each waits for the
+answer before it. Elsewhere (PostgreSQL) a message is finished before the next starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import deque
 from typing import Any
@@ -38,10 +46,22 @@ HANDOFF_BACKLOG = 64 * 1024
 #: the item given back: its put waits for it, and a consumer that stopped reading must
 #: not hold a producer (seconds).
 HANDOFF_PATIENCE = 5.0
+#: At most this many messages of one connection in progress at once; reading waits
+#: beyond it (so a fast peer cannot queue unbounded work).
+PIPELINE = 256
 
 
 def _frame(payload: Any) -> str:
     return orjson.dumps({"success": True, "message": None, "payload": payload}).decode()
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _failure(message: str, identifier: object = None) -> str:
+    return failure_body(message, None if identifier is None else {"id": identifier}).decode()
 
 
 class WebSocketConsumer:
@@ -72,9 +92,14 @@ class WebSocketConsumer:
         self.outbox: deque[tuple[Want, Item, asyncio.Future[None] | None]] = deque()
         self.sender: asyncio.Task[None] | None = None
         self.open = True
-        # While the connection's own handler processes a message it writes what that
-        # message brought itself, afterwards: no task per answered want.
-        self.handling = False
+        # While the connection's own handlers process messages, the last of them writes
+        # what they brought, afterwards: no task per answered want.
+        self.handling = 0
+        # Messages in progress, oldest first, each with the future of its answer
+        # written (the next one's answer waits for it).
+        self.pipelined = getattr(service.storage, "decides_at_once", False)
+        self.in_progress: deque[asyncio.Task[None]] = deque()
+        self._answered: asyncio.Future[None] | None = None
 
     # -- delivery -----------------------------------------------------------------
 
@@ -143,19 +168,61 @@ class WebSocketConsumer:
     # -- messages -----------------------------------------------------------------
 
     async def receive(self, text: str) -> None:
-        """Handle one message in the connection's handler, then write what it brought."""
-        self.handling = True
+        """Start one message; with pipelining it goes on while the next is read."""
+        before, answered = self._answered, asyncio.get_running_loop().create_future()
+        self._answered = answered
+        self.handling += 1
+        if not self.pipelined:
+            return await self._process(text, before, answered)
+        # Tasks start in the order they are made, each running until its first wait:
+        # messages take effect in the order they came (`decides_at_once`).
+        task = asyncio.get_running_loop().create_task(self._process(text, before, answered))
+        self.in_progress.append(task)
+        task.add_done_callback(self._finished)
+        # (a task cancelled before it ran must not hold up the answers after it)
+        task.add_done_callback(lambda _: _settle(answered))
+        if len(self.in_progress) >= PIPELINE:
+            await asyncio.wait([self.in_progress[0]])
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self.in_progress.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("WebSocket message failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for every message in progress (an ack received is an ack)."""
+        while self.in_progress:
+            await asyncio.wait(list(self.in_progress))
+
+    async def _process(
+        self, text: str, before: asyncio.Future[None] | None, answered: asyncio.Future[None]
+    ) -> None:
+        """Do one message, then write its answer once every earlier one is written."""
         try:
-            await self.handle(text)
+            try:
+                reply = await self.handle(text)
+            except DisqueueError as exc:  # e.g. storage unavailable: the connection stays
+                reply = _failure(exc.message)
+            except Exception as exc:  # a fault of ours: say what failed, and go on
+                # (past the upgrade an HTTP error answer would corrupt the stream)
+                log.exception("WebSocket message failed")
+                reply = _failure(f"internal error: {type(exc).__name__}")
+            if before is not None and not before.done():
+                await asyncio.shield(before)
+            if reply is not None:
+                await self._reply(reply)
         finally:
-            self.handling = False
-        if self.outbox and self.sender is None:
+            _settle(answered)
+            if self._answered is answered:
+                self._answered = None
+            self.handling -= 1
+        if self.outbox and self.sender is None and not self.handling:
             self.sender = asyncio.current_task()
             await self._send_outbox()
 
     async def send_error(self, message: str, identifier: object = None) -> None:
-        payload = None if identifier is None else {"id": identifier}
-        await self._reply(failure_body(message, payload).decode())
+        await self._reply(_failure(message, identifier))
 
     async def _reply(self, text: str) -> None:
         """Answer a message. A peer that went away cannot be answered, but what it sent
@@ -168,31 +235,32 @@ class WebSocketConsumer:
         except (ConnectionError, RuntimeError):
             self.open = False  # nothing more is delivered here
 
-    async def handle(self, text: str) -> None:
-        """One client message: a want, an op, or an error answer."""
+    async def handle(self, text: str) -> str | None:
+        """One client message: a want, an op, or an error; the answer to write (None:
+        the want's items are its answer)."""
         try:
             message: Any = orjson.loads(text)
         except orjson.JSONDecodeError:
             message = None
         if not isinstance(message, dict):
-            return await self.send_error("failed to read message")
+            return _failure("failed to read message")
         identifier = message.get("identifier")
         if (
             identifier == ""
             or isinstance(identifier, bool)
             or not isinstance(identifier, str | int | float)
         ):
-            return await self.send_error("no identifier")
+            return _failure("no identifier")
         if "op" in message:
             return await self._op(message, identifier)
         queue = message.get("queue")
         if queue is None or queue == "":
-            return await self.send_error("no queue", identifier)
+            return _failure("no queue", identifier)
         key = message.get("key")
         if not isinstance(queue, str):
-            return await self.send_error("queue not found", identifier)
+            return _failure("queue not found", identifier)
         if key is not None and not isinstance(key, str):
-            return await self.send_error("failed to read message")
+            return _failure("failed to read message")
         try:
             params = Params(message)
             lease, count = params.number("lease"), params.integer("count")
@@ -202,17 +270,18 @@ class WebSocketConsumer:
             if self.max_wants is not None and len(self.wants) >= self.max_wants:
                 raise TooMany("too many wants")
         except DisqueueError as exc:
-            return await self.send_error(exc.message, identifier)
+            return _failure(exc.message, identifier)
         try:
             want = await self.service.want(
                 self, identifier, queue, key, lease=lease, count=count or 1
             )
         except (InvalidQueueId, QueueNotFound):
-            return await self.send_error("queue not found", identifier)
+            return _failure("queue not found", identifier)
         if want is not None:
             self.wants.add(want)
+        return None
 
-    async def _op(self, message: dict[str, Any], identifier: object) -> None:
+    async def _op(self, message: dict[str, Any], identifier: object) -> str:
         """put, ack, release or touch (server/actions.py, as over HTTP, with the same
         rights); the reply carries the request's identifier."""
         params = Params(message)
@@ -220,17 +289,17 @@ class WebSocketConsumer:
             action = ACTIONS.get(message["op"]) if isinstance(message["op"], str) else None
             queue = params.require("queue")
             if action is None:
-                return await self.send_error("unknown op", identifier)
+                return _failure("unknown op", identifier)
             if self.access is not None:
                 self.access.check(action.needs, lambda p: queue if p == "name" else params.get(p))
             result = await action.run(self.service, queue, params) or {}
         except DisqueueError as exc:
-            return await self.send_error(exc.message, identifier)
+            return _failure(exc.message, identifier)
         if message["op"] in ("ack", "release"):
             self._forget_leases(queue, params)
         if message["op"] == "put" and "id" in result:
             result = {"item_id": result["id"]}  # `id` is the request's identifier here
-        await self._reply(_frame({"id": identifier, **result}))
+        return _frame({"id": identifier, **result})
 
     def _forget_leases(self, queue: str, params: Params) -> None:
         """Leases this connection ended itself are not released when it closes."""
@@ -289,7 +358,11 @@ class WebSocketConsumer:
 
 async def take_ws(request: web.Request) -> web.StreamResponse:
     limits = request.app[LIMITS]
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT, max_msg_size=limits.max_body_bytes)
+    # The peer's close frame is answered only once its messages are done and its wants
+    # and leases are ended: a client that closed sees the queue without it.
+    ws = web.WebSocketResponse(
+        heartbeat=HEARTBEAT, max_msg_size=limits.max_body_bytes, autoclose=False
+    )
     await ws.prepare(request)
     transport = request.transport
     access = request.get(ACCESS)
@@ -301,19 +374,15 @@ async def take_ws(request: web.Request) -> web.StreamResponse:
     try:
         async for message in ws:
             if message.type == WSMsgType.TEXT:
-                try:
-                    await consumer.receive(message.data)
-                except DisqueueError as exc:  # e.g. storage unavailable: the connection stays
-                    await consumer.send_error(exc.message)
-                except Exception as exc:  # a fault of ours: say what failed, and go on
-                    # (past the upgrade an HTTP error answer would corrupt the stream)
-                    log.exception("WebSocket message failed")
-                    await consumer.send_error(f"internal error: {type(exc).__name__}")
+                await consumer.receive(message.data)
             elif message.type == WSMsgType.BINARY:
-                await consumer.send_error("failed to read message")
+                await consumer.receive("")  # in its turn: "failed to read message"
     finally:
         connections.discard(consumer)
+        await consumer.drain()
         await consumer.close()
+        if not ws.closed:
+            await ws.close()
     return ws
 
 

@@ -59,6 +59,12 @@ def _ignore(name: str) -> None:
 class RuleStorage:
     """Queues with leases, receipts, delays, ttl, de-duplication and dead letters."""
 
+    #: Every action decides in memory before its first wait (positions, claims, the
+    #: items a take chooses), so actions started in an order take effect in that order
+    #: even when they then wait on storage together: a WebSocket connection may run
+    #: its messages concurrently (server/websocket.py).
+    decides_at_once = True
+
     def __init__(self, persistence: Persistence, kind: str, clock: Clock = time.time) -> None:
         self.kind = kind
         self.clock = clock

@@ -7,6 +7,11 @@ is reopened with exponential backoff and the wants are sent again; the server ha
 released the leases of the old connection, so those items are dropped from the
 buffer here and come again. Acks of items from an old connection are not sent: their
 lease is gone, and the item will be delivered again (at-least-once).
+
+The acks of the loop moving on are sent in batches (`{"op": "ack", "receipts": [...]}`,
+API.md Part 3): gathered while the loop body runs without waiting, and sent as soon as
+it waits (the event loop runs), before the next want, or when ACK_BATCH are gathered.
+A receipt the server reports `missing` is logged, as a failed single ack was.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ BACKOFF_MAX = 5.0
 HEARTBEAT = 30.0
 #: On close, how long to wait for the answers to acks and releases already sent.
 CLOSE_TIMEOUT = 5.0
+#: At most this many receipts in one batch ack of the loop moving on.
+ACK_BATCH = 100
 _HANDSHAKE_REASONS = {401: "authentication required", 403: "invalid credentials"}
 
 
@@ -90,6 +97,9 @@ class AsyncConsumer:
         self._prefix = uuid.uuid4().hex[:12]
         self._sequence = itertools.count(1)
         self._watched: list[int] = []
+        # Receipts acked by the loop moving on, not yet sent (see the module's doc).
+        self._acks: list[str] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     # -- iteration ------------------------------------------------------------
 
@@ -111,6 +121,7 @@ class AsyncConsumer:
             if self._stopping:
                 await self.aclose()
                 raise StopAsyncIteration
+            await self._send_acks()
             self._ready.clear()
             await self._ready.wait()
         message = self._buffer.popleft()
@@ -149,6 +160,8 @@ class AsyncConsumer:
         if self._ws is not None:
             # Acks already sent are answered before the connection closes: closing at
             # once would let the server release items this consumer finished.
+            with contextlib.suppress(Exception):
+                await self._send_acks()
             if self._unanswered:
                 self._answered.clear()
                 with contextlib.suppress(TimeoutError):
@@ -191,9 +204,17 @@ class AsyncConsumer:
             if wait:  # the lease went with the connection it was given on
                 raise NoSuchLease("no such lease")
             return None
+        named = lease_params(message.item)  # its receipt: this delivery, no other
+        if op == "ack" and not wait and "receipt" in named:
+            self._acks.append(named["receipt"])
+            if len(self._acks) >= ACK_BATCH:
+                await self._send_acks()
+            elif self._flushing is None:
+                self._flushing = asyncio.get_running_loop().create_task(self._send_acks())
+            return None
         identifier = f"{self._prefix}-o{next(self._sequence)}"
         frame = {"op": op, "identifier": identifier, "queue": self.queue}
-        frame.update(lease_params(message.item))  # its receipt: this delivery, no other
+        frame.update(named)
         frame.update((name, value) for name, value in fields.items() if value is not None)
         if not wait:
             self._unanswered += 1
@@ -202,6 +223,20 @@ class AsyncConsumer:
         future = self._ops[identifier] = asyncio.get_running_loop().create_future()
         await ws.send_str(orjson.dumps(frame).decode())
         return await future
+
+    async def _send_acks(self) -> None:
+        """Send the gathered acks as one batch; its answer is awaited by nobody."""
+        if self._flushing is not None and self._flushing is not asyncio.current_task():
+            self._flushing.cancel()  # sent here instead (it has not started: no await)
+        self._flushing = None
+        ws, receipts = self._ws, self._acks
+        if not receipts or ws is None or ws.closed:
+            return
+        self._acks = []
+        identifier = f"{self._prefix}-o{next(self._sequence)}"
+        frame = {"op": "ack", "identifier": identifier, "queue": self.queue}
+        self._unanswered += 1
+        await ws.send_str(orjson.dumps({**frame, "receipts": receipts}).decode())
 
     async def _request_more(self) -> None:
         """Send a want for what the window has room for (in steps of a quarter)."""
@@ -212,6 +247,7 @@ class AsyncConsumer:
         room = self.prefetch - held - self._requested
         if room <= 0 or (self._requested and room < self._low_water):
             return
+        await self._send_acks()  # before the want: the server commits them together
         identifier = f"{self._prefix}-w{next(self._sequence)}"
         self._wants[identifier] = room
         self._requested += room
@@ -279,6 +315,7 @@ class AsyncConsumer:
         for future in self._ops.values():
             future.set_exception(ConnectionFailed("connection lost"))
         self._ops.clear()
+        self._acks.clear()  # their leases went with the connection
         self._unanswered = 0
         self._answered.set()
         if self.lease is not None:
@@ -294,6 +331,8 @@ class AsyncConsumer:
             elif (future := self._ops.pop(str(identifier), None)) is not None:
                 future.set_result(payload)
             else:
+                for receipt in payload.get("missing") or () if isinstance(payload, dict) else ():
+                    log.warning("consumer of %s: ack of %s: no such lease", self.queue, receipt)
                 self._unanswer()
             return
         error = error_for(None, str(data.get("message") or "error"))
