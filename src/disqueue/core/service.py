@@ -406,7 +406,11 @@ class QueueService:
         want = Want(consumer, identifier, name, key, lease=lease, count=count)
         registry = self._registry(want)
         registry.add(want)
-        await self._serve_want(want)
+        try:
+            await self._serve_want(want)
+        except BaseException:  # e.g. storage failed: the want is answered with the error
+            registry.remove(want)
+            raise
         return want if registry.pending(want) else None
 
     def _registry(self, want: Want) -> WantRegistry:

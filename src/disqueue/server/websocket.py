@@ -104,8 +104,11 @@ class WebSocketConsumer:
     # -- delivery -----------------------------------------------------------------
 
     def takes_handoff(self) -> bool:
-        """Not while items wait to be sent here, or the socket's buffer is backed up."""
-        if not self.open or self.outbox:
+        """Not while items wait to be sent here, or the socket's buffer is backed up. (A
+        closed connection says yes: offered an item, it refuses, and its want is dropped.)"""
+        if not self.open or self.ws.closed:
+            return True
+        if self.outbox:
             return False
         transport = self.transport
         return transport is None or transport.get_write_buffer_size() <= HANDOFF_BACKLOG
