@@ -37,11 +37,12 @@ class Item:
     lease_expires: float | None = None
     receipt: str | None = None
     dead_letter_from: str | None = None
+    headers: dict[str, str] | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The item object of the protocol: `key`, `value`, `id` (Part 2), for a leased
         item `attempts`, `lease_expires` and `receipt`, and for a dead letter the queue
-        it came from, `dead_letter_from` (Part 3)."""
+        it came from, `dead_letter_from`, and its `headers` when it has any (Part 3)."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value, "id": self.id}
         if self.lease_expires is not None:
             wire["attempts"] = self.attempts
@@ -49,6 +50,8 @@ class Item:
             wire["receipt"] = self.receipt
         if self.dead_letter_from is not None:
             wire["dead_letter_from"] = self.dead_letter_from
+        if self.headers:
+            wire["headers"] = self.headers
         return wire
 
 
@@ -56,7 +59,7 @@ class NewItem:
     """An item to put, with its put options (API.md Part 2). (A plain class: a batch
     put makes a thousand of these per request.)"""
 
-    __slots__ = ("dedup_id", "delay", "id", "key", "ttl", "value")
+    __slots__ = ("dedup_id", "delay", "headers", "id", "key", "ttl", "value")
 
     def __init__(
         self,
@@ -66,8 +69,10 @@ class NewItem:
         ttl: float | None = None,
         dedup_id: str | None = None,
         id: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.value = value
+        self.headers = headers or None
         self.key = key
         self.delay = delay
         self.ttl = ttl

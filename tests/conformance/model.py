@@ -25,6 +25,7 @@ class ModelItem:
     lease_until: float | None = None
     delivery: int = 0  # which delivery the live lease is (receipts name one)
     origin: str | None = None  # a dead letter: the queue it came from ("main")
+    headers: dict[str, str] | None = None  # fixed at the put, kept wherever it goes
 
     @property
     def leased(self) -> bool:
@@ -84,10 +85,10 @@ class Model:
 
     def put(
         self, item_id: str, value: str, key: str | None, delay: float | None,
-        ttl: float | None, dedup_id: str | None,
+        ttl: float | None, dedup_id: str | None, headers: dict[str, str] | None = None,
     ) -> str | None:  # fmt: skip
         """The id answered, or None for `queue is full`. Without its own delay or ttl an
-        item gets the queue's."""
+        item gets the queue's. (Headers refused are the test's to say: nothing changes.)"""
         delay = self.delay if delay is None else delay
         ttl = self.ttl if ttl is None else ttl
         if dedup_id is not None:
@@ -99,7 +100,7 @@ class Model:
         self.main.items[item_id] = ModelItem(
             item_id, value, key, next(self._back),
             visible_at=self.now + delay if delay else None,
-            ttl_at=self.now + ttl if ttl is not None else None,
+            ttl_at=self.now + ttl if ttl is not None else None, headers=headers or None,
         )  # fmt: skip
         if dedup_id is not None:
             self.dedup[dedup_id] = (item_id, self.now + DEDUP_WINDOW)

@@ -43,6 +43,9 @@ The life of an item (API.md Parts 2 and 3):
   (`redrive_target`), attempts reset; one with neither stays.
 - **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
   flight run on, and deadlines are handled as ever.
+- **Headers.** An item may carry headers (`headers_fault` says which are refused). They
+  are fixed at the put and go wherever the item goes (back after a lease, to the
+  dead-letter queue, back by a redrive, across restarts), on every take and peek.
 """
 
 from __future__ import annotations
@@ -105,6 +108,34 @@ def placement(item: NewItem, settings: QueueSettings, now: float) -> Placement:
         now + delay if delay else None,
         now + ttl if ttl is not None else None,
     )
+
+
+#: Headers on an item: at most this many entries, names of 1 to `HEADER_NAME_MAX`
+#: characters, and names and values together at most `HEADERS_MAX_BYTES` in UTF-8.
+HEADERS_MAX = 16
+HEADER_NAME_MAX = 128
+HEADERS_MAX_BYTES = 8192
+
+
+def headers_fault(headers: object) -> str | None:
+    """Why a put's `headers` are refused (None: they are fine): an object of string →
+    string entries within the limits above."""
+    if not isinstance(headers, dict):
+        return "must be an object of strings"
+    if len(headers) > HEADERS_MAX:
+        return f"at most {HEADERS_MAX} entries"
+    size = 0
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            return "must be an object of strings"
+        if not 0 < len(name) <= HEADER_NAME_MAX:
+            return f"names must have 1 to {HEADER_NAME_MAX} characters"
+        if "\x00" in name or "\x00" in value:
+            return "must not contain NUL characters"
+        size += len(name.encode()) + len(value.encode())
+    if size > HEADERS_MAX_BYTES:
+        return f"at most {HEADERS_MAX_BYTES} bytes in all"
+    return None
 
 
 def defaults(settings: QueueSettings) -> bool:

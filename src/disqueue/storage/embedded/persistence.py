@@ -27,6 +27,7 @@ class Stored(NamedTuple):
     key: str | None
     value: str
     attempts: int
+    headers: str | None = None  # JSON text (`storage.common.encode_headers`)
 
 
 class Row(NamedTuple):
@@ -39,6 +40,7 @@ class Row(NamedTuple):
     attempts: int
     visible_at: float | None
     ttl_at: float | None
+    headers: str | None = None  # JSON text (`storage.common.encode_headers`)
 
 
 class LoadedQueue(NamedTuple):

@@ -25,7 +25,7 @@ from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
 from disqueue.errors import QueueFull, QueueNotFound, StorageFailure, TooMany
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
-from disqueue.storage.common import NameChanges, Totals
+from disqueue.storage.common import NameChanges, Totals, decode_headers, encode_headers
 from disqueue.storage.embedded.persistence import (
     LoadedDedup,
     LoadedItem,
@@ -246,7 +246,8 @@ class RuleStorage:
                     ids.append(known)
                     continue
             visible_at, ttl_at = contract.placement(new, queue.settings, now)
-            rows.append(Row(next(self._back), new.id, new.key, new.value, 0, visible_at, ttl_at))
+            rows.append(Row(next(self._back), new.id, new.key, new.value, 0, visible_at, ttl_at,
+                            encode_headers(new.headers)))  # fmt: skip
             ids.append(new.id)
             if new.dedup_id is not None:
                 until = contract.dedup_until(now)
@@ -293,14 +294,16 @@ class RuleStorage:
         """`put_many` of one item without options: the hot path of the original protocol."""
         queue = self._queue(name)
         if contract.defaults(queue.settings):  # the queue's delay or ttl: not plain
-            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+            new = NewItem(item.value, item.key, id=item.id, headers=item.headers)
+            await self.put_many(name, [new])
             return
         if contract.full(queue.count() + queue.pending, 1, queue.settings):
             raise QueueFull()
         pos = next(self._back)
         queue.pending += 1
         try:
-            row = Row(pos, item.id, item.key, item.value, 0, None, None)
+            headers = encode_headers(item.headers)
+            row = Row(pos, item.id, item.key, item.value, 0, None, None, headers)
             await self.persistence.insert(queue.id, [row], [])
         finally:
             queue.pending -= 1
@@ -314,7 +317,8 @@ class RuleStorage:
         """Give back an item taken without a lease that could not be delivered."""
         queue = self._queue(name)
         pos = next(self._front)
-        row = Row(pos, item.id, item.key, item.value, item.attempts, None, None)
+        row = Row(pos, item.id, item.key, item.value, item.attempts, None, None,
+                  encode_headers(item.headers))  # fmt: skip
         await self.persistence.insert(queue.id, [row], [])
         queue.index.add(pos, match_key(item.key), front=True)
         self._count(queue, Totals(taken=-1))
@@ -382,14 +386,15 @@ class RuleStorage:
                 if ttl:
                     ttl.pop(pos, None)
                 origin = queue.origins.pop(pos, None)
-                items.append(Item(found.value, found.key, found.id, dead_letter_from=origin))
+                items.append(Item(found.value, found.key, found.id, dead_letter_from=origin,
+                                  headers=decode_headers(found.headers)))  # fmt: skip
             else:
                 queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
                 self._timers.at(LeaseEnd(queue, found.id, pos, until))
                 receipt = contract.receipt(found.id, token)
                 origin = queue.origins.get(pos)
                 items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt,
-                                  origin))  # fmt: skip
+                                  origin, decode_headers(found.headers)))  # fmt: skip
         self._count(queue, Totals(taken=len(items)))
         return items
 
@@ -407,8 +412,9 @@ class RuleStorage:
             found = await self.persistence.peek(pos)
             if found is not None:
                 return Item(
-                    found.value, found.key, found.id, dead_letter_from=queue.origins.get(pos)
-                )
+                    found.value, found.key, found.id, dead_letter_from=queue.origins.get(pos),
+                    headers=decode_headers(found.headers),
+                )  # fmt: skip
             if pos == looked_at:  # still the head, and not in storage: they disagree
                 raise StorageFailure(f"storage failure: item at {pos} is missing")
             looked_at = pos  # taken while we looked: look at the new head

@@ -7,7 +7,7 @@ different items and never wait for each other, and each item goes to exactly one
 
 from __future__ import annotations
 
-ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from"
+ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from, i.headers"
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
@@ -71,8 +71,8 @@ INSERT INTO items (pos, queue_id, id, key, match, value)
 SELECT nextval('items_back'), $1, $2, $3, $4, $5 {_EXISTS.format("$1")}"""
 
 PUT_FRONT = f"""
-INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
-SELECT -nextval('items_front'), $1, $2, $3, $4, $5, $6 {_EXISTS.format("$1")}"""
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts, headers)
+SELECT -nextval('items_front'), $1, $2, $3, $4, $5, $6, $7 {_EXISTS.format("$1")}"""
 
 # Puts gathered while the database was busy (disqueue.storage.postgres.batch), into
 # any queues, as one statement.
@@ -87,9 +87,9 @@ RETURNING id"""
 # Items taken for a request that went away before they reached it: back to the front,
 # as if never taken.
 UNTAKE = f"""
-INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts, headers)
 SELECT -nextval('items_front'), $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                                                 $6::int[]) {_EXISTS.format("$1")}"""
+                                                 $6::int[], $7::text[]) {_EXISTS.format("$1")}"""
 UNLEASE = """
 UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, attempts = attempts - 1
 WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
@@ -97,9 +97,9 @@ WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
 POSITIONS = "SELECT nextval('items_back') FROM generate_series(1, $1)"
 
 PUT_MANY = f"""
-INSERT INTO items (queue_id, pos, id, key, match, value, visible_at, ttl_at)
+INSERT INTO items (queue_id, pos, id, key, match, value, visible_at, ttl_at, headers)
 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::float8[], $8::float8[]) {_EXISTS.format("$1")}"""
+                         $7::float8[], $8::float8[], $9::text[]) {_EXISTS.format("$1")}"""
 
 # A dedup_id claims its window unless a live claim exists (then nothing is returned
 # and the first item's id is read). Two nodes claiming at once: the second waits for

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -155,9 +155,12 @@ class AsyncClient:
         delay: float | None = None,
         ttl: float | None = None,
         dedup_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> str:
         """Put one item; its id."""
-        call = calls.put(queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id)
+        call = calls.put(
+            queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, headers=headers
+        )
         return await self.send(call)
 
     async def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
