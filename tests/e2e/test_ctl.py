@@ -144,6 +144,18 @@ def test_put_with_headers(open_server: Server) -> None:
     assert "NAME=VALUE" in fails("put", queue, "v", "--header", "nothing", *url, status=2)
 
 
+def test_put_with_priority(open_server: Server) -> None:
+    """put --priority on one value and on lines: the highest is taken first."""
+    url = ("--url", open_server.url)
+    queue = ok("create", *url).strip()
+    ok("put", queue, "low", *url)
+    ok("put", queue, "--priority", "7", *url, stdin="x\ny\n")
+    items = as_json("take", queue, "--count", "5", *url)
+    assert [(i["value"], i.get("priority")) for i in items] == [
+        ("x", 7), ("y", 7), ("low", None),
+    ]  # fmt: skip
+
+
 def test_item_commands(open_server: Server) -> None:
     """put, peek, take (plain, keyed, leased, counted), ack, release, touch."""
     url = ("--url", open_server.url)

@@ -13,13 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests import pg
-
 from .conftest import StartServer
 from .helpers import (
     Api,
     Server,
     create_queue,
+    durable_config,
     lease_call,
     recv_delivery,
     recv_reply,
@@ -123,11 +122,7 @@ async def test_websocket_puts_and_deliveries_carry_headers(
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_headers_survive_a_restart(start_server: StartServer, tmp_path: Path, kind: str) -> None:
     with ExitStack() as stack:
-        if kind == "postgres":
-            config: dict[str, Any] = {"storage": pg.storage(stack.enter_context(pg.fresh_schema()))}
-        else:
-            config = {"storage": {"type": "sqlite"}}
-        server = start_server(config, directory=tmp_path / "node")
+        server = start_server(durable_config(kind, stack), directory=tmp_path / "node")
         with Api(server.url) as api:
             queue = api.new_queue()
             _put_json(api, queue, headers=HEADERS).ok()

@@ -27,6 +27,8 @@ export interface QueueItem {
   dead_letter_from?: string;
   /** The item's headers, when it was put with some. */
   headers?: Record<string, string>;
+  /** The item's priority (1-9), when it is not 0. */
+  priority?: number;
 }
 
 /** What names a lease: a delivered item (its receipt is sent), or text: a receipt, or
@@ -151,6 +153,8 @@ export interface PutOptions {
   /** String headers the item carries to every take (at most 16, names of 1-128
    * characters, 8 KiB in all); sent as JSON text. */
   headers?: Record<string, string>;
+  /** 0-9 (default 0): a take returns the oldest item of the highest priority. */
+  priority?: number;
 }
 
 /** One item of a batch put. */
@@ -158,6 +162,7 @@ export interface BatchItem {
   value: string;
   key?: string | null;
   headers?: Record<string, string>;
+  priority?: number;
 }
 
 /** A client of one queue over HTTP. */
@@ -186,6 +191,7 @@ export class QueueClient {
       ttl: options.ttl,
       dedup_id: options.dedupId,
       headers: options.headers ? JSON.stringify(options.headers) : undefined,
+      priority: options.priority,
     });
     return (payload as {id: string}).id;
   }
@@ -194,10 +200,11 @@ export class QueueClient {
   async putMany(items: BatchItem[]): Promise<string[]> {
     const body = {
       name: this.queueId,
-      items: items.map(({value, key, headers}) => ({
+      items: items.map(({value, key, headers, priority}) => ({
         value,
         ...(key == null ? {} : {key}),
         ...(headers ? {headers} : {}),
+        ...(priority ? {priority} : {}),
       })),
     };
     return (await this._json<{ids: string[]}>('/put', body)).ids;

@@ -16,9 +16,11 @@ The life of an item (API.md Parts 2 and 3):
   gets the queue's (`placement`); they are fixed at the put, so a later change of the
   queue's defaults leaves queued items alone. A `dedup_id` seen within `DEDUP_WINDOW` stores
   nothing and answers the first item's id.
-- **Order.** Ready items are delivered in position order (a keyed take: the oldest
-  with that key, compared case-insensitively). Items given back take positions at the
-  *front* (falling, negative), new ones at the back (growing).
+- **Order.** Ready items are delivered by `priority` (0-9, the highest first), and
+  within one priority in position order (a keyed take: the same among the items with
+  that key, compared case-insensitively); `take_order` is the sort key. Items given
+  back take positions at the *front* (falling, negative), new ones at the back
+  (growing).
 - **Take.** Without a lease the item is gone. With one it is *in flight* until
   `now + lease`, its `attempts` grows by one, and the delivery gets a fresh *receipt*.
 - **Lease end.** `ack` with a live receipt removes the item. `release`, or the lease
@@ -39,7 +41,7 @@ The life of an item (API.md Parts 2 and 3):
   waits the queue's `retry_delays` for its delivery number before the item is visible
   again, at the front (`retry_delay`).
 - **Redrive.** A dead letter carries the queue it came from. A redrive sends ready
-  dead letters, oldest first, to the back of `to` or of where each came from
+  dead letters, in take order, to the back of `to` or of where each came from
   (`redrive_target`), attempts reset; one with neither stays.
 - **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
   flight run on, and deadlines are handled as ever.
@@ -162,6 +164,16 @@ def full(held: int, adding: int, settings: QueueSettings) -> bool:
 
 
 # -- take --------------------------------------------------------------------------------
+
+#: Priorities an item may have (`put` `priority=`; 0 unless given).
+PRIORITIES = range(10)
+
+
+def take_order(priority: int, pos: int) -> tuple[int, int]:
+    """The order ready items are delivered in: the highest priority first, then by
+    position. An item keeps its priority wherever it goes (back after a lease, to the
+    dead-letter queue, back by a redrive)."""
+    return -priority, pos
 
 
 def takeable(

@@ -225,8 +225,10 @@ class QueueService:
     # -- put ----------------------------------------------------------------------
 
     def check_item(
-        self, value: str, key: str | None, headers: dict[str, str] | None = None
+        self, value: str, key: str | None, headers: dict[str, str] | None = None, priority: int = 0
     ) -> None:
+        if priority not in contract.PRIORITIES:
+            raise BadRequest("invalid parameter 'priority'")
         fault = None if headers is None else contract.headers_fault(headers)
         if fault is not None:
             raise BadRequest(f"invalid parameter 'headers': {fault}")
@@ -238,9 +240,13 @@ class QueueService:
     async def put(self, name: str, item: NewItem) -> str:
         """Store an item, or hand a plain one straight to the longest-waiting want."""
         name = self.names.parse(name)
-        self.check_item(item.value, item.key, item.headers)
+        self.check_item(item.value, item.key, item.headers, item.priority)
         plain = (
-            item.delay is None and item.ttl is None and item.dedup_id is None and not item.headers
+            item.delay is None
+            and item.ttl is None
+            and item.dedup_id is None
+            and not item.headers
+            and not item.priority
         )
         if plain and self.wants.waiting(name) and await self._may_hand_off(name):
             # The put is answered once the item is written to the consumer (or, if that
@@ -266,7 +272,7 @@ class QueueService:
         """Store all of `items` or none."""
         for index, item in enumerate(items):
             try:
-                self.check_item(item.value, item.key, item.headers)
+                self.check_item(item.value, item.key, item.headers, item.priority)
             except DisqueueError as exc:
                 raise BadRequest(f"items[{index}]: {exc.message}") from exc
         return await self.storage.put_many(self.names.parse(name), items)

@@ -48,6 +48,7 @@ def new_item(params: Params) -> NewItem:
         ttl=params.number("ttl"),
         dedup_id=params.get("dedup_id"),
         headers=headers(params),
+        priority=params.integer("priority") or 0,
     )
 
 

@@ -36,6 +36,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--ttl", type=float, help="drop items still queued after this many seconds")
     cmd.add_argument("--dedup-id", help="de-duplication id (a single VALUE only)")
     cmd.add_argument(
+        "--priority", type=int, help="0-9 (default 0): the highest priority is taken first"
+    )
+    cmd.add_argument(
         "--header",
         action="append",
         metavar="NAME=VALUE",
@@ -100,7 +103,7 @@ def put(args: argparse.Namespace) -> int:
                 raise Failure("--dedup-prefix and --skip read lines: give no VALUE", USAGE)
             item_id = api.put(
                 args.queue, args.value, args.key, delay=args.delay, ttl=args.ttl,
-                dedup_id=args.dedup_id, headers=args.headers,
+                dedup_id=args.dedup_id, headers=args.headers, priority=args.priority,
             )  # fmt: skip
             emit_json({"id": item_id}) if args.json else print(item_id)
             return 0
@@ -210,6 +213,7 @@ def _batches(source: IO[bytes], args: argparse.Namespace, done: Lines) -> Iterat
             ("delay", args.delay),
             ("ttl", args.ttl),
             ("headers", args.headers),
+            ("priority", args.priority),
         )
         if value is not None
     }

@@ -41,6 +41,7 @@ class Row(NamedTuple):
     visible_at: float | None
     ttl_at: float | None
     headers: str | None = None  # JSON text (`storage.common.encode_headers`)
+    priority: int = 0
 
 
 class LoadedQueue(NamedTuple):
@@ -68,6 +69,7 @@ class LoadedItem(NamedTuple):
     ttl_at: float | None
     token: str | None
     dead_letter_from: str | None = None
+    priority: int = 0
 
 
 class LoadedDedup(NamedTuple):

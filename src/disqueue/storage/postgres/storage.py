@@ -414,9 +414,10 @@ class PostgresStorage:
 
     async def put(self, name: str, item: Item) -> None:
         # The queue's delay or ttl, or headers: not the plain put.
-        if item.headers or contract.defaults((await self._queue(name))[1]):
+        if item.headers or item.priority or contract.defaults((await self._queue(name))[1]):
             await self.put_many(name, [NewItem(item.value, item.key, id=item.id,
-                                               headers=item.headers)])  # fmt: skip
+                                               headers=item.headers,
+                                               priority=item.priority)])  # fmt: skip
             return
 
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
@@ -484,6 +485,7 @@ class PostgresStorage:
                         [n.key for n in new], [match_key(n.key) for n in new],
                         [n.value for n in new], [p.visible_at for p in placed],
                         [p.ttl_at for p in placed], [encode_headers(n.headers) for n in new],
+                        [n.priority for n in new],
                     )  # fmt: skip
                     _stored(status, len(new))
             if new:
@@ -521,7 +523,7 @@ class PostgresStorage:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
             status = await self.run(
                 "execute", sql.PUT_FRONT, queue_id, item.id, item.key, match_key(item.key),
-                item.value, item.attempts, encode_headers(item.headers),
+                item.value, item.attempts, encode_headers(item.headers), item.priority,
             )  # fmt: skip
             _stored(status, 1)
             self.node.count(queue_id, Totals(taken=-1))
@@ -575,14 +577,15 @@ class PostgresStorage:
         args += [match] if match is not None else []
         args += [until, token] if until is not None else []
         rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
-        rows.sort(key=lambda row: row[0])
+        rows.sort(key=lambda row: contract.take_order(row[7], row[0]))
         if until is None:
             items = [Item(row[3], row[2], row[1], dead_letter_from=row[5],
-                          headers=decode_headers(row[6])) for row in rows]  # fmt: skip
+                          headers=decode_headers(row[6]), priority=row[7])
+                     for row in rows]  # fmt: skip
         else:
             items = [
                 Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token), row[5],
-                     decode_headers(row[6]))
+                     decode_headers(row[6]), row[7])
                 for row in rows
             ]  # fmt: skip
         shares, start = [], 0
@@ -608,6 +611,7 @@ class PostgresStorage:
                     [item.key for item in items], [match_key(item.key) for item in items],
                     [item.value for item in items], [item.attempts for item in items],
                     [encode_headers(item.headers) for item in items],
+                    [item.priority for item in items],
                 )  # fmt: skip
         except (StorageUnavailable, StorageFailure):
             log.error("storage postgres: %d items taken for a request that went away were "
@@ -627,7 +631,8 @@ class PostgresStorage:
         row = await self._on_queue(name, peek, lambda row: row is not None)
         if row is None:
             return None
-        return Item(row[3], row[2], row[1], dead_letter_from=row[5], headers=decode_headers(row[6]))
+        return Item(row[3], row[2], row[1], dead_letter_from=row[5], headers=decode_headers(row[6]),
+                    priority=row[7])  # fmt: skip
 
     async def purge(self, name: str, in_flight: bool = False) -> int:
         async def purge(queue_id: int, settings: QueueSettings) -> int:

@@ -156,10 +156,18 @@ class AsyncClient:
         ttl: float | None = None,
         dedup_id: str | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: int | None = None,
     ) -> str:
-        """Put one item; its id."""
+        """Put one item (`priority` 0-9: the highest is taken first); its id."""
         call = calls.put(
-            queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, headers=headers
+            queue,
+            value,
+            key,
+            delay=delay,
+            ttl=ttl,
+            dedup_id=dedup_id,
+            headers=headers,
+            priority=priority,
         )
         return await self.send(call)
 

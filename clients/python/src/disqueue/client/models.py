@@ -14,7 +14,7 @@ class Item:
     `id` names the item; `attempts`, `lease_expires` (Unix time) and `receipt` (what
     names this delivery's lease, API.md Part 3) are set only on leased deliveries;
     `dead_letter_from` (the queue a dead letter left) only on dead letters; `headers`
-    only on items put with some.
+    only on items put with some; `priority` is 0 unless the item was put with another.
     """
 
     value: str
@@ -25,6 +25,7 @@ class Item:
     receipt: str | None = None
     dead_letter_from: str | None = None
     headers: Mapping[str, str] | None = None
+    priority: int = 0
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Item:
@@ -38,6 +39,7 @@ class Item:
             receipt=payload.get("receipt"),
             dead_letter_from=payload.get("dead_letter_from"),
             headers=payload.get("headers"),
+            priority=payload.get("priority", 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -48,6 +50,8 @@ class Item:
                 wire[name] = getattr(self, name)
         if self.headers:
             wire["headers"] = dict(self.headers)
+        if self.priority:
+            wire["priority"] = self.priority
         return wire
 
 

@@ -181,10 +181,20 @@ class Client:
         ttl: float | None = None,
         dedup_id: str | None = None,
         headers: Mapping[str, str] | None = None,
+        priority: int | None = None,
     ) -> str:
-        """Put one item; its id."""
+        """Put one item (`priority` 0-9: the highest is taken first); its id."""
         return self.send(
-            calls.put(queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, headers=headers)
+            calls.put(
+                queue,
+                value,
+                key,
+                delay=delay,
+                ttl=ttl,
+                dedup_id=dedup_id,
+                headers=headers,
+                priority=priority,
+            )
         )
 
     def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
