@@ -1,4 +1,5 @@
-"""Keyed take against unkeyed take in the storage core, in-process.
+"""Keyed take against unkeyed take in the storage core, in-process; and takes over ten
+priorities against plain takes.
 
 A queue holds 100,000 items under 10,000 distinct keys. We time unkeyed takes,
 refill, then time takes by random existing keys; then the same with ten times the
@@ -6,6 +7,10 @@ items. If a keyed take scanned the queue it would cost thousands of times more t
 an unkeyed one and grow with the queue; the issue asks for about the same cost.
 (Keyed takes jump around memory, unkeyed ones walk it in order: expect a small
 constant factor, not growth.)
+
+Priorities: the same queue with each item given priority i % 10 (so the index has ten
+levels), taken unkeyed and by key, against the plain queue's takes of the same run. A
+take looks at each priority present at most once: expect a small constant factor.
 
     .venv/bin/python bench/core_keyed.py [--items N] [--keys K] [--takes T]
 """
@@ -17,7 +22,7 @@ import asyncio
 import random
 import time
 
-from disqueue.models import Item
+from disqueue.models import Item, NewItem
 from disqueue.storage.embedded.memory import MemoryStorage
 
 QUEUE = "6f1c0b2e-0000-4000-8000-0000000be9c4"
@@ -27,6 +32,13 @@ async def fill(storage: MemoryStorage, items: int, keys: int) -> None:
     await storage.create_queue(QUEUE)
     for i in range(items):
         await storage.put(QUEUE, Item(value="x" * 100, key=f"key-{i % keys}"))
+
+
+async def fill_priorities(storage: MemoryStorage, items: int, keys: int) -> None:
+    await storage.create_queue(QUEUE)
+    batch = [NewItem("x" * 100, f"key-{i % keys}", priority=(i // keys) % 10) for i in range(items)]
+    for start in range(0, items, 1000):
+        await storage.put_many(QUEUE, batch[start : start + 1000])
 
 
 async def timed_takes(storage: MemoryStorage, keys: list[str | None]) -> float:
@@ -52,6 +64,15 @@ async def measure(items: int, keys: int, takes: int) -> None:
     print(f"  unkeyed take  {unkeyed * 1e6:8.2f} us/take")
     print(f"  keyed take    {keyed * 1e6:8.2f} us/take")
     print(f"  keyed/unkeyed {keyed / unkeyed:8.2f}x")
+    prioritised, prioritised_keyed = MemoryStorage(), MemoryStorage()
+    await fill_priorities(prioritised, items, keys)
+    await fill_priorities(prioritised_keyed, items, keys)
+    by_priority = await timed_takes(prioritised, [None] * takes)
+    by_priority_keyed = await timed_takes(prioritised_keyed, list(pool[:takes]))
+    print(f"  10 priorities, take        {by_priority * 1e6:8.2f} us/take"
+          f"  ({by_priority / unkeyed:.2f}x plain take)")  # fmt: skip
+    print(f"  10 priorities, keyed take  {by_priority_keyed * 1e6:8.2f} us/take"
+          f"  ({by_priority_keyed / keyed:.2f}x plain keyed take)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -37,11 +37,14 @@ class Item:
     lease_expires: float | None = None
     receipt: str | None = None
     dead_letter_from: str | None = None
+    headers: dict[str, str] | None = None
+    priority: int = 0
 
     def to_wire(self) -> dict[str, Any]:
         """The item object of the protocol: `key`, `value`, `id` (Part 2), for a leased
         item `attempts`, `lease_expires` and `receipt`, and for a dead letter the queue
-        it came from, `dead_letter_from` (Part 3)."""
+        it came from, `dead_letter_from`, its `headers` when it has any, and its
+        `priority` when it is not 0 (Part 3)."""
         wire: dict[str, Any] = {"key": self.key, "value": self.value, "id": self.id}
         if self.lease_expires is not None:
             wire["attempts"] = self.attempts
@@ -49,6 +52,10 @@ class Item:
             wire["receipt"] = self.receipt
         if self.dead_letter_from is not None:
             wire["dead_letter_from"] = self.dead_letter_from
+        if self.headers:
+            wire["headers"] = self.headers
+        if self.priority:
+            wire["priority"] = self.priority
         return wire
 
 
@@ -56,7 +63,7 @@ class NewItem:
     """An item to put, with its put options (API.md Part 2). (A plain class: a batch
     put makes a thousand of these per request.)"""
 
-    __slots__ = ("dedup_id", "delay", "id", "key", "ttl", "value")
+    __slots__ = ("dedup_id", "delay", "headers", "id", "key", "priority", "ttl", "value")
 
     def __init__(
         self,
@@ -66,8 +73,12 @@ class NewItem:
         ttl: float | None = None,
         dedup_id: str | None = None,
         id: str | None = None,
+        headers: dict[str, str] | None = None,
+        priority: int = 0,
     ) -> None:
         self.value = value
+        self.priority = priority
+        self.headers = headers or None
         self.key = key
         self.delay = delay
         self.ttl = ttl

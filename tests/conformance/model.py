@@ -25,6 +25,8 @@ class ModelItem:
     lease_until: float | None = None
     delivery: int = 0  # which delivery the live lease is (receipts name one)
     origin: str | None = None  # a dead letter: the queue it came from ("main")
+    headers: dict[str, str] | None = None  # fixed at the put, kept wherever it goes
+    priority: int = 0  # the same; the highest is taken first
 
     @property
     def leased(self) -> bool:
@@ -48,7 +50,7 @@ class ModelQueue:
     def ready(self) -> list[ModelItem]:
         return sorted(
             (i for i in self.items.values() if not i.leased and i.visible_at is None),
-            key=lambda i: i.pos,
+            key=lambda i: (-i.priority, i.pos),
         )
 
     def counts(self) -> tuple[int, int, int]:
@@ -84,10 +86,11 @@ class Model:
 
     def put(
         self, item_id: str, value: str, key: str | None, delay: float | None,
-        ttl: float | None, dedup_id: str | None,
+        ttl: float | None, dedup_id: str | None, headers: dict[str, str] | None = None,
+        priority: int = 0,
     ) -> str | None:  # fmt: skip
         """The id answered, or None for `queue is full`. Without its own delay or ttl an
-        item gets the queue's."""
+        item gets the queue's. (Headers refused are the test's to say: nothing changes.)"""
         delay = self.delay if delay is None else delay
         ttl = self.ttl if ttl is None else ttl
         if dedup_id is not None:
@@ -99,7 +102,8 @@ class Model:
         self.main.items[item_id] = ModelItem(
             item_id, value, key, next(self._back),
             visible_at=self.now + delay if delay else None,
-            ttl_at=self.now + ttl if ttl is not None else None,
+            ttl_at=self.now + ttl if ttl is not None else None, headers=headers or None,
+            priority=priority,
         )  # fmt: skip
         if dedup_id is not None:
             self.dedup[dedup_id] = (item_id, self.now + DEDUP_WINDOW)
@@ -170,7 +174,7 @@ class Model:
         item.visible_at = self.now + delay if delay > 0 else None
 
     def redrive(self, count: int | None) -> int:
-        """The dead-letter queue's ready items, oldest first, back to the back of `main`
+        """The dead-letter queue's ready items, in take order, back to the back of `main`
         (every one came from there), attempts reset."""
         moved = self.dlq.ready()[:count]
         for item in moved:

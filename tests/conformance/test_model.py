@@ -3,14 +3,16 @@ restarts, run through `QueueService` on memory, SQLite and PostgreSQL and held t
 reference model in `model.py`. Every answer, every receipt's fate and every count must
 agree; a backend that drifts from the contract fails here.
 
-Operations: put (delay, ttl, dedup_id, max_items), batch put, take (key, lease, count),
-peek, ack / release (with or without delay) / touch by receipt, by item id and by a
-receipt never issued, purge (with or without the items in flight), pause and resume, a
-change of the queue's settings (retry delays, max_attempts, max_items, default delay and
-ttl: they hold at once, for items already queued too), a take from the dead-letter
-queue (its items say where they came from), a redrive of it back (by `dead_letter_from` or
-`to`), moving the clock (the backend then handles what is due), and a restart (close and
-reopen on the same data; the memory backend keeps nothing, so there it is skipped).
+Operations: put (delay, ttl, dedup_id, max_items, priority 0-9 (10 refused), headers:
+kept through every take, peek, lease end, dead letter, redrive and restart; refused ones
+change nothing), batch put, take (key, lease, count), peek, ack / release (with or
+without delay) / touch by receipt, by item id and by a receipt never issued, purge (with
+or without the items in flight), pause and resume, a change of the queue's settings
+(retry delays, max_attempts, max_items, default delay and ttl: they hold at once, for
+items already queued too), a take from the dead-letter queue (its items say where they
+came from), a redrive of it back (by `dead_letter_from` or `to`), moving the clock (the
+backend then handles what is due), and a restart (close and reopen on the same data; the
+memory backend keeps nothing, so there it is skipped).
 Queues are drawn with and without retry delays.
 """
 
@@ -39,7 +41,11 @@ PICK = st.integers(0, 3)  # how far back among the receipts handed out (0: the l
 PUT = st.tuples(
     st.just("put"), VALUES, KEYS, st.sampled_from([None, None, 0.0, 5.0, 20.0]),
     st.sampled_from([None, None, 8.0, 30.0]), st.sampled_from([None, "d1", "d2"]),
+    st.sampled_from([None, None, None, {"h": "1"}, {"trace": "é", "x": ""}, {"": "bad"}]),
+    st.sampled_from([0, 0, 0, 1, 5, 9, 10]),
 )  # fmt: skip
+#: Headers the contract refuses (the model's own list): an empty name.
+BAD_HEADERS = "invalid parameter 'headers': names must have 1 to 128 characters"
 TAKE = st.tuples(
     st.just("take"), KEYS, st.sampled_from([None, 10.0, 30.0, 60.0]),
     st.sampled_from([None, None, 3]),
@@ -145,11 +151,17 @@ class Run:
 
 
 def shape(item: Any, leased: bool) -> tuple[Any, ...]:
-    return (item.id, item.value, item.key, item.attempts if leased else None)
+    return (
+        item.id, item.value, item.key, item.attempts if leased else None, item.headers,
+        item.priority,
+    )  # fmt: skip
 
 
 def model_shape(item: ModelItem, leased: bool) -> tuple[Any, ...]:
-    return (item.id, item.value, item.key, item.attempts if leased else None)
+    return (
+        item.id, item.value, item.key, item.attempts if leased else None, item.headers,
+        item.priority,
+    )  # fmt: skip
 
 
 async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
@@ -158,10 +170,19 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
     kind, service, model = op[0], run.service, run.model
     try:
         if kind == "put":
-            _, value, key, delay, ttl, dedup_id = op
+            _, value, key, delay, ttl, dedup_id, headers, priority = op
             item_id = f"m{next(run.ids)}"
-            wanted = model.put(item_id, value, key, delay, ttl, dedup_id) or "queue is full"
-            new = NewItem(value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, id=item_id)
+            if priority > 9:  # checked before the headers
+                wanted = "invalid parameter 'priority'"
+            elif headers is not None and "" in headers:
+                wanted = BAD_HEADERS
+            else:
+                wanted = model.put(item_id, value, key, delay, ttl, dedup_id, headers, priority)
+                wanted = wanted or "queue is full"
+            new = NewItem(
+                value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, id=item_id, headers=headers,
+                priority=priority,
+            )  # fmt: skip
             return await service.put(run.main, new), wanted
         if kind == "put_many":
             new = [NewItem(v, k, id=f"m{next(run.ids)}") for v, k in op[1]]

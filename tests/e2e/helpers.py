@@ -647,3 +647,13 @@ async def recv_reply(
     else:
         assert set(payload) == {"id"}, data
     return data
+
+
+def durable_config(kind: str, stack: contextlib.ExitStack) -> dict[str, Any]:  # type: ignore[type-arg]
+    """A server configuration on a durable backend: "sqlite" (in the server's folder) or
+    "postgres" (a fresh schema, dropped when `stack` closes)."""
+    if kind == "sqlite":
+        return {"storage": {"type": "sqlite"}}
+    from tests import pg
+
+    return {"storage": pg.storage(stack.enter_context(pg.fresh_schema()))}

@@ -203,6 +203,36 @@ async def test_redrive(client: Any) -> None:
     assert await resolve(client.redrive(letters, to=queue)) == 0
 
 
+async def test_headers(client: Any) -> None:
+    """`put(headers=)` (sent as a form's JSON text) and batch items' `headers` come back
+    as `Item.headers`; bad ones are a `BadRequest`-like 400."""
+    queue = await resolve(client.create_queue())
+    await resolve(client.put(queue, "h", headers={"trace": "t-1", "é": ""}))
+    await resolve(client.put_many(queue, [{"value": "b", "headers": {"n": "2"}}, "plain"]))
+    assert (await resolve(client.peek(queue))).headers == {"trace": "t-1", "é": ""}
+    taken = await resolve(client.take(queue, count=3, lease=30))
+    assert [item.headers for item in taken] == [{"trace": "t-1", "é": ""}, {"n": "2"}, None]
+    assert taken[0].to_dict()["headers"] == {"trace": "t-1", "é": ""}
+    with pytest.raises(ClientError) as failed:
+        await resolve(client.put(queue, "x", headers={"": "v"}))
+    assert "invalid parameter 'headers'" in str(failed.value)
+
+
+async def test_priorities(client: Any) -> None:
+    """`put(priority=)` and batch items' `priority`: the highest is taken first, and
+    comes back as `Item.priority` (0 when not given)."""
+    queue = await resolve(client.create_queue())
+    await resolve(client.put(queue, "low"))
+    await resolve(client.put(queue, "high", priority=9))
+    await resolve(client.put_many(queue, [{"value": "mid", "priority": 4}]))
+    taken = await resolve(client.take(queue, count=3))
+    assert [(i.value, i.priority) for i in taken] == [("high", 9), ("mid", 4), ("low", 0)]
+    assert taken[0].to_dict()["priority"] == 9 and "priority" not in taken[2].to_dict()
+    with pytest.raises(ClientError) as failed:
+        await resolve(client.put(queue, "x", priority=10))
+    assert "invalid parameter 'priority'" in str(failed.value)
+
+
 async def test_queue_full(start_server: StartServer) -> None:
     """429 queue is full maps to QueueFull, a QueueException."""
     server = start_server()

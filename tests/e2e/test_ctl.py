@@ -130,6 +130,32 @@ def test_put_from_a_file_with_options(open_server: Server, tmp_path: Path) -> No
     assert missing.startswith("disqueuectl: ") and "nope.txt" in missing
 
 
+def test_put_with_headers(open_server: Server) -> None:
+    """put --header NAME=VALUE (repeated) on one value and on lines; take --json shows
+    them; a --header without '=' is a usage error."""
+    url = ("--url", open_server.url)
+    queue = ok("create", *url).strip()
+    ok("put", queue, "one", "--header", "trace=t-1", "--header", "kind=a=b", *url)
+    ok("put", queue, "--header", "from=lines", *url, stdin="x\ny\n")
+    items = as_json("take", queue, "--count", "5", *url)
+    assert [item.get("headers") for item in items] == [
+        {"trace": "t-1", "kind": "a=b"}, {"from": "lines"}, {"from": "lines"},
+    ]  # fmt: skip
+    assert "NAME=VALUE" in fails("put", queue, "v", "--header", "nothing", *url, status=2)
+
+
+def test_put_with_priority(open_server: Server) -> None:
+    """put --priority on one value and on lines: the highest is taken first."""
+    url = ("--url", open_server.url)
+    queue = ok("create", *url).strip()
+    ok("put", queue, "low", *url)
+    ok("put", queue, "--priority", "7", *url, stdin="x\ny\n")
+    items = as_json("take", queue, "--count", "5", *url)
+    assert [(i["value"], i.get("priority")) for i in items] == [
+        ("x", 7), ("y", 7), ("low", None),
+    ]  # fmt: skip
+
+
 def test_item_commands(open_server: Server) -> None:
     """put, peek, take (plain, keyed, leased, counted), ack, release, touch."""
     url = ("--url", open_server.url)

@@ -69,7 +69,7 @@ def test_parameter_limits_are_where_the_server_draws_the_line(api: Api, name: st
     over = high + 1 if entry["type"] == "integer" else high + 0.5
     queue = api.new_queue()
     where = {"max_attempts": "/queues", "max_items": "/queues", "retry_delays": "/queues",
-             "delay": "/put", "ttl": "/put"}  # fmt: skip
+             "delay": "/put", "ttl": "/put", "priority": "/put"}  # fmt: skip
     path = where.get(name, "/take")
     cases: list[tuple[Any, bool]] = [(high, True), (over, False)]
     if listed:

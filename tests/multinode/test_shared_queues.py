@@ -49,11 +49,14 @@ def test_queue_made_on_one_node_is_used_on_the_other(apis: tuple[Api, Api]) -> N
 
 def test_queue_settings_and_order_agree_across_nodes(apis: tuple[Api, Api]) -> None:
     """A queue created on B with settings shows them on A; queues list oldest first on
-    both; a second create of the same name on A keeps B's settings."""
+    both; a second create of the same name on A with other settings is a 409 and keeps
+    B's settings (API.md Part 3), with none it answers the name."""
     a, b = apis
     first = create_queue(b, max_items=2, lease=30)
     second = a.new_queue()
-    assert create_queue(a, first, max_items=9) == first
+    again = {"name": first, "max_items": "9"}
+    a.call("POST", "/queues", data=again).error(409, "queue exists with other settings")
+    assert create_queue(a, first) == first
     info = a.info(first)
     assert (info["max_items"], info["lease"]) == (2, 30), info
     assert a.queues() == b.queues() == [first, second]

@@ -42,7 +42,7 @@ def test_key_lane_dropped_when_all_taken_unkeyed() -> None:
     for pos in range(100):
         index.add(pos, f"key-{pos}")
     drain(index)
-    assert index._keys == {}
+    assert index._levels[0].keys == {}
 
 
 def test_compaction_bounds_dead_entries(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -53,7 +53,7 @@ def test_compaction_bounds_dead_entries(monkeypatch) -> None:  # type: ignore[no
     for pos in range(1, 1001):
         index.add(pos, "k")
         index.remove(index.head("k") or -1)
-    assert len(index._all.order) < 30
+    assert len(index._levels[0].all.order) < 30
     assert index.head(None) == 0
     assert len(index) == 1
 
@@ -73,3 +73,21 @@ def test_restore_puts_the_item_back_in_its_place() -> None:
     index.remove(head)
     index.restore(head, None)  # its entry was at the head: still first
     assert drain(index) == [1, 2, 3]
+
+
+def test_priorities() -> None:
+    """The highest priority first, FIFO within one, keyed too; a front add goes to the
+    front of its own priority; `oldest` is the lowest position whatever its priority;
+    `restore` puts an item back in its priority."""
+    priorities = {1: 5, 2: 9, 4: 5, 6: 5}
+    index = QueueIndex(priorities)
+    for pos, match in enumerate(["a", "a", "b", None, "a", None]):
+        index.add(pos, match)
+    index.add(6, "a", front=True)
+    assert index.oldest() == 0
+    assert index.head("a") == 6
+    assert index.remove(2) == "b"
+    index.restore(2, "b")
+    assert drain(index, "a") == [6, 1, 4, 0]
+    assert drain(index) == [2, 3, 5]
+    assert index.oldest() is None

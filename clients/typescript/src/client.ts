@@ -25,6 +25,10 @@ export interface QueueItem {
   receipt?: string;
   /** A dead letter: the queue it came from (`redrive` sends it back there). */
   dead_letter_from?: string;
+  /** The item's headers, when it was put with some. */
+  headers?: Record<string, string>;
+  /** The item's priority (1-9), when it is not 0. */
+  priority?: number;
 }
 
 /** What names a lease: a delivered item (its receipt is sent), or text: a receipt, or
@@ -146,12 +150,19 @@ export interface PutOptions {
   ttl?: number;
   /** A retried put with the same id within 5 minutes stores nothing. */
   dedupId?: string;
+  /** String headers the item carries to every take (at most 16, names of 1-128
+   * characters, 8 KiB in all); sent as JSON text. */
+  headers?: Record<string, string>;
+  /** 0-9 (default 0): a take returns the oldest item of the highest priority. */
+  priority?: number;
 }
 
 /** One item of a batch put. */
 export interface BatchItem {
   value: string;
   key?: string | null;
+  headers?: Record<string, string>;
+  priority?: number;
 }
 
 /** A client of one queue over HTTP. */
@@ -179,6 +190,8 @@ export class QueueClient {
       delay: options.delay,
       ttl: options.ttl,
       dedup_id: options.dedupId,
+      headers: options.headers ? JSON.stringify(options.headers) : undefined,
+      priority: options.priority,
     });
     return (payload as {id: string}).id;
   }
@@ -187,7 +200,12 @@ export class QueueClient {
   async putMany(items: BatchItem[]): Promise<string[]> {
     const body = {
       name: this.queueId,
-      items: items.map(({value, key}) => (key == null ? {value} : {value, key})),
+      items: items.map(({value, key, headers, priority}) => ({
+        value,
+        ...(key == null ? {} : {key}),
+        ...(headers ? {headers} : {}),
+        ...(priority ? {priority} : {}),
+      })),
     };
     return (await this._json<{ids: string[]}>('/put', body)).ids;
   }

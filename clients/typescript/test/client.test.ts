@@ -197,6 +197,28 @@ describe('HTTP client', () => {
     assert.equal((await client.take()).value, 'poison');
   });
 
+  test('headers: putItem and putMany carry them, every take gives them back', async () => {
+    const client = new QueueClient(url, await queueCreate(url));
+    await client.putItem('h', {headers: {trace: 't-1', 'é': ''}});
+    await client.putMany([{value: 'b', headers: {n: '2'}}, {value: 'plain', key: 'k'}]);
+    assert.deepEqual((await client.peek()).headers, {trace: 't-1', 'é': ''});
+    const taken = await client.take(null, {count: 3, lease: 30});
+    assert.deepEqual(taken.map((item) => item.headers), [{trace: 't-1', 'é': ''}, {n: '2'}, undefined]);
+    await rejectsWith(client.putItem('x', {headers: {'': 'v'}}),
+      "invalid parameter 'headers': names must have 1 to 128 characters", 400);
+  });
+
+  test('priority: putItem and putMany take it, the highest is taken first', async () => {
+    const client = new QueueClient(url, await queueCreate(url));
+    await client.putItem('low');
+    await client.putItem('high', {priority: 9});
+    await client.putMany([{value: 'mid', priority: 4}]);
+    const taken = await client.take(null, {count: 3});
+    assert.deepEqual(taken.map((item) => [item.value, item.priority]),
+      [['high', 9], ['mid', 4], ['low', undefined]]);
+    await rejectsWith(client.putItem('x', {priority: 10}), "invalid parameter 'priority'", 400);
+  });
+
   test('queue defaults, changeSettings (null clears), 409 on other settings', async () => {
     const name = await queueCreate(url, undefined, undefined, {delay: 600, ttl: 60, maxItems: 5});
     const client = new QueueClient(url, name);

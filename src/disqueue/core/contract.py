@@ -16,9 +16,11 @@ The life of an item (API.md Parts 2 and 3):
   gets the queue's (`placement`); they are fixed at the put, so a later change of the
   queue's defaults leaves queued items alone. A `dedup_id` seen within `DEDUP_WINDOW` stores
   nothing and answers the first item's id.
-- **Order.** Ready items are delivered in position order (a keyed take: the oldest
-  with that key, compared case-insensitively). Items given back take positions at the
-  *front* (falling, negative), new ones at the back (growing).
+- **Order.** Ready items are delivered by `priority` (0-9, the highest first), and
+  within one priority in position order (a keyed take: the same among the items with
+  that key, compared case-insensitively); `take_order` is the sort key. Items given
+  back take positions at the *front* (falling, negative), new ones at the back
+  (growing).
 - **Take.** Without a lease the item is gone. With one it is *in flight* until
   `now + lease`, its `attempts` grows by one, and the delivery gets a fresh *receipt*.
 - **Lease end.** `ack` with a live receipt removes the item. `release`, or the lease
@@ -39,10 +41,13 @@ The life of an item (API.md Parts 2 and 3):
   waits the queue's `retry_delays` for its delivery number before the item is visible
   again, at the front (`retry_delay`).
 - **Redrive.** A dead letter carries the queue it came from. A redrive sends ready
-  dead letters, oldest first, to the back of `to` or of where each came from
+  dead letters, in take order, to the back of `to` or of where each came from
   (`redrive_target`), attempts reset; one with neither stays.
 - **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
   flight run on, and deadlines are handled as ever.
+- **Headers.** An item may carry headers (`headers_fault` says which are refused). They
+  are fixed at the put and go wherever the item goes (back after a lease, to the
+  dead-letter queue, back by a redrive, across restarts), on every take and peek.
 """
 
 from __future__ import annotations
@@ -106,6 +111,34 @@ def placement(item: NewItem, settings: QueueSettings, now: float) -> Placement:
     )
 
 
+#: Headers on an item: at most this many entries, names of 1 to `HEADER_NAME_MAX`
+#: characters, and names and values together at most `HEADERS_MAX_BYTES` in UTF-8.
+HEADERS_MAX = 16
+HEADER_NAME_MAX = 128
+HEADERS_MAX_BYTES = 8192
+
+
+def headers_fault(headers: object) -> str | None:
+    """Why a put's `headers` are refused (None: they are fine): an object of string →
+    string entries within the limits above."""
+    if not isinstance(headers, dict):
+        return "must be an object of strings"
+    if len(headers) > HEADERS_MAX:
+        return f"at most {HEADERS_MAX} entries"
+    size = 0
+    for name, value in headers.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            return "must be an object of strings"
+        if not 0 < len(name) <= HEADER_NAME_MAX:
+            return f"names must have 1 to {HEADER_NAME_MAX} characters"
+        if "\x00" in name or "\x00" in value:
+            return "must not contain NUL characters"
+        size += len(name.encode()) + len(value.encode())
+    if size > HEADERS_MAX_BYTES:
+        return f"at most {HEADERS_MAX_BYTES} bytes in all"
+    return None
+
+
 def defaults(settings: QueueSettings) -> bool:
     """Whether a queue gives items put without options a delay or a ttl (a put on it is
     never the plain one, and a delay keeps it from being handed to a waiting consumer)."""
@@ -130,6 +163,16 @@ def full(held: int, adding: int, settings: QueueSettings) -> bool:
 
 
 # -- take --------------------------------------------------------------------------------
+
+#: Priorities an item may have (`put` `priority=`; 0 unless given).
+PRIORITIES = range(10)
+
+
+def take_order(priority: int, pos: int) -> tuple[int, int]:
+    """The order ready items are delivered in: the highest priority first, then by
+    position. An item keeps its priority wherever it goes (back after a lease, to the
+    dead-letter queue, back by a redrive)."""
+    return -priority, pos
 
 
 def takeable(

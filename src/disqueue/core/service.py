@@ -224,7 +224,14 @@ class QueueService:
 
     # -- put ----------------------------------------------------------------------
 
-    def check_item(self, value: str, key: str | None) -> None:
+    def check_item(
+        self, value: str, key: str | None, headers: dict[str, str] | None = None, priority: int = 0
+    ) -> None:
+        if priority not in contract.PRIORITIES:
+            raise BadRequest("invalid parameter 'priority'")
+        fault = None if headers is None else contract.headers_fault(headers)
+        if fault is not None:
+            raise BadRequest(f"invalid parameter 'headers': {fault}")
         if _utf8_size(value) > self.limits.max_value_bytes:
             raise TooLarge("value too large")
         if key is not None and _utf8_size(key) > self.limits.max_key_bytes:
@@ -233,8 +240,14 @@ class QueueService:
     async def put(self, name: str, item: NewItem) -> str:
         """Store an item, or hand a plain one straight to the longest-waiting want."""
         name = self.names.parse(name)
-        self.check_item(item.value, item.key)
-        plain = item.delay is None and item.ttl is None and item.dedup_id is None
+        self.check_item(item.value, item.key, item.headers, item.priority)
+        plain = (
+            item.delay is None
+            and item.ttl is None
+            and item.dedup_id is None
+            and not item.headers
+            and not item.priority
+        )
         if plain and self.wants.waiting(name) and await self._may_hand_off(name):
             # The put is answered once the item is written to the consumer (or, if that
             # failed, stored again): an acknowledged put never sits only in a buffer.
@@ -259,7 +272,7 @@ class QueueService:
         """Store all of `items` or none."""
         for index, item in enumerate(items):
             try:
-                self.check_item(item.value, item.key)
+                self.check_item(item.value, item.key, item.headers, item.priority)
             except DisqueueError as exc:
                 raise BadRequest(f"items[{index}]: {exc.message}") from exc
         return await self.storage.put_many(self.names.parse(name), items)

@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from disqueue import wire
 from disqueue.auth.permissions import READ, WRITE, Need
 from disqueue.core import QueueService, contract
@@ -45,7 +47,26 @@ def new_item(params: Params) -> NewItem:
         delay=params.number("delay"),
         ttl=params.number("ttl"),
         dedup_id=params.get("dedup_id"),
+        headers=headers(params),
+        priority=params.integer("priority") or 0,
     )
+
+
+def headers(params: Params) -> dict[str, str] | None:
+    """A put's `headers`: a JSON object, or (from a form) its JSON text; the service
+    checks them against the contract's limits."""
+    raw = params.raw("headers")
+    if isinstance(raw, str):
+        try:
+            raw = orjson.loads(raw) if raw.strip() else None
+        except orjson.JSONDecodeError:
+            raise BadRequest("invalid parameter 'headers': must be an object of strings") from None
+    if raw is None:
+        return None
+    fault = contract.headers_fault(raw)
+    if fault is not None:
+        raise BadRequest(f"invalid parameter 'headers': {fault}")
+    return raw or None
 
 
 def _batch(raw: Any) -> list[NewItem]:

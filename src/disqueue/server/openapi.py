@@ -91,7 +91,23 @@ _ITEM: Schema = {
         "lease_expires": {"type": "number", "description": "leased items only (Unix time)"},
         "receipt": {"type": "string", "description": "leased items only: names this delivery"},
         "dead_letter_from": {"type": "string", "description": "dead letters: the queue it left"},
+        "headers": {"type": "object", "additionalProperties": _STRING,
+                    "description": "the item's headers, when it has any"},
+        "priority": {"type": "integer", "description": "the item's priority, when not 0"},
     },
+}  # fmt: skip
+_HEADERS: Schema = {
+    "type": "object",
+    "maxProperties": 16,
+    "additionalProperties": _STRING,
+    "description": "string headers: at most 16, names of 1-128 characters, 8 KiB in all "
+    "(a form body sends them as JSON text)",
+}
+_PRIORITY: Schema = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": 9,
+    "description": "the highest priority is taken first (default 0)",
 }
 _QUEUE_STATS: Schema = {
     "type": "object",
@@ -105,7 +121,8 @@ _QUEUE_STATS: Schema = {
 
 def _paths() -> dict[str, Schema]:
     name_only = _params(["name"])
-    item_options = {"key": _STRING, "delay": _NUMBER, "ttl": _NUMBER, "dedup_id": _STRING}
+    item_options = {"key": _STRING, "delay": _NUMBER, "ttl": _NUMBER, "dedup_id": _STRING,
+                    "headers": _HEADERS, "priority": _PRIORITY}  # fmt: skip
     batch: Schema = {
         "type": "array",
         "maxItems": wire.MAX_BATCH,

@@ -1,11 +1,14 @@
-"""What both families of backends share: running totals, and the order of creates and
-deletes of one queue name. (The rules themselves are `disqueue.core.contract`.)"""
+"""What both families of backends share: running totals, the order of creates and
+deletes of one queue name, and how an item's headers are kept. (The rules themselves
+are `disqueue.core.contract`.)"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
 from typing import Any, NamedTuple, TypeVar
+
+import orjson
 
 T = TypeVar("T")
 
@@ -45,3 +48,13 @@ class NameChanges:
             return await change
         finally:
             del self._changing[name]
+
+
+def encode_headers(headers: dict[str, str] | None) -> str | None:
+    """Headers as a backend keeps them: JSON text, None for none."""
+    return orjson.dumps(headers).decode() if headers else None
+
+
+def decode_headers(text: str | None) -> dict[str, str] | None:
+    """The headers kept as `text` (`encode_headers`)."""
+    return orjson.loads(text) if text else None

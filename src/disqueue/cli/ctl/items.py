@@ -36,6 +36,15 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd.add_argument("--ttl", type=float, help="drop items still queued after this many seconds")
     cmd.add_argument("--dedup-id", help="de-duplication id (a single VALUE only)")
     cmd.add_argument(
+        "--priority", type=int, help="0-9 (default 0): the highest priority is taken first"
+    )
+    cmd.add_argument(
+        "--header",
+        action="append",
+        metavar="NAME=VALUE",
+        help="a header every item carries (repeat for more)",
+    )
+    cmd.add_argument(
         "--dedup-prefix",
         metavar="PREFIX",
         help="give each line's item the dedup id PREFIX:<line number>, so that putting the "
@@ -87,13 +96,14 @@ def put(args: argparse.Namespace) -> int:
         raise Failure(f"--batch must be 1..{MAX_BATCH}", USAGE)
     if args.skip < 0:
         raise Failure("--skip must be 0 or more", USAGE)
+    args.headers = _headers(args.header)
     with client(args) as api:
         if args.value is not None:
             if args.dedup_prefix is not None or args.skip:
                 raise Failure("--dedup-prefix and --skip read lines: give no VALUE", USAGE)
             item_id = api.put(
                 args.queue, args.value, args.key, delay=args.delay, ttl=args.ttl,
-                dedup_id=args.dedup_id,
+                dedup_id=args.dedup_id, headers=args.headers, priority=args.priority,
             )  # fmt: skip
             emit_json({"id": item_id}) if args.json else print(item_id)
             return 0
@@ -115,6 +125,17 @@ def put(args: argparse.Namespace) -> int:
         blank = f" ({done.blank} blank lines skipped)" if done.blank else ""
         print(f"put {done.stored} items{blank}")
     return 0
+
+
+def _headers(given: list[str] | None) -> dict[str, str] | None:
+    """`--header NAME=VALUE` options as headers (None: none)."""
+    headers: dict[str, str] = {}
+    for text in given or []:
+        name, sep, value = text.partition("=")
+        if not sep or not name:
+            raise Failure(f"--header {text!r}: give NAME=VALUE", USAGE)
+        headers[name] = value
+    return headers or None
 
 
 @dataclass
@@ -187,7 +208,13 @@ def _batches(source: IO[bytes], args: argparse.Namespace, done: Lines) -> Iterat
     dedup id is `P:<line number>`, so putting the same input again stores nothing twice."""
     template = {
         name: value
-        for name, value in (("key", args.key), ("delay", args.delay), ("ttl", args.ttl))
+        for name, value in (
+            ("key", args.key),
+            ("delay", args.delay),
+            ("ttl", args.ttl),
+            ("headers", args.headers),
+            ("priority", args.priority),
+        )
         if value is not None
     }
     batch = Batch()

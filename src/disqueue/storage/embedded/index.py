@@ -1,12 +1,12 @@
-"""The in-memory order of one queue: FIFO, by key, with O(1) head and removal.
+"""The in-memory order of one queue: by priority, FIFO, by key, with O(1) head and removal.
 
-Backends keep their items wherever they like (a dict, a database) and use this
-index to decide, without touching disk and without scanning, which item a take
-or peek gets. Items are named by a position number (`pos`) unique in the process.
+Backends keep their items wherever they like (a dict, a database) and use this index to
+decide, without touching disk and without scanning, which item a take or peek gets.
+Items are named by a position number (`pos`) unique in the process.
 
-Every item is in the arrival-order deque and, if it has a key, in that key's
-deque. Removing an item only forgets it in `alive`; the deques drop dead entries
-when they reach the head, and are compacted when more than half of them is dead,
+Every item is in its priority's arrival-order deque and, if it has a key, in that key's
+deque of its priority. Removing an item only forgets it in `alive`; the deques drop dead
+entries when they reach the head, and are compacted when more than half of them is dead,
 so a queue consumed only by keyed takes cannot grow its unkeyed deque forever.
 """
 
@@ -29,15 +29,30 @@ class _Lane:
         self.dead = 0
 
 
-class QueueIndex:
-    """The live items of one queue, by position, in order."""
+class _Level:
+    """The items of one priority: in arrival order, and by key."""
 
-    __slots__ = ("_alive", "_all", "_keys")
+    __slots__ = ("all", "keys", "live")
 
     def __init__(self) -> None:
+        self.all = _Lane(None)
+        self.keys: dict[str, _Lane] = {}
+        self.live = 0
+
+
+class QueueIndex:
+    """The live items of one queue, by position, in order: the highest priority first
+    (one level per priority present, at most ten: a head looks at each at most once),
+    oldest first within one. `priorities` (pos → priority, 0 left out) is the queue's
+    own map, read when an item enters or leaves: the rules keep it for every item."""
+
+    __slots__ = ("_alive", "_levels", "_order", "priorities")
+
+    def __init__(self, priorities: dict[int, int] | None = None) -> None:
         self._alive: dict[int, str | None] = {}  # pos → lower-cased key (shared strings)
-        self._all = _Lane(None)
-        self._keys: dict[str, _Lane] = {}
+        self.priorities: dict[int, int] = {} if priorities is None else priorities
+        self._levels: dict[int, _Level] = {0: _Level()}
+        self._order: list[_Level] = [self._levels[0]]  # highest priority first
 
     def __len__(self) -> int:
         return len(self._alive)
@@ -45,20 +60,30 @@ class QueueIndex:
     def __contains__(self, pos: int) -> bool:
         return pos in self._alive
 
+    def _level(self, pos: int) -> _Level:
+        priority = self.priorities.get(pos, 0)
+        level = self._levels.get(priority)
+        if level is None:
+            level = self._levels[priority] = _Level()
+            self._order = [self._levels[p] for p in sorted(self._levels, reverse=True)]
+        return level
+
     def _enter(self, pos: int, match: str | None) -> list[_Lane]:
         """Mark `pos` alive under `match`; the lanes it belongs in."""
-        lanes = [self._all]
+        level = self._level(pos)
+        level.live += 1
+        lanes = [level.all]
         if match is not None:
-            lane = self._keys.get(match)
+            lane = level.keys.get(match)
             if lane is None:
-                lane = self._keys[match] = _Lane(match)
+                lane = level.keys[match] = _Lane(match)
             match = lane.key
             lanes.append(lane)
         self._alive[pos] = match
         return lanes
 
     def add(self, pos: int, match: str | None, *, front: bool = False) -> None:
-        """Add an item at the back (or, given back, at the front)."""
+        """Add an item at the back (or, given back, at the front) of its priority."""
         for lane in self._enter(pos, match):
             if front:
                 lane.order.appendleft(pos)
@@ -66,19 +91,38 @@ class QueueIndex:
                 lane.order.append(pos)
 
     def head(self, match: str | None) -> int | None:
-        """The position of the oldest item (with lower-cased key `match`), or None."""
-        lane = self._all if match is None else self._keys.get(match)
-        if lane is None:
-            return None
-        order, alive = lane.order, self._alive
+        """The position of the oldest item of the highest priority (with lower-cased key
+        `match`), or None."""
+        for level in self._order:
+            if not level.live:
+                continue
+            lane = level.all if match is None else level.keys.get(match)
+            if lane is None:
+                continue
+            order, alive = lane.order, self._alive
+            while order:
+                pos = order[0]
+                if pos in alive:
+                    return pos
+                order.popleft()
+                lane.dead -= 1
+            if match is not None:
+                del level.keys[match]
+        return None
+
+    def oldest(self) -> int | None:
+        """The lowest position of a ready item, whatever its priority (for its age)."""
+        heads = [pos for level in self._order if level.live for pos in [self._first(level)]]
+        found = [pos for pos in heads if pos is not None]
+        return min(found) if found else None
+
+    def _first(self, level: _Level) -> int | None:
+        order, alive = level.all.order, self._alive
         while order:
-            pos = order[0]
-            if pos in alive:
-                return pos
+            if order[0] in alive:
+                return order[0]
             order.popleft()
-            lane.dead -= 1
-        if match is not None:
-            del self._keys[match]
+            level.all.dead -= 1
         return None
 
     def restore(self, pos: int, match: str | None) -> None:
@@ -93,11 +137,13 @@ class QueueIndex:
     def remove(self, pos: int) -> str | None:
         """Forget an item (taken or deleted); returns its lower-cased key."""
         match = self._alive.pop(pos)
-        self._bury(self._all)
+        level = self._levels[self.priorities.get(pos, 0)]
+        level.live -= 1
+        self._bury(level.all)
         if match is not None:
-            lane = self._keys[match]
+            lane = level.keys[match]
             if lane.dead + 1 == len(lane.order):
-                del self._keys[match]  # nothing alive is left under this key
+                del level.keys[match]  # nothing alive is left under this key
             else:
                 self._bury(lane)
         return match
@@ -110,6 +156,6 @@ class QueueIndex:
             lane.dead = 0
 
     def positions(self) -> list[int]:
-        """Every live position, oldest first."""
+        """Every live position, in take order."""
         alive = self._alive
-        return [pos for pos in self._all.order if pos in alive]
+        return [pos for level in self._order for pos in level.all.order if pos in alive]

@@ -14,10 +14,10 @@ from disqueue.storage.embedded.persistence import Restore, Row, Stored, T
 from disqueue.storage.embedded.rules import RuleStorage
 from disqueue.storage.embedded.state import Clock
 
-# An item as kept here: (id, key, value, attempts). A tuple of strings and an int is
+# An item as kept here: (id, key, value, attempts, headers). A tuple of strings and an int is
 # something Python's garbage collector stops tracking, so a million queued items add
 # nothing to the collector's full passes (an object per item made them pause 100+ ms).
-_Values = tuple[str, str | None, str, int]
+_Values = tuple[str, str | None, str, int, str | None]  # … and the headers' JSON text
 
 
 class MemoryPersistence:
@@ -48,7 +48,7 @@ class MemoryPersistence:
         self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
     ) -> None:
         for row in rows:
-            self._values[row.pos] = (row.id, row.key, row.value, row.attempts)
+            self._values[row.pos] = (row.id, row.key, row.value, row.attempts, row.headers)
 
     async def take(self, positions: list[int]) -> list[Stored | None]:
         return [Stored(*self._values.pop(pos)) for pos in positions]
@@ -56,9 +56,9 @@ class MemoryPersistence:
     async def lease(self, positions: list[int], until: float, token: str) -> list[Stored | None]:
         leased: list[Stored | None] = []
         for pos in positions:
-            item_id, key, value, attempts = self._values[pos]
-            self._values[pos] = (item_id, key, value, attempts + 1)
-            leased.append(Stored(item_id, key, value, attempts + 1))
+            item_id, key, value, attempts, headers = self._values[pos]
+            self._values[pos] = (item_id, key, value, attempts + 1, headers)
+            leased.append(Stored(item_id, key, value, attempts + 1, headers))
         return leased
 
     async def peek(self, pos: int) -> Stored | None:
@@ -80,8 +80,8 @@ class MemoryPersistence:
 
     async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
         for pos, _, new_pos in moves:
-            item_id, key, value, _ = self._values.pop(pos)
-            self._values[new_pos] = (item_id, key, value, 0)
+            item_id, key, value, _, headers = self._values.pop(pos)
+            self._values[new_pos] = (item_id, key, value, 0, headers)
 
     async def change(self, queue_id: int, settings: QueueSettings) -> None:
         return None  # the rules keep them in memory

@@ -27,6 +27,7 @@ class Stored(NamedTuple):
     key: str | None
     value: str
     attempts: int
+    headers: str | None = None  # JSON text (`storage.common.encode_headers`)
 
 
 class Row(NamedTuple):
@@ -39,6 +40,8 @@ class Row(NamedTuple):
     attempts: int
     visible_at: float | None
     ttl_at: float | None
+    headers: str | None = None  # JSON text (`storage.common.encode_headers`)
+    priority: int = 0
 
 
 class LoadedQueue(NamedTuple):
@@ -66,6 +69,7 @@ class LoadedItem(NamedTuple):
     ttl_at: float | None
     token: str | None
     dead_letter_from: str | None = None
+    priority: int = 0
 
 
 class LoadedDedup(NamedTuple):

@@ -25,7 +25,7 @@ from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
 from disqueue.errors import QueueFull, QueueNotFound, StorageFailure, TooMany
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
-from disqueue.storage.common import NameChanges, Totals
+from disqueue.storage.common import NameChanges, Totals, decode_headers, encode_headers
 from disqueue.storage.embedded.persistence import (
     LoadedDedup,
     LoadedItem,
@@ -118,6 +118,8 @@ class RuleStorage:
         for item in items:
             state = by_id[item.queue_id]
             pos, match = item.pos, match_key(item.key)
+            if item.priority:
+                state.index.priorities[pos] = item.priority
             if item.lease_until is not None:
                 lease = Lease(pos, match, item.attempts, item.lease_until, item.token or "")
                 state.leases[item.id] = lease
@@ -186,7 +188,7 @@ class RuleStorage:
         queue.settings = settings
 
     async def redrive(self, name: str, to: str | None, count: int | None) -> int:
-        """Ready dead letters, oldest first, back to `to` or where each came from."""
+        """Ready dead letters, in take order, back to `to` or where each came from."""
         letters = self._queue(name)
         moves: list[tuple[int, QueueState, int, str | None]] = []
         for pos in letters.index.positions():
@@ -205,7 +207,10 @@ class RuleStorage:
         now = self.clock()
         for pos, target, new_pos, match in moves:
             letters.origins.pop(pos, None)
+            priority = letters.index.priorities.pop(pos, 0)
             letters.ttl.pop(pos, None)
+            if priority:
+                target.index.priorities[new_pos] = priority
             target.index.add(new_pos, match)
             target.mark(new_pos, now)
             self._count(target, Totals(put=1))
@@ -252,7 +257,8 @@ class RuleStorage:
                     ids.append(known)
                     continue
             visible_at, ttl_at = contract.placement(new, queue.settings, now)
-            rows.append(Row(next(self._back), new.id, new.key, new.value, 0, visible_at, ttl_at))
+            rows.append(Row(next(self._back), new.id, new.key, new.value, 0, visible_at, ttl_at,
+                            encode_headers(new.headers), new.priority))  # fmt: skip
             ids.append(new.id)
             if new.dedup_id is not None:
                 until = contract.dedup_until(now)
@@ -275,6 +281,8 @@ class RuleStorage:
         queue.mark(rows[0].pos, now)
         for row in rows:
             match = match_key(row.key)
+            if row.priority:
+                queue.index.priorities[row.pos] = row.priority
             if row.visible_at is not None:
                 queue.delayed[row.pos] = match
                 self._timers.at(DelayEnd(queue, row.pos, row.visible_at))
@@ -298,15 +306,18 @@ class RuleStorage:
     async def put(self, name: str, item: Item) -> None:
         """`put_many` of one item without options: the hot path of the original protocol."""
         queue = self._queue(name)
-        if contract.defaults(queue.settings):  # the queue's delay or ttl: not plain
-            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+        if item.priority or contract.defaults(queue.settings):  # not plain
+            new = NewItem(item.value, item.key, id=item.id, headers=item.headers,
+                          priority=item.priority)  # fmt: skip
+            await self.put_many(name, [new])
             return
         if contract.full(queue.count() + queue.pending, 1, queue.settings):
             raise QueueFull()
         pos = next(self._back)
         queue.pending += 1
         try:
-            row = Row(pos, item.id, item.key, item.value, 0, None, None)
+            headers = encode_headers(item.headers)
+            row = Row(pos, item.id, item.key, item.value, 0, None, None, headers)
             await self.persistence.insert(queue.id, [row], [])
         finally:
             queue.pending -= 1
@@ -320,8 +331,11 @@ class RuleStorage:
         """Give back an item taken without a lease that could not be delivered."""
         queue = self._queue(name)
         pos = next(self._front)
-        row = Row(pos, item.id, item.key, item.value, item.attempts, None, None)
+        row = Row(pos, item.id, item.key, item.value, item.attempts, None, None,
+                  encode_headers(item.headers), item.priority)  # fmt: skip
         await self.persistence.insert(queue.id, [row], [])
+        if item.priority:
+            queue.index.priorities[pos] = item.priority
         queue.index.add(pos, match_key(item.key), front=True)
         self._count(queue, Totals(taken=-1))
         self.on_ready(name)
@@ -388,14 +402,18 @@ class RuleStorage:
                 if ttl:
                     ttl.pop(pos, None)
                 origin = queue.origins.pop(pos, None)
-                items.append(Item(found.value, found.key, found.id, dead_letter_from=origin))
+                priority = queue.index.priorities.pop(pos, 0)
+                items.append(Item(found.value, found.key, found.id, dead_letter_from=origin,
+                                  headers=decode_headers(found.headers),
+                                  priority=priority))  # fmt: skip
             else:
                 queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
                 self._timers.at(LeaseEnd(queue, found.id, pos, until))
                 receipt = contract.receipt(found.id, token)
                 origin = queue.origins.get(pos)
                 items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt,
-                                  origin))  # fmt: skip
+                                  origin, decode_headers(found.headers),
+                                  queue.index.priorities.get(pos, 0)))  # fmt: skip
         self._count(queue, Totals(taken=len(items)))
         return items
 
@@ -413,8 +431,10 @@ class RuleStorage:
             found = await self.persistence.peek(pos)
             if found is not None:
                 return Item(
-                    found.value, found.key, found.id, dead_letter_from=queue.origins.get(pos)
-                )
+                    found.value, found.key, found.id, dead_letter_from=queue.origins.get(pos),
+                    headers=decode_headers(found.headers),
+                    priority=queue.index.priorities.get(pos, 0),
+                )  # fmt: skip
             if pos == looked_at:  # still the head, and not in storage: they disagree
                 raise StorageFailure(f"storage failure: item at {pos} is missing")
             looked_at = pos  # taken while we looked: look at the new head
@@ -444,6 +464,7 @@ class RuleStorage:
         for pos in positions:
             queue.ttl.pop(pos, None)
             queue.origins.pop(pos, None)
+            queue.index.priorities.pop(pos, None)
         return len(positions)
 
     async def _expire(self, queue: QueueState, reserved: list[tuple[int, str | None]]) -> None:
@@ -457,6 +478,7 @@ class RuleStorage:
         for pos, _ in reserved:
             del queue.ttl[pos]
             queue.origins.pop(pos, None)
+            queue.index.priorities.pop(pos, None)
         self._count(queue, Totals(expired=len(reserved)))
 
     # -- leases ----------------------------------------------------------------------------
@@ -495,6 +517,7 @@ class RuleStorage:
             for item_id, lease in claimed:
                 del queue.leases[item_id]
                 queue.origins.pop(lease.pos, None)
+                queue.index.priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
         return [lease is not None for lease in leases]
 
@@ -604,6 +627,9 @@ class RuleStorage:
         """An item moved within its queue: its ttl (and where it came from) move too."""
         if pos in queue.origins:
             queue.origins[new_pos] = queue.origins.pop(pos)
+        priorities = queue.index.priorities
+        if pos in priorities:
+            priorities[new_pos] = priorities.pop(pos)
         if pos in queue.ttl:
             ttl_at = queue.ttl[new_pos] = queue.ttl.pop(pos)
             self._timers.at(TtlEnd(queue, new_pos, ttl_at))
@@ -622,6 +648,8 @@ class RuleStorage:
         except BaseException:
             lease.ending = False
             raise
+        if lease.pos in queue.index.priorities:
+            letters.index.priorities[new_pos] = queue.index.priorities[lease.pos]
         letters.index.add(new_pos, lease.match)
         letters.origins[new_pos] = queue.name
         letters.mark(new_pos, self.clock())
@@ -630,6 +658,7 @@ class RuleStorage:
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
         queue.origins.pop(lease.pos, None)
+        queue.index.priorities.pop(lease.pos, None)
         self._count(queue, Totals(dead_lettered=1))
 
     async def _drop_leased(
@@ -644,6 +673,7 @@ class RuleStorage:
         del queue.leases[item_id]
         queue.ttl.pop(lease.pos, None)
         queue.origins.pop(lease.pos, None)
+        queue.index.priorities.pop(lease.pos, None)
         self._count(queue, counted)
 
     # -- deadlines ---------------------------------------------------------------------------
@@ -715,4 +745,5 @@ class RuleStorage:
                 raise
             del queue.ttl[pos]
             queue.origins.pop(pos, None)
+            queue.index.priorities.pop(pos, None)
             self._count(queue, Totals(expired=1))

@@ -263,7 +263,7 @@ def _rows(
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(
         "SELECT pos, queue_id, id, key, attempts, lease_until, visible_at, ttl_at, receipt, "
-        "dead_letter_from FROM items ORDER BY pos"
+        "dead_letter_from, priority FROM items ORDER BY pos"
     ))  # fmt: skip
     dedup = connection.execute("SELECT queue_id, dedup_id, item_id, until FROM dedup")
     return queues, items, [LoadedDedup._make(row) for row in dedup]

@@ -35,7 +35,7 @@ MAX_BATCH = 4096
 #: Positions per `... WHERE pos IN (...)` statement.
 _CHUNK = 500
 
-Taken = tuple[str, str | None, str, int]  # item id, key, value, attempts
+Taken = tuple[str, str | None, str, int, str | None]  # item id, key, value, attempts, headers
 
 # Kinds of operation, in the order a batch runs them.
 CALL, PEEK, CREATE, INSERT, LEASE, TAKE, DELETE, REQUEUE, TOUCH, MOVE, COUNT, DROP = range(12)
@@ -184,7 +184,7 @@ def _execute(
         done((future, function(connection), False))
     for _, pos, future in by_kind[PEEK]:
         row = connection.execute(
-            "SELECT id, key, value, attempts FROM items WHERE pos = ?", (pos,)
+            "SELECT id, key, value, attempts, headers FROM items WHERE pos = ?", (pos,)
         ).fetchone()
         done((future, None if row is None else tuple(row), False))
     for _, (name, created, settings), future in by_kind[CREATE]:
@@ -201,8 +201,8 @@ def _execute(
             dedup += [(queue_id, *d) for d in dedups]
             done((future, None, False))
         connection.executemany(
-            "INSERT INTO items (pos, queue_id, id, key, value, attempts, visible_at, ttl_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO items (pos, queue_id, id, key, value, attempts, visible_at, ttl_at, "
+            "headers, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         if dedup:
@@ -211,7 +211,7 @@ def _execute(
         leased = _returning(
             connection,
             "UPDATE items SET attempts = attempts + 1, lease_until = ?, receipt = ? "
-            "WHERE pos IN ({marks}) RETURNING pos, id, key, value, attempts",
+            "WHERE pos IN ({marks}) RETURNING pos, id, key, value, attempts, headers",
             positions,
             until,
             token,
@@ -221,7 +221,8 @@ def _execute(
         every = [pos for _, positions, _ in by_kind[TAKE] for pos in positions]
         taken = _returning(
             connection,
-            "DELETE FROM items WHERE pos IN ({marks}) RETURNING pos, id, key, value, attempts",
+            "DELETE FROM items WHERE pos IN ({marks}) "
+            "RETURNING pos, id, key, value, attempts, headers",
             every,
         )
         for _, positions, future in by_kind[TAKE]:

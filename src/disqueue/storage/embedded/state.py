@@ -77,7 +77,7 @@ class QueueState:
     def oldest(self) -> float | None:
         """When the oldest ready item was put (Unix time, to about a second). An item
         given back or loaded at start counts from the oldest mark, or from `since`."""
-        head = self.index.head(None)
+        head = self.index.oldest()
         if head is None:
             return None
         marks = self.marks

@@ -7,7 +7,7 @@ different items and never wait for each other, and each item goes to exactly one
 
 from __future__ import annotations
 
-ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from"
+ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from, i.headers, i.priority"
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
@@ -71,8 +71,8 @@ INSERT INTO items (pos, queue_id, id, key, match, value)
 SELECT nextval('items_back'), $1, $2, $3, $4, $5 {_EXISTS.format("$1")}"""
 
 PUT_FRONT = f"""
-INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
-SELECT -nextval('items_front'), $1, $2, $3, $4, $5, $6 {_EXISTS.format("$1")}"""
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts, headers, priority)
+SELECT -nextval('items_front'), $1, $2, $3, $4, $5, $6, $7, $8 {_EXISTS.format("$1")}"""
 
 # Puts gathered while the database was busy (disqueue.storage.postgres.batch), into
 # any queues, as one statement.
@@ -87,9 +87,10 @@ RETURNING id"""
 # Items taken for a request that went away before they reached it: back to the front,
 # as if never taken.
 UNTAKE = f"""
-INSERT INTO items (pos, queue_id, id, key, match, value, attempts)
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts, headers, priority)
 SELECT -nextval('items_front'), $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                                                 $6::int[]) {_EXISTS.format("$1")}"""
+                                                 $6::int[], $7::text[], $8::smallint[])
+{_EXISTS.format("$1")}"""
 UNLEASE = """
 UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, attempts = attempts - 1
 WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
@@ -97,9 +98,10 @@ WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
 POSITIONS = "SELECT nextval('items_back') FROM generate_series(1, $1)"
 
 PUT_MANY = f"""
-INSERT INTO items (queue_id, pos, id, key, match, value, visible_at, ttl_at)
+INSERT INTO items (queue_id, pos, id, key, match, value, visible_at, ttl_at, headers, priority)
 SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
-                         $7::float8[], $8::float8[]) {_EXISTS.format("$1")}"""
+                         $7::float8[], $8::float8[], $9::text[], $10::smallint[])
+{_EXISTS.format("$1")}"""
 
 # A dedup_id claims its window unless a live claim exists (then nothing is returned
 # and the first item's id is read). Two nodes claiming at once: the second waits for
@@ -114,7 +116,7 @@ _READY = """
 SELECT pos FROM items
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
   AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused}
-ORDER BY pos LIMIT $2"""
+ORDER BY priority DESC, pos LIMIT $2"""
 # A take (locked) finds nothing in a paused queue (contract.takeable), read from the
 # `paused` table in the same statement (one lookup per statement, whatever the count),
 # so that a pause holds on every node at once; a peek still sees the head.
@@ -184,12 +186,12 @@ UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
                  visible_at = NULL, ttl_at = NULL, dead_letter_from = $3
 WHERE pos = $1"""
 
-# A redrive (contract.redrive_target): the ready dead letters, oldest first, locked; then
+# A redrive (contract.redrive_target): the ready dead letters in take order, locked; then
 # each to the back of its target, attempts reset, where it came from forgotten.
 REDRIVE_READY = """
 SELECT pos, dead_letter_from FROM items
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-ORDER BY pos FOR UPDATE SKIP LOCKED"""
+ORDER BY priority DESC, pos FOR UPDATE SKIP LOCKED"""
 REDRIVE = """
 UPDATE items i SET queue_id = u.queue_id, pos = u.new, attempts = 0, ttl_at = NULL,
                    dead_letter_from = NULL

@@ -32,7 +32,7 @@ from disqueue.errors import (
 )
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
 from disqueue.storage.base import pending_migrations
-from disqueue.storage.common import NameChanges, Totals
+from disqueue.storage.common import NameChanges, Totals, decode_headers, encode_headers
 from disqueue.storage.postgres import sql
 from disqueue.storage.postgres.batch import Combiner
 from disqueue.storage.postgres.node import Node
@@ -413,8 +413,11 @@ class PostgresStorage:
     # -- putting ------------------------------------------------------------------------
 
     async def put(self, name: str, item: Item) -> None:
-        if contract.defaults((await self._queue(name))[1]):  # the queue's delay or ttl
-            await self.put_many(name, [NewItem(item.value, item.key, id=item.id)])
+        # The queue's delay or ttl, or headers: not the plain put.
+        if item.headers or item.priority or contract.defaults((await self._queue(name))[1]):
+            await self.put_many(name, [NewItem(item.value, item.key, id=item.id,
+                                               headers=item.headers,
+                                               priority=item.priority)])  # fmt: skip
             return
 
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
@@ -481,7 +484,8 @@ class PostgresStorage:
                         sql.PUT_MANY, queue_id, positions, [n.id for n in new],
                         [n.key for n in new], [match_key(n.key) for n in new],
                         [n.value for n in new], [p.visible_at for p in placed],
-                        [p.ttl_at for p in placed],
+                        [p.ttl_at for p in placed], [encode_headers(n.headers) for n in new],
+                        [n.priority for n in new],
                     )  # fmt: skip
                     _stored(status, len(new))
             if new:
@@ -519,7 +523,7 @@ class PostgresStorage:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
             status = await self.run(
                 "execute", sql.PUT_FRONT, queue_id, item.id, item.key, match_key(item.key),
-                item.value, item.attempts,
+                item.value, item.attempts, encode_headers(item.headers), item.priority,
             )  # fmt: skip
             _stored(status, 1)
             self.node.count(queue_id, Totals(taken=-1))
@@ -573,14 +577,17 @@ class PostgresStorage:
         args += [match] if match is not None else []
         args += [until, token] if until is not None else []
         rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
-        rows.sort(key=lambda row: row[0])
+        rows.sort(key=lambda row: contract.take_order(row[7], row[0]))
         if until is None:
-            items = [Item(row[3], row[2], row[1], dead_letter_from=row[5]) for row in rows]
+            items = [Item(row[3], row[2], row[1], dead_letter_from=row[5],
+                          headers=decode_headers(row[6]), priority=row[7])
+                     for row in rows]  # fmt: skip
         else:
             items = [
-                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token), row[5])
+                Item(row[3], row[2], row[1], row[4], until, contract.receipt(row[1], token), row[5],
+                     decode_headers(row[6]), row[7])
                 for row in rows
-            ]
+            ]  # fmt: skip
         shares, start = [], 0
         for count in counts:
             shares.append(items[start : start + count])
@@ -603,6 +610,8 @@ class PostgresStorage:
                     "execute", sql.UNTAKE, queue_id, [item.id for item in items],
                     [item.key for item in items], [match_key(item.key) for item in items],
                     [item.value for item in items], [item.attempts for item in items],
+                    [encode_headers(item.headers) for item in items],
+                    [item.priority for item in items],
                 )  # fmt: skip
         except (StorageUnavailable, StorageFailure):
             log.error("storage postgres: %d items taken for a request that went away were "
@@ -620,7 +629,10 @@ class PostgresStorage:
             return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
 
         row = await self._on_queue(name, peek, lambda row: row is not None)
-        return None if row is None else Item(row[3], row[2], row[1], dead_letter_from=row[5])
+        if row is None:
+            return None
+        return Item(row[3], row[2], row[1], dead_letter_from=row[5], headers=decode_headers(row[6]),
+                    priority=row[7])  # fmt: skip
 
     async def purge(self, name: str, in_flight: bool = False) -> int:
         async def purge(queue_id: int, settings: QueueSettings) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -155,9 +155,20 @@ class AsyncClient:
         delay: float | None = None,
         ttl: float | None = None,
         dedup_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        priority: int | None = None,
     ) -> str:
-        """Put one item; its id."""
-        call = calls.put(queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id)
+        """Put one item (`priority` 0-9: the highest is taken first); its id."""
+        call = calls.put(
+            queue,
+            value,
+            key,
+            delay=delay,
+            ttl=ttl,
+            dedup_id=dedup_id,
+            headers=headers,
+            priority=priority,
+        )
         return await self.send(call)
 
     async def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:

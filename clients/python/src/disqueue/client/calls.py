@@ -18,7 +18,8 @@ from disqueue.client.models import Item, QueueInfo, Settled
 
 T = TypeVar("T")
 #: An item to put: a value, a (value, key) pair, or a mapping with `value` and
-#: optionally `key`, `delay`, `ttl`, `dedup_id`.
+#: optionally `key`, `delay`, `ttl`, `dedup_id`, `headers` (a mapping of strings),
+#: `priority` (0-9).
 NewItem = str | tuple[str, str | None] | Mapping[str, Any]
 #: At most this many items in one batch put or one take (API.md Part 2).
 MAX_BATCH = 1000
@@ -169,9 +170,14 @@ def put(
     delay: float | None = None,
     ttl: float | None = None,
     dedup_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    priority: int | None = None,
 ) -> Call[str]:
-    """`POST /put` of one item; its id."""
-    form = _form(name=queue, value=value, key=key, delay=delay, ttl=ttl, dedup_id=dedup_id)
+    """`POST /put` of one item; its id. `headers` go as JSON text, as a form sends them."""
+    form = _form(
+        name=queue, value=value, key=key, delay=delay, ttl=ttl, dedup_id=dedup_id,
+        headers=json.dumps(dict(headers)) if headers else None, priority=priority,
+    )  # fmt: skip
     return Call("POST", "/put", lambda payload: str(payload["id"]), form)
 
 

@@ -13,7 +13,8 @@ class Item:
 
     `id` names the item; `attempts`, `lease_expires` (Unix time) and `receipt` (what
     names this delivery's lease, API.md Part 3) are set only on leased deliveries;
-    `dead_letter_from` (the queue a dead letter left) only on dead letters.
+    `dead_letter_from` (the queue a dead letter left) only on dead letters; `headers`
+    only on items put with some; `priority` is 0 unless the item was put with another.
     """
 
     value: str
@@ -23,6 +24,8 @@ class Item:
     lease_expires: float | None = None
     receipt: str | None = None
     dead_letter_from: str | None = None
+    headers: Mapping[str, str] | None = None
+    priority: int = 0
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Item:
@@ -35,6 +38,8 @@ class Item:
             lease_expires=payload.get("lease_expires"),
             receipt=payload.get("receipt"),
             dead_letter_from=payload.get("dead_letter_from"),
+            headers=payload.get("headers"),
+            priority=payload.get("priority", 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,6 +48,10 @@ class Item:
         for name in ("id", "attempts", "lease_expires", "receipt", "dead_letter_from"):
             if getattr(self, name) is not None:
                 wire[name] = getattr(self, name)
+        if self.headers:
+            wire["headers"] = dict(self.headers)
+        if self.priority:
+            wire["priority"] = self.priority
         return wire
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -180,9 +180,22 @@ class Client:
         delay: float | None = None,
         ttl: float | None = None,
         dedup_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        priority: int | None = None,
     ) -> str:
-        """Put one item; its id."""
-        return self.send(calls.put(queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id))
+        """Put one item (`priority` 0-9: the highest is taken first); its id."""
+        return self.send(
+            calls.put(
+                queue,
+                value,
+                key,
+                delay=delay,
+                ttl=ttl,
+                dedup_id=dedup_id,
+                headers=headers,
+                priority=priority,
+            )
+        )
 
     def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
         """Put items in batches of 1000 (each batch stored whole or not at all); their ids."""
