@@ -97,6 +97,13 @@ class QueueService:
         self._again: set[str] = set()
         storage.on_ready = self._wake
 
+    @property
+    def decides_at_once(self) -> bool:
+        """Whether every action decides its effect before its first wait (the embedded
+        backends), so that a transport may run one connection's messages side by side
+        without reordering their effects. (The edges ask this, not the storage.)"""
+        return bool(getattr(self.storage, "decides_at_once", False))
+
     # -- queues -----------------------------------------------------------------
 
     async def create_queue(

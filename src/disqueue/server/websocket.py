@@ -97,7 +97,7 @@ class WebSocketConsumer:
         self.handling = 0
         # Messages in progress, oldest first, each with the future of its answer
         # written (the next one's answer waits for it).
-        self.pipelined = getattr(service.storage, "decides_at_once", False)
+        self.pipelined = service.decides_at_once
         self.in_progress: deque[asyncio.Task[None]] = deque()
         self._answered: asyncio.Future[None] | None = None
 
