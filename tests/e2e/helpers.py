@@ -308,8 +308,34 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
+def _wire_errors() -> list[tuple[int, re.Pattern[str]]]:
+    """The HTTP errors `src/disqueue/wire.json` lists: (status, the message as a pattern,
+    each `{placeholder}` standing for any text)."""
+    wire = json.loads((REPO / "src" / "disqueue" / "wire.json").read_text())
+    errors = []
+    for entry in wire["errors"]:
+        parts = re.split(r"\{[a-z_]+\}", entry["message"])
+        errors.append((entry["status"], re.compile(".+".join(map(re.escape, parts)), re.DOTALL)))
+    return errors
+
+
+#: Every error an end-to-end test sees must be one the protocol's description lists,
+#: with its status: a new error message the server says without wire.json (and so
+#: without /openapi.json) telling clients of it fails the test that meets it.
+WIRE_ERRORS = _wire_errors()
+
+
+def check_wire_error(status: int | None, message: str) -> None:
+    """Assert that (status, message) is an error listed in wire.json; a WebSocket error
+    (status None) may be any listed message, since ops answer with HTTP's errors too."""
+    assert any((status is None or s == status) and p.fullmatch(message) for s, p in WIRE_ERRORS), (
+        f"status {status} {message!r} is not an error src/disqueue/wire.json lists"
+    )
+
+
 def check_envelope(status: int, headers: Mapping[str, str] | Message, raw: bytes) -> dict[str, Any]:
-    """Assert the response envelope of API.md and return the decoded body."""
+    """Assert the response envelope of API.md (an error one that wire.json lists) and
+    return the decoded body."""
     ctype = headers.get("Content-Type", "")
     assert ctype.split(";")[0].strip().lower() == "application/json", (
         f"status {status}: Content-Type {ctype!r}, body {raw[:300]!r}"
@@ -327,6 +353,7 @@ def check_envelope(status: int, headers: Mapping[str, str] | Message, raw: bytes
         assert isinstance(body["message"], str), body
         assert body["message"], body
         assert body["payload"] is None, body
+        check_wire_error(status, body["message"])
     return body
 
 
@@ -479,6 +506,8 @@ async def recv_json(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) ->
     data = json.loads(msg.data)
     assert isinstance(data, dict), data
     assert set(data) == {"success", "message", "payload"}, data
+    if data["success"] is False:
+        check_wire_error(None, data["message"])
     return data
 
 
