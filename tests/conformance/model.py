@@ -110,6 +110,20 @@ class Model:
         self.main.totals.put += 1
         return item_id
 
+    def put_leased(self, item_id: str, value: str, key: str | None, lease: float) -> str | None:
+        """A plain put stored straight in flight, its first delivery (a put handed to a
+        consumer waiting with a lease): "no" where the queue's rules want it to wait its
+        turn (paused, a default delay or ttl), "full" past max_items, else "leased"."""
+        if self.paused or self.delay or self.ttl is not None:
+            return "no"
+        if self.put(item_id, value, key, None, None, None) is None:
+            return "full"
+        item = self.main.items[item_id]
+        item.attempts = item.delivery = 1
+        item.lease_until = self.now + lease
+        self.main.totals.taken += 1
+        return "leased"
+
     # -- take -------------------------------------------------------------------------
 
     def take(

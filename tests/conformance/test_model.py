@@ -5,7 +5,8 @@ agree; a backend that drifts from the contract fails here.
 
 Operations: put (delay, ttl, dedup_id, max_items, priority 0-9 (10 refused), headers:
 kept through every take, peek, lease end, dead letter, redrive and restart; refused ones
-change nothing), batch put, take (key, lease, count), peek, ack / release (with or
+change nothing), batch put, a put stored straight in flight (`put_leased`: what a put does for a
+consumer waiting with a lease), take (key, lease, count), peek, ack / release (with or
 without delay) / touch by receipt, by item id and by a receipt never issued, purge (with
 or without the items in flight), pause and resume, a change of the queue's settings
 (retry delays, max_attempts, max_items, default delay and ttl: they hold at once, for
@@ -30,7 +31,7 @@ from hypothesis import strategies as st
 from disqueue.core import QueueService
 from disqueue.core.contract import LeaseRef, parse_receipt
 from disqueue.errors import DisqueueError
-from disqueue.models import NewItem, QueueSettings
+from disqueue.models import Item, NewItem, QueueSettings
 
 from .conftest import Backend
 from .model import Model, ModelItem, ModelQueue
@@ -64,6 +65,7 @@ OP = {
         st.just("put_many"), st.lists(st.tuples(VALUES, KEYS), min_size=1, max_size=3)
     ),
     "take": TAKE,
+    "put_leased": st.tuples(st.just("put_leased"), VALUES, KEYS, st.sampled_from([10.0, 30.0])),
     "peek": st.tuples(st.just("peek"), KEYS),
     "ack": st.tuples(st.just("ack"), PICK, st.sampled_from(["receipt", "receipt", "id", "never"])),
     "release": RELEASE,
@@ -87,8 +89,8 @@ OP = {
 # How often each comes up, in twentieths: the rules are in how puts, takes, the ends of
 # leases and time meet.
 WEIGHTS = {
-    "put": 4, "put_many": 1, "take": 4, "peek": 1, "ack": 2, "release": 2, "touch": 1,
-    "purge": 0.5, "pause": 1, "settings": 1, "take_dlq": 1, "redrive": 1, "advance": 3,
+    "put": 4, "put_many": 1, "put_leased": 1, "take": 4, "peek": 1, "ack": 2, "release": 2,
+    "touch": 1, "purge": 0.5, "pause": 1, "settings": 1, "take_dlq": 1, "redrive": 1, "advance": 3,
     "restart": 1.5,
 }  # fmt: skip
 OPS = st.lists(
@@ -207,6 +209,23 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             if got == wanted:
                 run.delivered(items, taken, leased)
             return got, wanted
+        if kind == "put_leased":  # what a put does for a consumer waiting with a lease
+            _, value, key, lease = op
+            item_id = f"m{next(run.ids)}"
+            storage = run.backend.storage
+            assert storage is not None
+            if run.backend.kind == "postgres":  # it never does (PostgresStorage.put_leased)
+                return await storage.put_leased(run.main, Item(value, key, item_id), lease), None
+            outcome = model.put_leased(item_id, value, key, lease)
+            wanted = "queue is full" if outcome == "full" else None
+            got_item = await storage.put_leased(run.main, Item(value, key, item_id), lease)
+            if got_item is None:
+                return None, None if outcome == "no" else outcome
+            modeled = model.main.items[item_id]
+            run.delivered([got_item], [modeled], True)
+            return shape(got_item, True), model_shape(
+                modeled, True
+            ) if outcome == "leased" else outcome
         if kind == "peek":
             found = model.peek(op[1])
             wanted = model_shape(found, False) if found else "no item to peek"

@@ -263,11 +263,38 @@ class QueueService:
                 await self.storage.count_handoff(name)
                 await written
                 return item.id
+        if plain and self.leased_wants.waiting(name) and await self._hand_off_leased(name, item):
+            return item.id
         if plain:
             await self.storage.put(name, Item(item.value, item.key, item.id))
             return item.id
         (item_id,) = await self.storage.put_many(name, [item])
         return item_id
+
+    async def _hand_off_leased(self, name: str, item: NewItem) -> bool:
+        """Give a plain put to the longest-waiting want with a lease: storage keeps it
+        in flight for that want from the start (`Storage.put_leased`, one write), and it
+        is delivered then. The put is answered once it is stored, as any put: it is in
+        flight under a lease, so if the delivery fails it is released and comes again.
+        False, with nothing stored, when no want takes it or storage would rather the
+        item waited its turn."""
+        plain = Item(item.value, item.key, item.id)
+        want = self.leased_wants.first_match(name, plain)
+        if want is None or want.lease is None:
+            return False
+        wakes = self._wakes.get(name, 0)
+        want.busy = True  # takes and other puts pass it over while storage writes
+        try:
+            leased = await self.storage.put_leased(name, plain, want.lease)
+        finally:
+            want.busy = False
+            if self._wakes.get(name, 0) != wakes:
+                self._wake(name)  # items became ready while the want was busy
+        if leased is None:
+            return False
+        if not (self.leased_wants.pending(want) and self._deliver(want, leased, None)):
+            await self.give_back(name, leased)  # the want went away meanwhile
+        return True
 
     async def _may_hand_off(self, name: str) -> bool:
         """Whether a plain put may go straight to a waiting want: not while the queue is

@@ -127,6 +127,13 @@ class WantRegistry:
     def pop_match(self, queue: str, item: Item) -> Want | None:
         """Remove and return the longest-waiting want of `queue` that accepts `item`
         (passing over busy ones, and those whose consumer takes no hand-off now)."""
+        chosen = self.first_match(queue, item)
+        if chosen is not None:
+            self.remove(chosen)
+        return chosen
+
+    def first_match(self, queue: str, item: Item) -> Want | None:
+        """The want `pop_match` would choose, left in its place in line."""
         wants = self._queues.get(queue)
         if wants is None:
             return None
@@ -142,8 +149,6 @@ class WantRegistry:
             chosen = first_any
         else:
             chosen = first_any if first_any.seq < first_keyed.seq else first_keyed
-        if chosen is not None:
-            self.remove(chosen)
         return chosen
 
     def in_order(self, queue: str) -> list[Want]:

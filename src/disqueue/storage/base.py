@@ -96,6 +96,14 @@ class Storage(Protocol):
         """Give `item` back at the front of the queue (it was not delivered)."""
         ...
 
+    async def put_leased(self, name: str, item: Item, lease: float) -> Item | None:
+        """Store a plain `item` already in flight for `lease` seconds (its first
+        delivery, with a receipt), in one write: a put handed to a consumer that waits
+        with a lease. None, and nothing stored, where the queue's rules want the item to
+        wait its turn (paused, delayed by default, a ttl, ordered, priorities), or where
+        the backend cannot: then the caller puts and takes it the usual way."""
+        ...
+
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         """Remove and return the oldest item (with a matching key, if `key` is given);
         with `lease`, keep it in flight for that many seconds instead of removing it."""

@@ -42,6 +42,9 @@ class Row(NamedTuple):
     ttl_at: float | None
     headers: str | None = None  # JSON text (`storage.common.encode_headers`)
     priority: int = 0
+    #: Stored in flight (a put handed to a leased want): until when, under which token.
+    lease_until: float | None = None
+    token: str | None = None
 
 
 class LoadedQueue(NamedTuple):

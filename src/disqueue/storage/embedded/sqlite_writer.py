@@ -202,7 +202,7 @@ def _execute(
             done((future, None, False))
         connection.executemany(
             "INSERT INTO items (pos, queue_id, id, key, value, attempts, visible_at, ttl_at, "
-            "headers, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "headers, priority, lease_until, receipt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         if dedup:

@@ -519,6 +519,12 @@ class PostgresStorage:
             new.append(item)
         return ids, new
 
+    async def put_leased(self, name: str, item: Item, lease: float) -> Item | None:
+        """Not here: puts gathered from many requests share one statement (`PUT_BATCH`),
+        which a leased insert would leave; the put and the waiting consumer's take go
+        the usual way."""
+        return None
+
     async def put_front(self, name: str, item: Item) -> None:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
             status = await self.run(
