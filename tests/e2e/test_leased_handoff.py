@@ -21,8 +21,11 @@ SQLITE = {"storage": {"type": "sqlite"}}
 MEMORY = {"storage": {"type": "memory"}}
 
 
-async def _leased_want(ws: aiohttp.ClientWebSocketResponse, queue: str, lease: float) -> None:
-    await ws.send_str(json.dumps({"identifier": "w", "queue": queue, "lease": lease}))
+async def _leased_want(ws: aiohttp.ClientWebSocketResponse, api: Api, queue: str) -> None:
+    """A want with a 30 s lease on `queue`, once the server has it waiting."""
+    waiting = api.info(queue)["consumers"]
+    await ws.send_str(json.dumps({"identifier": "w", "queue": queue, "lease": 30}))
+    await asyncio.to_thread(api.wait_for_consumers, queue, waiting + 1)
 
 
 @pytest.mark.parametrize("config", [MEMORY, SQLITE], ids=["memory", "sqlite"])
@@ -35,8 +38,7 @@ async def test_put_to_a_waiting_leased_consumer_is_its_first_delivery(
     with Api(server.url) as api:
         queue = create_queue(api)
         async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(server.url)) as ws:
-            await _leased_want(ws, queue, 30)
-            await asyncio.to_thread(api.wait_for_consumers, queue, 1)
+            await _leased_want(ws, api, queue)
             before = time.time()
             item_id = await asyncio.to_thread(put_item, api, queue, "hot", "k")
             _, item = await recv_delivery(ws)
@@ -66,8 +68,7 @@ async def test_a_leased_hand_off_survives_a_crash_under_its_receipt(
     with Api(server.url) as api:
         queue = create_queue(api)
         async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(server.url)) as ws:
-            await _leased_want(ws, queue, 30)
-            await asyncio.to_thread(api.wait_for_consumers, queue, 1)
+            await _leased_want(ws, api, queue)
             await asyncio.to_thread(put_item, api, queue, "survives")
             _, item = await recv_delivery(ws)
             server.stop(signal.SIGKILL)
@@ -89,8 +90,7 @@ async def test_a_leased_hand_off_comes_back_when_its_consumer_leaves(
     with Api(server.url) as api:
         queue = create_queue(api)
         async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(server.url)) as ws:
-            await _leased_want(ws, queue, 30)
-            await asyncio.to_thread(api.wait_for_consumers, queue, 1)
+            await _leased_want(ws, api, queue)
             item_id = await asyncio.to_thread(put_item, api, queue, "again")
             assert (await recv_delivery(ws))[1]["id"] == item_id
         again = await asyncio.to_thread(take_leased, api, queue, 30)
@@ -113,10 +113,8 @@ async def test_no_leased_hand_off_where_the_item_must_wait(
             session.ws_connect(ws_url(server.url)) as a,
             session.ws_connect(ws_url(server.url)) as b,
         ):
-            await _leased_want(a, paused, 30)
-            await _leased_want(b, delayed, 30)
-            await asyncio.to_thread(api.wait_for_consumers, paused, 1)
-            await asyncio.to_thread(api.wait_for_consumers, delayed, 1)
+            await _leased_want(a, api, paused)
+            await _leased_want(b, api, delayed)
             await asyncio.to_thread(put_item, api, paused, "held")
             put_at = time.monotonic()
             await asyncio.to_thread(put_item, api, delayed, "later")
