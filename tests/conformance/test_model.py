@@ -214,7 +214,7 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             item_id = f"m{next(run.ids)}"
             storage = run.backend.storage
             assert storage is not None
-            if run.backend.kind == "postgres":  # it never does (PostgresStorage.put_leased)
+            if run.backend.kind == "postgres" and model.max_items is not None:  # declined there
                 return await storage.put_leased(run.main, Item(value, key, item_id), lease), None
             outcome = model.put_leased(item_id, value, key, lease)
             wanted = "queue is full" if outcome == "full" else None

@@ -9,16 +9,36 @@ import asyncio
 import json
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
 from .conftest import StartServer
-from .helpers import Api, create_queue, put_item, recv_delivery, take_leased, ws_url
+from .helpers import (
+    Api,
+    create_queue,
+    durable_config,
+    put_item,
+    recv_delivery,
+    take_leased,
+    ws_url,
+)
 
-SQLITE = {"storage": {"type": "sqlite"}}
-MEMORY = {"storage": {"type": "memory"}}
+KINDS = ["memory", "sqlite", "postgres"]
+
+
+@pytest.fixture(params=KINDS)
+def config(request: pytest.FixtureRequest) -> Iterator[dict[str, Any]]:
+    """A server configuration on each backend (PostgreSQL: a fresh schema)."""
+    if request.param == "memory":
+        yield {"storage": {"type": "memory"}}
+        return
+    with ExitStack() as stack:
+        yield durable_config(request.param, stack)
 
 
 async def _leased_want(ws: aiohttp.ClientWebSocketResponse, api: Api, queue: str) -> None:
@@ -28,9 +48,8 @@ async def _leased_want(ws: aiohttp.ClientWebSocketResponse, api: Api, queue: str
     await asyncio.to_thread(api.wait_for_consumers, queue, waiting + 1)
 
 
-@pytest.mark.parametrize("config", [MEMORY, SQLITE], ids=["memory", "sqlite"])
 async def test_put_to_a_waiting_leased_consumer_is_its_first_delivery(
-    start_server: StartServer, tmp_path: Path, config: dict[str, object]
+    start_server: StartServer, tmp_path: Path, config: dict[str, Any]
 ) -> None:
     """The waiting consumer gets the put as a leased delivery (receipt, attempts 1); the
     queue counts it in flight, and the receipt acks it."""
@@ -59,12 +78,13 @@ async def test_put_to_a_waiting_leased_consumer_is_its_first_delivery(
             assert api.info(queue)["in_flight"] == 0
 
 
+@pytest.mark.parametrize("config", ["sqlite", "postgres"], indirect=True)
 async def test_a_leased_hand_off_survives_a_crash_under_its_receipt(
-    start_server: StartServer, tmp_path: Path
+    start_server: StartServer, tmp_path: Path, config: dict[str, Any]
 ) -> None:
     """kill -9 right after the delivery: the item is still in flight after the restart,
     under the same receipt, which acks it (it was written leased, not ready)."""
-    server = start_server(SQLITE, directory=tmp_path / "node")
+    server = start_server(config, directory=tmp_path / "node")
     with Api(server.url) as api:
         queue = create_queue(api)
         async with aiohttp.ClientSession() as session, session.ws_connect(ws_url(server.url)) as ws:
@@ -80,9 +100,8 @@ async def test_a_leased_hand_off_survives_a_crash_under_its_receipt(
         assert api.info(queue)["in_flight"] == 0
 
 
-@pytest.mark.parametrize("config", [MEMORY, SQLITE], ids=["memory", "sqlite"])
 async def test_a_leased_hand_off_comes_back_when_its_consumer_leaves(
-    start_server: StartServer, tmp_path: Path, config: dict[str, object]
+    start_server: StartServer, tmp_path: Path, config: dict[str, Any]
 ) -> None:
     """The consumer closes without acking: the item it was handed is released (the
     connection's leases are), and the next take gets it as delivery 2."""
@@ -97,9 +116,8 @@ async def test_a_leased_hand_off_comes_back_when_its_consumer_leaves(
         assert (again["id"], again["attempts"]) == (item_id, 2)
 
 
-@pytest.mark.parametrize("config", [MEMORY, SQLITE], ids=["memory", "sqlite"])
 async def test_no_leased_hand_off_where_the_item_must_wait(
-    start_server: StartServer, tmp_path: Path, config: dict[str, object]
+    start_server: StartServer, tmp_path: Path, config: dict[str, Any]
 ) -> None:
     """A paused queue keeps the put for the resume; a queue with a default delay keeps it
     until the delay is over: the waiting consumer gets it only then."""

@@ -95,6 +95,13 @@ UNLEASE = """
 UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, attempts = attempts - 1
 WHERE queue_id = $1 AND id = ANY($2::text[]) AND lease_until IS NOT NULL"""
 
+# A plain put stored in flight for a consumer waiting with a lease on this node (its
+# first delivery): nothing while the queue is paused (contract.takeable), on any node.
+PUT_LEASED = f"""
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts, lease_until, receipt)
+SELECT nextval('items_back'), $1, $2, $3, $4, $5, 1, $6, $7 {_EXISTS.format("$1")}
+  AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"""
+
 POSITIONS = "SELECT nextval('items_back') FROM generate_series(1, $1)"
 
 PUT_MANY = f"""

@@ -520,10 +520,21 @@ class PostgresStorage:
         return ids, new
 
     async def put_leased(self, name: str, item: Item, lease: float) -> Item | None:
-        """Not here: puts gathered from many requests share one statement (`PUT_BATCH`),
-        which a leased insert would leave; the put and the waiting consumer's take go
-        the usual way."""
-        return None
+        """One statement, the insert of the item in flight, instead of a put and then the
+        waiting consumer's take. Declined (None) on a queue with `max_items` (its room is
+        made under a lock, by the usual put), or where the item must wait its turn; a
+        queue paused or gone meanwhile stores nothing, and the usual put answers."""
+        queue_id, settings = await self._queue(name)
+        if settings.max_items is not None or contract.defaults(settings):
+            return None
+        until = contract.lease_until(lease, self.clock())
+        token = new_item_id()
+        args = (*self._put_args(queue_id, item), until, token)
+        if await self.run("execute", sql.PUT_LEASED, *args) != "INSERT 0 1":
+            return None
+        self.node.count(queue_id, Totals(put=1, taken=1))
+        self.node.deadline(until)
+        return Item(item.value, item.key, item.id, 1, until, contract.receipt(item.id, token))
 
     async def put_front(self, name: str, item: Item) -> None:
         async def insert(queue_id: int, settings: QueueSettings) -> bool:
