@@ -80,6 +80,11 @@ test-python: $(VENV)/.test-deps chromium fuse prometheus
 	scripts/ensure-postgres
 	$(BIN)/pytest $(ARGS)
 
+# The README's screenshot (docs/dashboard.png) is the one the dashboard test takes.
+screenshot: $(VENV)/.test-deps chromium
+	DISQUEUE_README_SCREENSHOT=docs/dashboard.png $(BIN)/pytest tests/e2e/test_dashboard.py \
+		-k overview -p no:cacheprovider -s $(ARGS)
+
 # The long version of the power-loss and I/O-fault tests (`make test` runs a few rounds).
 POWER_ROUNDS ?= 25
 test-power: $(VENV)/.test-deps fuse
