@@ -4,13 +4,17 @@ the parameter, the window and fields checked, and only the queues a user may rea
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests import pg
+
 from .conftest import StartServer
-from .helpers import Api, wait_until
+from .helpers import Api, Server, wait_until
 
 FIELDS = {
     "ready", "delayed", "in_flight", "consumers", "oldest_age", "put_rate", "take_rate",
@@ -28,10 +32,31 @@ def ready(history: dict[str, Any], queue: str) -> list[float | None]:
     return history["queues"].get(queue, {}).get("ready", [])  # type: ignore[no-any-return]
 
 
-def test_history_holds_the_depths_the_server_sampled(start_server: StartServer) -> None:
+@pytest.mark.parametrize("storage", ["memory", "postgres"])
+def test_history_holds_the_depths_the_server_sampled(
+    start_server: StartServer, storage: str
+) -> None:
     """Depths put before a page was opened are in the history: 3 ready, later 5, with the
-    put rate between; without `history` the payload is the plain /stats."""
-    server = start_server({"storage": {"type": "memory"}})
+    put rate between; without `history` the payload is the plain /stats. (On PostgreSQL
+    the node samples the shared counts, as every node does.)"""
+    with contextlib.ExitStack() as stack:
+        config = {"type": "memory"}
+        if storage == "postgres":
+            config = pg.storage(stack.enter_context(pg.fresh_schema()))
+        server = stack.enter_context(_stopped(start_server({"storage": config})))
+        sampled(server)
+
+
+@contextlib.contextmanager
+def _stopped(server: Server) -> Iterator[Server]:
+    """The server, stopped before its PostgreSQL schema is dropped."""
+    try:
+        yield server
+    finally:
+        server.shutdown()
+
+
+def sampled(server: Server) -> None:
     with Api(server.url) as api:
         queue, other = api.new_queue(), api.new_queue()
         for number in range(3):

@@ -79,17 +79,27 @@ class Listener:
         await self.runner.cleanup()
 
 
+#: The history's sampler is busy at most 1 / (1 + this) of the time: a snapshot that
+#: takes long (PostgreSQL counts each queue's items) spaces the samples out.
+SAMPLER_REST = 19
+
+
 async def keep_history(service: QueueService, history: History) -> None:
     """The one background task of the history: a snapshot of the counters storage keeps
-    anyway, once a `FINE` step (nothing on the put and take path). A storage that cannot
-    answer leaves a gap."""
+    anyway, just after each `FINE` step of the wall clock (which the history counts in),
+    or later when snapshots are slow (`SAMPLER_REST`). Nothing on the put and take path;
+    a storage that cannot answer leaves a gap."""
+    loop, rest = asyncio.get_running_loop(), 0.0
     while True:
-        # Just after each step's boundary of the wall clock, which the history counts in.
-        await asyncio.sleep(FINE.step - time.time() % FINE.step + 0.01)
+        await asyncio.sleep(rest + FINE.step - (time.time() + rest) % FINE.step + 0.01)
+        started = loop.time()
         try:
             history.record(await service.stats())
         except DisqueueError as exc:
             log.debug("history: no sample: %s", exc.message)
+        except Exception:  # a fault of ours: said, and the next sample tried all the same
+            log.exception("history: sample failed")
+        rest = (loop.time() - started) * SAMPLER_REST
 
 
 async def _start_listeners(
