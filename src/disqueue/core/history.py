@@ -184,16 +184,31 @@ class History:
         ring = next((r for r in self._rings if r.tier.span >= seconds), self._rings[-1])
         slots = ring.window(seconds, now)
         wanted = [(field, FIELDS.index(field)) for field in fields]
+        runs = _runs(slots)
         queues: dict[str, dict[str, list[float]]] = {}
         for name in names:
             values = ring.values.get(name)
             if values is None:
                 continue
-            queues[name] = {
-                field: [values[slot * _WIDTH + index] for slot in slots] for field, index in wanted
-            }
+            series = queues[name] = {}
+            for field, index in wanted:
+                out: list[float] = []
+                for first, last in runs:  # a field's values, one slice per run of slots
+                    out += values[first * _WIDTH + index : last * _WIDTH + index + 1 : _WIDTH]
+                series[field] = out
         return {
             "step": ring.tier.step,
             "times": [ring.times[slot] for slot in slots],
             "queues": queues,
         }
+
+
+def _runs(slots: list[int]) -> list[tuple[int, int]]:
+    """`slots` (consecutive but for the ring's wrap) as runs of first and last slot."""
+    runs: list[tuple[int, int]] = []
+    for slot in slots:
+        if runs and runs[-1][1] == slot - 1:
+            runs[-1] = (runs[-1][0], slot)
+        else:
+            runs.append((slot, slot))
+    return runs
