@@ -131,7 +131,9 @@ function remember(stats) {
 // The server's history of every queue's depth, once, so the sparklines start full.
 async function seedSparklines() {
   try {
+    const asked = performance.now();
     const payload = await api("GET", `/stats?history=${SPARK_S}&fields=ready`);
+    document.body.dataset.seedFetchMs = (performance.now() - asked).toFixed(1);
     const { times, queues } = payload.history;
     for (const [name, series] of Object.entries(queues)) {
       const points = [];
@@ -297,7 +299,9 @@ function renderTable(stats) {
 // One scale for every sparkline (the largest depth shown) and one span (what has been
 // seen, from 1 to 10 minutes), both said in the column's header.
 function drawSparklines(queues) {
-  const now = state.stats.time;
+  // Time moves the lines by whole steps only: between steps no polyline changes, so a
+  // poll repaints only the cells whose numbers changed.
+  const now = Math.ceil(state.stats.time / SPARK_STEP) * SPARK_STEP;
   let top = 1, first = now;
   for (const q of queues) {
     for (const p of state.spark.get(q.name) || []) {
@@ -634,8 +638,15 @@ async function poll() {
     totals(stats);
     renderTable(stats);
     document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
+    requestAnimationFrame(() => setTimeout(() => {
+      document.body.dataset.paintMs = (performance.now() - started).toFixed(1);
+    }));
     if (!document.body.dataset.firstRenderMs) {
       document.body.dataset.firstRenderMs = performance.now().toFixed(1);
+      // After the style, layout and paint of that first render too (the next frame).
+      requestAnimationFrame(() => setTimeout(() => {
+        document.body.dataset.firstPaintMs = performance.now().toFixed(1);
+      }));
     }
     $("status").className = "status";
     $("status").title = `updated ${new Date(stats.time * 1000).toLocaleTimeString()}`;
@@ -676,8 +687,10 @@ let ticks = 0;
   await poll();
   route();
   health();
+  const seeding = performance.now();
   await seedSparklines();
   if (state.stats) renderTable(state.stats);
+  document.body.dataset.seededMs = (performance.now() - seeding).toFixed(1);
   setInterval(async () => {
     ticks += 1;
     await poll();
