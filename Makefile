@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 ARGS   ?=
 
-.PHONY: run test lint typecheck chromium fuse test-python test-typescript test-power bench model clean
+.PHONY: run test lint typecheck chromium fuse prometheus screenshot test-python test-typescript test-power bench model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,9 +65,25 @@ fuse:
 	@command -v fusermount3 >/dev/null || (apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null)
 
-test-python: $(VENV)/.test-deps chromium fuse
+# The alert rules of examples/prometheus are checked by Debian's promtool, and a test
+# runs a real Prometheus (tests/e2e/test_prometheus.py). Without its Recommends (no node
+# exporter); the tests start their own Prometheus on a free port with a temporary
+# configuration and data directory, so the package's own service (which a systemd
+# machine starts on :9090 at install, and a container's policy-rc.d does not) is never used
+# and changes nothing for them.
+prometheus:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		prometheus >/dev/null)
+
+test-python: $(VENV)/.test-deps chromium fuse prometheus
 	scripts/ensure-postgres
 	$(BIN)/pytest $(ARGS)
+
+# The README's screenshot (docs/dashboard.png) is the one the dashboard test takes.
+screenshot: $(VENV)/.test-deps chromium
+	DISQUEUE_README_SCREENSHOT=docs/dashboard.png $(BIN)/pytest tests/e2e/test_dashboard.py \
+		-k overview -p no:cacheprovider -s $(ARGS)
 
 # The long version of the power-loss and I/O-fault tests (`make test` runs a few rounds).
 POWER_ROUNDS ?= 25

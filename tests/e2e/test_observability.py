@@ -96,6 +96,7 @@ def test_metrics_show_depth_after_puts_and_takes(guarded: Server, ops: Api) -> N
     assert got[("disqueue_http_request_duration_seconds_count", misses)] >= 1
     commits = frozenset({("storage", "sqlite")})
     assert got[("disqueue_storage_commit_duration_seconds_count", commits)] >= 8
+    assert got[("disqueue_storage_ready", commits)] == 1
     ops.take_item(queue)
     assert scrape(guarded)[("disqueue_queue_ready", label)] == 2
 

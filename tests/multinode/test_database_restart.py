@@ -84,6 +84,18 @@ def test_health_says_when_the_database_is_away(
     private_postgres.stop("fast")
     away = (503, "storage unavailable", "unavailable", False)
     wait_until(lambda: health(node.url) == away, timeout=15, what=f"/health answering {away}")
+    assert 'disqueue_storage_ready{storage="postgres"} 0.0' in metrics(node.url)
     private_postgres.start()
     wait_until(lambda: health(node.url) == ready, timeout=30, interval=0.2,
                what=f"/health answering {ready} again")  # fmt: skip
+    assert 'disqueue_storage_ready{storage="postgres"} 1.0' in metrics(node.url)
+
+
+def metrics(url: str) -> str:
+    """`GET /metrics`: a 200 whether the storage is ready or not (the alert rules of
+    examples/prometheus read `disqueue_storage_ready`)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        response = session.get(url + "/metrics", timeout=10)
+    assert response.status_code == 200, response.text
+    return response.text

@@ -48,6 +48,8 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/ui": {"GET": ops.dashboard},
     "/ui/dashboard.js": {"GET": ops.asset},
     "/ui/dashboard.css": {"GET": ops.asset},
+    "/ui/favicon.svg": {"GET": ops.asset},
+    "/favicon.ico": {"GET": ops.favicon},
 }
 
 #: The rights each route needs under `permissions` (auth/permissions.py), on the queue

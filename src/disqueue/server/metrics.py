@@ -7,6 +7,7 @@ time by a custom collector, so a put pays nothing for it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -18,6 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from disqueue.core.history import History
 from disqueue.core.stats import Stats
 from disqueue.latency import LatencySnapshot
 
@@ -46,7 +48,8 @@ Observe = Callable[[int, float], None]
 
 class Metrics:
     """The metrics of one server process, shared by its listeners: its own registry
-    (never prometheus-client's global one), and the WebSocket connections to count."""
+    (never prometheus-client's global one), the WebSocket connections to count, and the
+    queues' history (`core/history.py`, sampled by the runner's one background task)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
@@ -58,6 +61,7 @@ class Metrics:
             registry=self.registry,
         )
         self.connections: list[Sized] = []
+        self.history = History(time.time)
 
     def observer(self, route: str, method: str) -> Observe:
         """A function that records one answered request of `method route`."""
@@ -72,22 +76,33 @@ class Metrics:
 
         return observe
 
-    def render(self, stats: Stats) -> bytes:
-        """The text exposition of everything, with `stats` as the queues' state."""
+    def render(self, stats: Stats, *, ready: bool = True) -> bytes:
+        """The text exposition of everything, with `stats` as the queues' state and
+        `ready` whether the storage answered its health check."""
         websockets = sum(len(connections) for connections in self.connections)
-        return generate_latest(_Scrape(self.registry, stats, websockets))
+        return generate_latest(_Scrape(self.registry, stats, websockets, ready))
 
 
 class _Scrape(Collector):
     """One scrape: the registry's metrics, then the state read from the core."""
 
-    def __init__(self, registry: CollectorRegistry, stats: Stats, websockets: int) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, stats: Stats, websockets: int, ready: bool
+    ) -> None:
         self._registry = registry
         self._stats = stats
         self._websockets = websockets
+        self._ready = ready
 
     def collect(self) -> Iterable[Metric]:
         yield from self._registry.collect()
+        storage = GaugeMetricFamily(
+            "disqueue_storage_ready",
+            "1 while the storage answers its health check (as /health), 0 when it does not.",
+            labels=["storage"],
+        )
+        storage.add_metric([self._stats.storage], int(self._ready))
+        yield storage
         yield from _queue_metrics(self._stats)
         connections = GaugeMetricFamily(
             "disqueue_websocket_connections", "Open WebSocket connections (/take/ws)."

@@ -38,6 +38,17 @@ def _params(required: list[str], **optional: Schema) -> Schema:
     return {"type": "object", "required": required, "properties": properties}
 
 
+#: `GET /stats?history=<seconds>[&queue=<name>][&fields=a,b]` (API.md, Part 3 additions).
+_HISTORY_PARAMS = [
+    {"name": name, "in": "query", "required": False, "schema": _STRING, "description": text}
+    for name, text in (
+        ("history", "Also the server's samples of the last this many seconds"),
+        ("queue", "Only this queue's samples"),
+        ("fields", "Only these fields (comma-separated)"),
+    )
+]
+
+
 def _body(schema: Schema) -> Schema:
     return {
         "required": bool(schema["required"]),
@@ -200,16 +211,20 @@ def _paths() -> dict[str, Schema]:
                           "503": {"$ref": "#/components/responses/Failure"}}}},
         "/metrics": {"get": _text("Prometheus metrics", "text/plain")},
         "/stats": {"get": {"summary": "Every queue's counts and totals (what the dashboard polls)",
+                           "parameters": _HISTORY_PARAMS,
                            "responses": {"200": _ok("stats", {
                                "type": "object",
                                "properties": {"time": {"type": "number"}, "storage": _STRING,
-                                              "queues": {"type": "array", "items": _QUEUE_STATS}},
-                           }), **_fails(401, 403)}}},
+                                              "queues": {"type": "array", "items": _QUEUE_STATS},
+                                              "history": {"type": "object"}},
+                           }), **_fails(400, 401, 403)}}},
         "/openapi.json": {"get": _text("This document", "application/json")},
         "/": {"get": _text("The dashboard", "text/html")},
         "/ui": {"get": _text("The dashboard", "text/html")},
         "/ui/dashboard.js": {"get": _text("The dashboard's script", "text/javascript")},
         "/ui/dashboard.css": {"get": _text("The dashboard's style", "text/css")},
+        "/ui/favicon.svg": {"get": _text("The dashboard's icon", "image/svg+xml")},
+        "/favicon.ico": {"get": _text("The dashboard's icon", "image/svg+xml")},
     }  # fmt: skip
 
 

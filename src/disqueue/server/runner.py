@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 import ssl
+import time
 
 from aiohttp import web
 
@@ -15,7 +16,8 @@ from disqueue import __version__
 from disqueue.auth import BasicAuth, LoginThrottle, PasswordFile, Permissions
 from disqueue.config import Config, ListenerConfig, TLSConfig
 from disqueue.core import QueueNames, QueueService
-from disqueue.errors import ConfigError
+from disqueue.core.history import FINE, History
+from disqueue.errors import ConfigError, DisqueueError
 from disqueue.server.access import ACCESS_LOG, AccessLogger
 from disqueue.server.app import build_app
 from disqueue.server.limits import raise_open_files
@@ -77,10 +79,34 @@ class Listener:
         await self.runner.cleanup()
 
 
-async def _start_listeners(config: Config, service: QueueService) -> list[Listener]:
+#: The history's sampler is busy at most 1 / (1 + this) of the time: a snapshot that
+#: takes long (PostgreSQL counts each queue's items) spaces the samples out.
+SAMPLER_REST = 19
+
+
+async def keep_history(service: QueueService, history: History) -> None:
+    """The one background task of the history: a snapshot of the counters storage keeps
+    anyway, just after each `FINE` step of the wall clock (which the history counts in),
+    or later when snapshots are slow (`SAMPLER_REST`). Nothing on the put and take path;
+    a storage that cannot answer leaves a gap."""
+    loop, rest = asyncio.get_running_loop(), 0.0
+    while True:
+        await asyncio.sleep(rest + FINE.step - (time.time() + rest) % FINE.step + 0.01)
+        started = loop.time()
+        try:
+            history.record(await service.stats())
+        except DisqueueError as exc:
+            log.debug("history: no sample: %s", exc.message)
+        except Exception:  # a fault of ours: said, and the next sample tried all the same
+            log.exception("history: sample failed")
+        rest = (loop.time() - started) * SAMPLER_REST
+
+
+async def _start_listeners(
+    config: Config, service: QueueService, metrics: Metrics
+) -> list[Listener]:
     listeners: list[Listener] = []
     passwords: dict[str, PasswordFile] = {}
-    metrics = Metrics()  # one for the process: any listener's /metrics shows all of it
     access = (
         {"access_log": ACCESS_LOG, "access_log_class": AccessLogger}
         if config.log.access
@@ -139,12 +165,15 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     try:
         service = QueueService(storage, QueueNames(config.queue_names), config.limits)
         open_files = raise_open_files()
-        listeners = await _start_listeners(config, service)
+        metrics = Metrics()  # one for the process: any listener's /metrics shows all of it
+        listeners = await _start_listeners(config, service, metrics)
+        sampler = asyncio.create_task(keep_history(service, metrics.history))
         log.info("disqueue %s ready (storage %s, %s)", __version__, storage.kind,
                  config.source or "no configuration file")  # fmt: skip
         log.info("%s", open_files)  # once ready: a failed start stays a one-line error
         await stop.wait()
         log.info("shutting down")
+        sampler.cancel()
         await asyncio.gather(*(item.close() for item in listeners))
     finally:
         await storage.close()
