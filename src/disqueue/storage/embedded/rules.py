@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
@@ -368,7 +369,7 @@ class RuleStorage:
         # An ordered queue: only items of groups free when the take starts (the contract's
         # `group_free`), several of one if they come first.
         ordered = queue.settings.ordered
-        held = queue.held() if ordered else set()
+        held: AbstractSet[str] = queue.held() if ordered else frozenset()  # (no allocation)
         if ordered and not contract.group_free(match, held):
             count = 0  # the key's group is held: its head waits
         free = ordered and match is None
