@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from .conftest import StartServer
+from .groups import consume_all, fill_runs
 from .helpers import (
     PYTHON,
     Api,
@@ -214,6 +215,16 @@ async def test_a_websocket_consumer_that_goes_away_frees_its_group_at_once(
         assert item["value"] == "a1"
     again = take_eventually(api, queue, timeout=10, lease=30)
     assert (again["value"], again["attempts"]) == ("a1", 2)
+
+
+def test_eight_consumers_keep_every_group_in_order(api: Api) -> None:
+    """Eight consumers at once (take count=3 with a lease, ack): each key's items are
+    acked in put order, and none is delivered while the one before it is in flight."""
+    queue = create_queue(api, ordered=1)
+    total = fill_runs(api, queue, 20, 100)
+    groups, counts = consume_all([api.base_url] * 8, queue, total)
+    assert (sum(counts), groups.overlaps) == (total, [])
+    assert groups.acked == {f"k{k}": list(range(100)) for k in range(20)}
 
 
 def test_disqueuectl_creates_an_ordered_queue(open_server: Server) -> None:
