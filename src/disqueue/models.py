@@ -90,7 +90,8 @@ class NewItem:
 class QueueSettings:
     """What a queue is created with (all optional). `retry_delays`: seconds an item
     waits after its n-th delivery ended without an ack; `delay` and `ttl`: defaults for
-    items put without their own (API.md Part 3)."""
+    items put without their own; `ordered`: each key is a group, delivered in put order
+    with one group's items in flight at a time (API.md Part 3; fixed at the create)."""
 
     lease: float | None = None
     max_attempts: int | None = None
@@ -99,6 +100,7 @@ class QueueSettings:
     retry_delays: tuple[float, ...] | None = None
     delay: float | None = None
     ttl: float | None = None
+    ordered: bool = False
 
 
 @dataclass(frozen=True, slots=True)

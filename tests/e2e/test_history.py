@@ -82,7 +82,7 @@ def sampled(server: Server) -> None:
         assert set(plain) == {"time", "storage", "queues"}
         assert set(plain["queues"][0]) == {
             "name", "ready", "delayed", "in_flight", "consumers", "oldest_age", "put",
-            "taken", "acked", "expired", "dead_lettered", "paused", "retry_delays",
+            "taken", "acked", "expired", "dead_lettered", "paused", "retry_delays", "ordered",
         }  # fmt: skip
         # Every queue without `queue`; only the fields asked for with `fields`.
         both = wait_until(

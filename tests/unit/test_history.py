@@ -39,7 +39,7 @@ def queue(name: str, ready: int = 0, put: int = 0, taken: int = 0, **more: objec
     fields: dict[str, object] = {
         "name": name, "ready": ready, "delayed": 0, "in_flight": 0, "consumers": 0,
         "oldest_age": None, "put": put, "taken": taken, "acked": 0, "expired": 0,
-        "dead_lettered": 0, "paused": False, "retry_delays": None,
+        "dead_lettered": 0, "paused": False, "retry_delays": None, "ordered": False,
     }  # fmt: skip
     fields.update(more)
     return QueueStats(**fields)  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
@@ -347,7 +348,7 @@ class RuleStorage:
         its lease ends it goes to the front, as any lease's item does."""
         queue = self._queue(name)
         settings = queue.settings
-        if queue.paused or contract.defaults(settings):
+        if queue.paused or not contract.hands_off(settings) or contract.defaults(settings):
             return None  # it waits its turn in storage: the usual put, then a take
         if contract.full(queue.count() + queue.pending, 1, settings):
             raise QueueFull()
@@ -393,34 +394,52 @@ class RuleStorage:
         index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
-        while len(chosen) < count and (pos := index.head(match)) is not None:
+        # An ordered queue: only items of groups free when the take starts (the contract's
+        # `group_free`), several of one if they come first.
+        ordered = queue.settings.ordered
+        held: AbstractSet[str] = queue.held() if ordered else frozenset()  # (no allocation)
+        if ordered and not contract.group_free(match, held):
+            count = 0  # the key's group is held: its head waits
+        free = ordered and match is None
+        while (
+            len(chosen) < count
+            and (pos := index.free_head(held) if free else index.head(match)) is not None
+        ):
             taken = (pos, index.remove(pos))  # reserved: nobody else gets it
             # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
             if ttl and contract.expired(ttl.get(pos), now):
                 stale.append(taken)
             else:
                 chosen.append(taken)
-        if stale:
-            try:
-                await self._expire(queue, stale)
-            except BaseException:
-                for pos, item_match in reversed(chosen):
-                    queue.index.restore(pos, item_match)  # not taken after all
-                raise
-        if not chosen:
-            return []
-        positions = [pos for pos, _ in chosen]
-        until = contract.lease_until(lease, now) if lease is not None else None
-        token = new_item_id() if until is not None else ""
+        holding = ordered and lease is not None and bool(chosen)
+        if holding:  # until their leases are stored, the chosen hold their groups
+            queue.transit.update(chosen)
         try:
-            if until is None:
-                stored = await self.persistence.take(positions)
-            else:
-                stored = await self.persistence.lease(positions, until, token)
-        except StorageFailure:
-            for pos, item_match in reversed(chosen):
-                queue.index.restore(pos, item_match)  # nothing changed in storage
-            raise
+            if stale:
+                try:
+                    await self._expire(queue, stale)
+                except BaseException:
+                    for pos, item_match in reversed(chosen):
+                        queue.index.restore(pos, item_match)  # not taken after all
+                    raise
+            if not chosen:
+                return []
+            positions = [pos for pos, _ in chosen]
+            until = contract.lease_until(lease, now) if lease is not None else None
+            token = new_item_id() if until is not None else ""
+            try:
+                if until is None:
+                    stored = await self.persistence.take(positions)
+                else:
+                    stored = await self.persistence.lease(positions, until, token)
+            except StorageFailure:
+                for pos, item_match in reversed(chosen):
+                    queue.index.restore(pos, item_match)  # nothing changed in storage
+                raise
+        finally:
+            if holding:
+                for pos, _ in chosen:
+                    queue.transit.pop(pos, None)
         items = []
         for (pos, item_match), found in zip(chosen, stored, strict=True):
             if found is None:
@@ -449,10 +468,19 @@ class RuleStorage:
         items = await self.take_many(name, key, 1, lease)
         return items[0] if items else None
 
+    def _head(self, queue: QueueState, match: str | None) -> int | None:
+        """The position a take would choose first (on an ordered queue: of a free group)."""
+        if not queue.settings.ordered:
+            return queue.index.head(match)
+        held = queue.held()
+        if match is not None:
+            return queue.index.head(match) if contract.group_free(match, held) else None
+        return queue.index.free_head(held)
+
     async def peek(self, name: str, key: str | None) -> Item | None:
         queue = self._queue(name)
         looked_at = None
-        while (pos := queue.index.head(match_key(key))) is not None:
+        while (pos := self._head(queue, match_key(key))) is not None:
             if contract.expired(queue.ttl.get(pos), self.clock()):
                 await self._expire(queue, [(pos, queue.index.remove(pos))])
                 continue
@@ -547,7 +575,14 @@ class RuleStorage:
                 queue.origins.pop(lease.pos, None)
                 queue.index.priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
+            self._freed(queue)
         return [lease is not None for lease in leases]
+
+    def _freed(self, queue: QueueState) -> None:
+        """Items left an ordered queue's flight: their groups may be free, so items are
+        takeable that were not (no put made them so): wake its consumers."""
+        if queue.settings.ordered and len(queue.index) and not queue.deleted:
+            self.on_ready(queue.name)
 
     async def release(
         self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
@@ -688,6 +723,7 @@ class RuleStorage:
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
         self._count(queue, Totals(dead_lettered=1))
+        self._freed(queue)
 
     async def _drop_leased(
         self, queue: QueueState, item_id: str, lease: Lease, counted: Totals
@@ -703,6 +739,7 @@ class RuleStorage:
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
         self._count(queue, counted)
+        self._freed(queue)
 
     # -- deadlines ---------------------------------------------------------------------------
 
@@ -746,11 +783,15 @@ class RuleStorage:
         match = queue.delayed.pop(pos)  # reserved: a purge meanwhile does not see it
         front = contract.delay_end_front(pos)
         new_pos = next(self._front) if front else next(self._back)
+        if front:  # on its way back it still holds its group (`contract.holds_group`)
+            queue.transit[pos] = match
         try:
             await self.persistence.requeue(pos, new_pos, None)
         except BaseException:
             queue.delayed[pos] = match  # still delayed: the retry makes it ready
             raise
+        finally:
+            queue.transit.pop(pos, None)
         self._move_ttl(queue, pos, new_pos)
         queue.index.add(new_pos, match, front=front)
         if not front:
@@ -775,3 +816,4 @@ class RuleStorage:
             queue.origins.pop(pos, None)
             queue.index.priorities.pop(pos, None)
             self._count(queue, Totals(expired=1))
+            self._freed(queue)  # it may have held its group (delayed at the front)

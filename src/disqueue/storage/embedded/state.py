@@ -52,6 +52,9 @@ class QueueState:
     index: QueueIndex = field(default_factory=QueueIndex)  # ready items: pos → key
     leases: dict[str, Lease] = field(default_factory=dict)  # in flight, by item id
     delayed: dict[int, str | None] = field(default_factory=dict)  # pos → key
+    # An ordered queue's items on their way into flight (taken, the lease not yet stored)
+    # or from a front delay to ready: they hold their groups meanwhile. pos → key.
+    transit: dict[int, str | None] = field(default_factory=dict)
     ttl: dict[int, float] = field(default_factory=dict)  # pos → when it is dropped
     origins: dict[int, str] = field(default_factory=dict)  # pos → queue a dead letter left
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (item, until)
@@ -67,6 +70,10 @@ class QueueState:
     # grow with time, so the head's age is the time of the last mark at or before it.
     marks: deque[tuple[int, float]] = field(default_factory=deque)
     since: float = 0.0  # items older than every mark (the time the state was made)
+
+    def __post_init__(self) -> None:
+        if self.settings.ordered:  # its takes look for free groups' heads (`free_head`)
+            self.index = QueueIndex(ordered=True)
 
     def mark(self, pos: int, now: float) -> None:
         """Note that `pos` was put at `now` (cheap: one mark a second at most)."""
@@ -84,6 +91,18 @@ class QueueState:
         while len(marks) > 1 and marks[1][0] <= head:
             marks.popleft()
         return marks[0][1] if marks else self.since
+
+    def held(self) -> set[str]:
+        """The groups of an ordered queue held now (`contract.holds_group`): the keys of
+        its items in flight and of those delayed at the front after a lease (also while
+        one is on its way: `transit`). O(items in flight and delayed): computed by each take, only
+        on ordered queues."""
+        held = {lease.match for lease in self.leases.values() if lease.match is not None}
+        for pos, match in self.delayed.items():
+            if match is not None and contract.holds_group(False, 0.0, pos):
+                held.add(match)
+        held.update(match for match in self.transit.values() if match is not None)
+        return held
 
     def count(self) -> int:
         """Items held: ready, delayed and in flight (what `max_items` limits)."""

@@ -148,17 +148,20 @@ class Node:
         if isinstance(outcome, contract.Requeue):
             visible_at = outcome.visible_at
             await connection.execute(sql.REQUEUE, row["pos"], visible_at)
+            # Delayed at the front, it holds its group still (contract.holds_group).
             return Settlement([], [] if visible_at else [name], visible_at)
+        # Gone from an ordered queue: its group may be free, items takeable without a put.
+        freed = [name] if row["ordered"] else []
         if isinstance(outcome, contract.Expire):
             await connection.execute(sql.DROP_ITEM, row["pos"])
-            return Settlement([(queue_id, Totals(expired=1))], [], None)
+            return Settlement([(queue_id, Totals(expired=1))], freed, None)
         counts = [(queue_id, Totals(dead_lettered=1))]
         if letters is None:
             await connection.execute(sql.DROP_ITEM, row["pos"])
             log.info("queue %s: an item was dropped after %d deliveries", name, row["attempts"])
-            return Settlement(counts, [], None)
+            return Settlement(counts, freed, None)
         await connection.execute(sql.MOVE, row["pos"], letters, name)
-        return Settlement([*counts, (letters, Totals(put=1))], [target], None)
+        return Settlement([*counts, (letters, Totals(put=1))], [target, *freed], None)
 
     def settle(self, outcome: Settlement) -> None:
         """Apply what `give_back` did, once its transaction committed."""
@@ -268,7 +271,8 @@ class Node:
                 ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
             for row in ttls:
                 self.count(row[0], Totals(expired=1))
-            ready_ids = {row[0] for row in delays}
+            # A delay's end readies its item; a held head's ttl end may free its group.
+            ready_ids = {row[0] for row in delays} | {row[0] for row in ttls if row[1]}
             names = dict(await connection.fetch(sql.NAMES_OF, list(ready_ids)) if ready_ids else [])
         for outcome in outcomes:
             self.settle(outcome)

@@ -12,6 +12,7 @@ fail with 503 `storage unavailable`, and the pool reconnects once it is back.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -42,6 +43,10 @@ log = logging.getLogger("disqueue.storage")
 T = TypeVar("T")
 Clock = Callable[[], float]
 Queue = tuple[int, QueueSettings]
+#: What takes gathered into one statement share: (queue id, key, lease, and 0, or on an
+#: ordered queue a number of the take's own: its items are one client's, never shared
+#: out, or two clients would hold one group).
+TakeKey = tuple[int, str | None, float | None, int]
 
 #: Errors that mean the database cannot be reached (or went away mid-request).
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -99,7 +104,8 @@ class PostgresStorage:
         self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
             self._put_batch, lanes=1, limit=1000
         )
-        self._takes: Combiner[tuple[int, str | None, float | None], int, list[Item]] = Combiner(
+        self._alone = itertools.count(1)
+        self._takes: Combiner[TakeKey, int, list[Item]] = Combiner(
             self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
             orphan=self._orphaned,
         )  # fmt: skip
@@ -278,7 +284,7 @@ class PostgresStorage:
     async def _create(
         self, name: str, settings: QueueSettings, max_queues: int | None
     ) -> int | None:
-        args = (name, QueueInfo.now(), *_settings_args(settings))
+        args = (name, QueueInfo.now(), *_settings_args(settings), settings.ordered)
         async with self.connection() as connection, connection.transaction():
             if max_queues is not None:  # every node counts under the same lock
                 await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
@@ -525,7 +531,8 @@ class PostgresStorage:
         made under a lock, by the usual put), or where the item must wait its turn; a
         queue paused or gone meanwhile stores nothing, and the usual put answers."""
         queue_id, settings = await self._queue(name)
-        if settings.max_items is not None or contract.defaults(settings):
+        if (settings.max_items is not None or not contract.hands_off(settings)
+                or contract.defaults(settings)):  # fmt: skip
             return None
         until = contract.lease_until(lease, self.clock())
         token = new_item_id()
@@ -569,7 +576,8 @@ class PostgresStorage:
         match = match_key(key)
 
         async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
-            items = await self._takes.submit((queue_id, match, lease), count)
+            alone = next(self._alone) if settings.ordered else 0
+            items = await self._takes.submit((queue_id, match, lease, alone), count)
             if items:  # counted now: nothing may fail between the take and its answer
                 self.node.count(queue_id, Totals(taken=len(items)))
             return items
@@ -581,19 +589,25 @@ class PostgresStorage:
             self.node.deadline(items[0].lease_expires)
         return items
 
-    async def _take_batch(
-        self, key: tuple[int, str | None, float | None], counts: list[int]
-    ) -> list[list[Item]]:
+    async def _take_batch(self, key: TakeKey, counts: list[int]) -> list[list[Item]]:
         """The takes of one queue and key gathered while the database was busy: one
-        take of their added counts, shared out in the order they came."""
-        queue_id, match, lease = key
+        take of their added counts, shared out in the order they came. On an ordered
+        queue the take waits its turn behind the queue's other takes, on every node."""
+        queue_id, match, lease, alone = key
+        ordered = alone != 0
         now = self.clock()
         until = contract.lease_until(lease, now) if lease is not None else None
         token = new_item_id()  # one per statement: a receipt is (item id, token)
         args: list[Any] = [queue_id, sum(counts), now]
         args += [match] if match is not None else []
         args += [until, token] if until is not None else []
-        rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
+        take = sql.TAKE[(until is not None, match is not None, ordered)]
+        if ordered:
+            async with self.connection() as connection, connection.transaction():
+                await connection.execute(sql.LOCK_ORDERED, f"disqueue:{self.schema}", queue_id)
+                rows = await connection.fetch(take, *args)
+        else:
+            rows = await self.run("fetch", take, *args)
         rows.sort(key=lambda row: contract.take_order(row[7], row[0]))
         if until is None:
             items = [Item(row[3], row[2], row[1], dead_letter_from=row[5],
@@ -611,7 +625,7 @@ class PostgresStorage:
             start += count
         return shares
 
-    def _orphaned(self, key: tuple[int, str | None, float | None], items: list[Item]) -> None:
+    def _orphaned(self, key: TakeKey, items: list[Item]) -> None:
         """Items taken for a request that went away meanwhile: put them back."""
         if items:
             task = asyncio.get_running_loop().create_task(self._untake(key[0], items))
@@ -643,7 +657,8 @@ class PostgresStorage:
         args: list[Any] = [1, self.clock()] + ([match] if match is not None else [])
 
         async def peek(queue_id: int, settings: QueueSettings) -> asyncpg.Record | None:
-            return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
+            query = sql.PEEK[(match is not None, settings.ordered)]
+            return await self.run("fetchrow", query, queue_id, *args)
 
         row = await self._on_queue(name, peek, lambda row: row is not None)
         if row is None:
@@ -665,6 +680,8 @@ class PostgresStorage:
             rows = await self.run("fetch", sql.ACK, queue_id, *_arrays(refs), self.clock())
             if rows:
                 self.node.count(queue_id, Totals(acked=len(rows)))
+                if settings.ordered:  # their groups may be free: wake consumers, every node
+                    self.ready(name)
             return _named(refs, rows)
 
         return await self._on_queue(name, ack, any)
@@ -716,7 +733,7 @@ def _settings(row: asyncpg.Record) -> QueueSettings:
     delays = row["retry_delays"]
     return QueueSettings(row["lease"], row["max_attempts"], row["dead_letter"], row["max_items"],
                          None if delays is None else tuple(delays), row["default_delay"],
-                         row["default_ttl"])  # fmt: skip
+                         row["default_ttl"], row["ordered"])  # fmt: skip
 
 
 def _settings_args(s: QueueSettings) -> tuple[Any, ...]:
