@@ -90,7 +90,9 @@ class NewItem:
 class QueueSettings:
     """What a queue is created with (all optional). `retry_delays`: seconds an item
     waits after its n-th delivery ended without an ack; `delay` and `ttl`: defaults for
-    items put without their own (API.md Part 3)."""
+    items put without their own (API.md Part 3). `extras`: what an edge keeps with the
+    queue beyond the core's settings (the SQS edge: its attributes and tags, as JSON
+    text); kept, compared and changed like the rest, never read by the core."""
 
     lease: float | None = None
     max_attempts: int | None = None
@@ -99,6 +101,7 @@ class QueueSettings:
     retry_delays: tuple[float, ...] | None = None
     delay: float | None = None
     ttl: float | None = None
+    extras: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
