@@ -2,7 +2,9 @@
 and apart from `disqueue.core.contract`, for the model test to hold every backend to.
 
 One queue and its dead-letter queue, with an explicit clock: items with positions,
-ready, delayed or leased; receipts by delivery; the dedup window; totals.
+ready, delayed or leased; receipts by delivery; the dedup window; totals. The queue may
+be ordered: each key (case-insensitively) a group, held while one of its items is in
+flight or, given back with a delay, waits at the front; a take skips held groups.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class Model:
     delay: float | None = None  # the queue's defaults for items put without their own
     ttl: float | None = None
     paused: bool = False  # main only: the dead-letter queue is never paused here
+    ordered: bool = False  # main only: each key a group (API.md Part 3, "Ordered keys")
     main: ModelQueue = field(default_factory=ModelQueue)
     dlq: ModelQueue = field(default_factory=ModelQueue)
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -117,7 +120,11 @@ class Model:
     ) -> list[ModelItem]:
         if queue is self.main and self.paused:
             return []
-        chosen = [i for i in queue.ready() if matches(i.key, key)][:count]
+        ready = [i for i in queue.ready() if matches(i.key, key)]
+        if queue is self.main and self.ordered:  # held when the take starts
+            held = self.held()
+            ready = [i for i in ready if i.key is None or i.key.lower() not in held]
+        chosen = ready[:count]
         for item in chosen:
             if lease is None:
                 del queue.items[item.id]
@@ -128,9 +135,22 @@ class Model:
         queue.totals.taken += len(chosen)
         return chosen
 
+    def held(self) -> set[str]:
+        """The groups of `main` held: a key with an item in flight, or one given back
+        with a delay (a front position) that still waits."""
+        return {
+            i.key.lower()
+            for i in self.main.items.values()
+            if i.key is not None and (i.leased or (i.visible_at is not None and i.pos < 0))
+        }
+
     def peek(self, key: str | None) -> ModelItem | None:
-        # A pause stops deliveries, not looking.
-        return next((i for i in self.main.ready() if matches(i.key, key)), None)
+        # A pause stops deliveries, not looking; on an ordered queue, what a take gets.
+        ready = [i for i in self.main.ready() if matches(i.key, key)]
+        if self.ordered:
+            held = self.held()
+            ready = [i for i in ready if i.key is None or i.key.lower() not in held]
+        return ready[0] if ready else None
 
     # -- the ends of a lease ---------------------------------------------------------------
 

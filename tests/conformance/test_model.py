@@ -13,7 +13,9 @@ items already queued too), a take from the dead-letter queue (its items say wher
 came from), a redrive of it back (by `dead_letter_from` or `to`), moving the clock (the
 backend then handles what is due), and a restart (close and reopen on the same data; the
 memory backend keeps nothing, so there it is skipped).
-Queues are drawn with and without retry delays.
+Queues are drawn with and without retry delays, and ordered or not (ordered keys: a
+group held while an item of its key is in flight or given back with a delay; a priority
+refused there; `ordered` refused by a change of settings).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ OP = {
         st.tuples(st.just("settings"), st.just("max_items"), st.sampled_from([None, 4, 9])),
         st.tuples(st.just("settings"), st.just("delay"), st.sampled_from([None, 4.0])),
         st.tuples(st.just("settings"), st.just("ttl"), st.sampled_from([None, 10.0])),
+        st.tuples(st.just("settings"), st.just("ordered"), st.booleans()),
     ),
     "take_dlq": st.tuples(st.just("take_dlq")),
     "redrive": st.tuples(
@@ -100,8 +103,10 @@ OPS = st.lists(
 )
 SETTINGS = st.tuples(
     st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]),
-    DELAYS,
+    DELAYS, st.booleans(),
 )  # fmt: skip
+#: What a change of `ordered` answers (a queue is ordered or not from its creation).
+FIXED_ORDER = "invalid parameter 'ordered': it cannot change"
 
 
 @dataclass
@@ -176,6 +181,8 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
                 wanted = "invalid parameter 'priority'"
             elif headers is not None and "" in headers:
                 wanted = BAD_HEADERS
+            elif priority and model.ordered:  # order within a group wins
+                wanted = "invalid parameter 'priority'"
             else:
                 wanted = model.put(item_id, value, key, delay, ttl, dedup_id, headers, priority)
                 wanted = wanted or "queue is full"
@@ -250,6 +257,9 @@ async def step(run: Run, op: tuple[Any, ...]) -> tuple[Any, Any]:
             return await service.redrive(run.dlq, run.main if named else None, count), wanted
         if kind == "settings":
             _, field, value = op
+            if field == "ordered":
+                wanted = FIXED_ORDER
+                return await service.change_settings(run.main, ordered=value), wanted
             setattr(model, field, value)
             info = await service.change_settings(run.main, **{field: value})
             value = list(value) if isinstance(value, tuple) else value
@@ -296,7 +306,7 @@ async def test_backend_agrees_with_the_model(
 ) -> None:
     """Every answer, receipt and count of the service equals the reference model's, after
     every operation, on each backend, with time moving and restarts in between."""
-    max_attempts, dead_letter, max_items, retry_delays = queue_settings
+    max_attempts, dead_letter, max_items, retry_delays, ordered = queue_settings
     dlq = await backend.service.create_queue()
     main = await backend.service.create_queue(
         settings=QueueSettings(
@@ -304,9 +314,11 @@ async def test_backend_agrees_with_the_model(
             dead_letter=dlq if dead_letter else None,
             max_items=max_items,
             retry_delays=retry_delays,
+            ordered=ordered,
         )
     )
     model = Model(max_attempts, dead_letter, max_items, backend.clock.now, retry_delays)
+    model.ordered = ordered
     run = Run(backend, model, main, dlq)
     for number, op in enumerate(ops):
         got, wanted = await step(run, op)

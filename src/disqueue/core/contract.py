@@ -45,6 +45,20 @@ The life of an item (API.md Parts 2 and 3):
   (`redrive_target`), attempts reset; one with neither stays.
 - **Pause.** A paused queue takes puts and delivers nothing (`takeable`); leases in
   flight run on, and deadlines are handled as ever.
+- **Ordered keys.** On a queue created `ordered`, each key (compared case-insensitively)
+  is a *group*. An item *holds* its group while it is in flight, and also while it waits
+  out a delay after its lease ended (released with a delay, or a retry delay): it went
+  back to the front of its group, and a later item of the key must not overtake it
+  (`holds_group`). A take, of any count, walks the ready items in take order and skips
+  those whose group is held when the take starts (`group_free`): it may so return several
+  items of one free group, in order, all in flight together. A take without a lease
+  holds nothing (the items are gone at once). A group is free again once nothing of it
+  is in flight or delayed at the front: acked, released without a delay (it is ready at
+  the front: its head), run out, dead-lettered or dropped, expired, purged. Items without
+  a key form no group. A put's `priority` is refused on an ordered queue
+  (`priority_allowed`): order within a group wins; and a put is never handed straight to
+  a waiting consumer there (`hands_off`): the group check is storage's. `ordered` is
+  fixed when the queue is created.
 - **Headers.** An item may carry headers (`headers_fault` says which are refused). They
   are fixed at the put and go wherever the item goes (back after a lease, to the
   dead-letter queue, back by a redrive, across restarts), on every take and peek.
@@ -52,6 +66,7 @@ The life of an item (API.md Parts 2 and 3):
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Literal, NamedTuple
 
 from disqueue.models import NewItem, QueueSettings
@@ -166,6 +181,31 @@ def full(held: int, adding: int, settings: QueueSettings) -> bool:
 
 #: Priorities an item may have (`put` `priority=`; 0 unless given).
 PRIORITIES = range(10)
+
+
+def priority_allowed(priority: int, settings: QueueSettings) -> bool:
+    """Whether a put may give an item `priority`: one of `PRIORITIES`, and on an ordered
+    queue none but 0 (order within a group wins)."""
+    return priority in PRIORITIES and not (priority and settings.ordered)
+
+
+def hands_off(settings: QueueSettings) -> bool:
+    """Whether a plain put may go straight to a consumer waiting without a lease: not
+    when the queue delays its items, nor on an ordered queue (the group check is the
+    take's, in storage)."""
+    return not settings.delay and not settings.ordered
+
+
+def holds_group(leased: bool, visible_at: float | None, pos: int) -> bool:
+    """Whether an item of an ordered queue holds its group (no later item of its key is
+    delivered): in flight, or back at the front after a lease and delayed there."""
+    return leased or (visible_at is not None and delay_end_front(pos))
+
+
+def group_free(match: str | None, held: Container[str]) -> bool:
+    """Whether a ready item with lower-cased key `match` may be delivered from an ordered
+    queue whose held groups are `held` (as found when the take started)."""
+    return match is None or match not in held
 
 
 def take_order(priority: int, pos: int) -> tuple[int, int]:

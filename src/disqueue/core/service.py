@@ -151,6 +151,8 @@ class QueueService:
         already queued too; its information. The items' delays and ttls, fixed at their
         put, stay as they are."""
         name = self.names.parse(name)
+        if "ordered" in changes:
+            raise BadRequest("invalid parameter 'ordered': it cannot change")
         current = await self.storage.settings(name)
         settings = await self._checked(name, replace(current, **changes))
         await self.storage.change_settings(name, settings)
@@ -258,6 +260,8 @@ class QueueService:
         """Store an item, or hand a plain one straight to the longest-waiting want."""
         name = self.names.parse(name)
         self.check_item(item.value, item.key, item.headers, item.priority)
+        if item.priority:
+            await self._priority_allowed(name, [item], batch=False)
         plain = (
             item.delay is None
             and item.ttl is None
@@ -283,7 +287,15 @@ class QueueService:
         """Whether a plain put may go straight to a waiting want: not while the queue is
         paused (its wants wait for the resume), nor when it delays its items."""
         settings = await self.storage.settings(name)  # raises QueueNotFound
-        return not settings.delay and not await self.storage.paused(name)
+        return contract.hands_off(settings) and not await self.storage.paused(name)
+
+    async def _priority_allowed(self, name: str, items: list[NewItem], *, batch: bool) -> None:
+        """Refuse items with a priority on an ordered queue (`contract.priority_allowed`)."""
+        settings = await self.storage.settings(name)  # raises QueueNotFound
+        for index, item in enumerate(items):
+            if not contract.priority_allowed(item.priority, settings):
+                invalid = "invalid parameter 'priority'"
+                raise BadRequest(f"items[{index}]: {invalid}" if batch else invalid)
 
     async def put_many(self, name: str, items: list[NewItem]) -> list[str]:
         """Store all of `items` or none."""
@@ -292,7 +304,10 @@ class QueueService:
                 self.check_item(item.value, item.key, item.headers, item.priority)
             except DisqueueError as exc:
                 raise BadRequest(f"items[{index}]: {exc.message}") from exc
-        return await self.storage.put_many(self.names.parse(name), items)
+        name = self.names.parse(name)
+        if any(item.priority for item in items):
+            await self._priority_allowed(name, items, batch=True)
+        return await self.storage.put_many(name, items)
 
     # -- take -----------------------------------------------------------------------
 

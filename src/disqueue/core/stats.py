@@ -30,6 +30,7 @@ class QueueStats:
     dead_lettered: int
     paused: bool
     retry_delays: list[float] | None
+    ordered: bool
 
     @classmethod
     def of(cls, info: QueueInfo, consumers: int, now: float) -> QueueStats:
@@ -37,7 +38,7 @@ class QueueStats:
         return cls(
             info.name, info.size, info.delayed, info.in_flight, consumers, age, info.put,
             info.taken, info.acked, info.expired, info.dead_lettered, info.paused,
-            _delays(info.settings.retry_delays),
+            _delays(info.settings.retry_delays), info.settings.ordered,
         )  # fmt: skip
 
 
@@ -76,6 +77,7 @@ def queue_info(info: QueueInfo, consumers: int) -> dict[str, Any]:
         "retry_delays": _delays(info.settings.retry_delays),
         "delay": info.settings.delay,
         "ttl": info.settings.ttl,
+        "ordered": info.settings.ordered,
         "paused": info.paused,
         "put": info.put,
         "taken": info.taken,

@@ -26,7 +26,7 @@ async def queues(request: web.Request) -> web.Response:
 _SETTINGS: dict[str, Callable[[Params, str], Any]] = {
     "lease": Params.number, "max_attempts": Params.integer, "dead_letter": Params.get,
     "max_items": Params.integer, "retry_delays": Params.numbers, "delay": Params.number,
-    "ttl": Params.number,
+    "ttl": Params.number, "ordered": Params.flag,
 }  # fmt: skip
 
 

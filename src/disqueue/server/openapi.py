@@ -150,7 +150,7 @@ def _paths() -> dict[str, Schema]:
                     "responses": {"200": _ok("queue names", {"type": "array", "items": _STRING}),
                                   **_fails(401, 403)}},
             "post": _action("Create a queue (or return an existing one)",
-                            _params([], name=_QUEUE, **settings),
+                            _params([], name=_QUEUE, ordered=_FLAG, **settings),
                             _ok("the queue's name", _STRING), 404, 409, 429),
         },
         "/queue/settings": {"post": _action(

@@ -203,7 +203,7 @@ def created(attributes: Any, fifo: bool) -> QueueSettings:
             "FifoThroughputLimit": "perQueue",
             **extras.attributes,
         }
-        settings = replace(settings, extras=replace(extras, attributes=attrs).text())
+        settings = replace(settings, ordered=True, extras=replace(extras, attributes=attrs).text())
     return settings
 
 

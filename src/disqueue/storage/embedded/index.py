@@ -13,6 +13,7 @@ so a queue consumed only by keyed takes cannot grow its unkeyed deque forever.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
 
 #: Below this many dead entries a deque is never compacted (compaction is O(n)).
 _COMPACT_MIN = 1024
@@ -124,6 +125,17 @@ class QueueIndex:
             order.popleft()
             level.all.dead -= 1
         return None
+
+    def walk(self) -> Iterator[tuple[int, str | None]]:
+        """Every live item as (position, lower-cased key), in take order, lazily (an
+        ordered queue's take skips the held groups' items). Nothing may change the
+        index while the walk goes on."""
+        alive = self._alive
+        for level in self._order:
+            if level.live and self._first(level) is not None:  # dead heads dropped first
+                for pos in level.all.order:
+                    if pos in alive:
+                        yield pos, alive[pos]
 
     def restore(self, pos: int, match: str | None) -> None:
         """Undo `remove(pos)` (its storage failed): the item gets its old place back,

@@ -365,6 +365,13 @@ class RuleStorage:
         index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
+        if queue.settings.ordered:  # only the items of free groups (the contract's `group_free`)
+            held = queue.held()
+            if match is None:
+                self._choose_free(queue, held, count, now, chosen, stale)
+                count = 0  # chosen already
+            elif not contract.group_free(match, held):
+                count = 0  # the key's group is held: its head waits
         while len(chosen) < count and (pos := index.head(match)) is not None:
             taken = (pos, index.remove(pos))  # reserved: nobody else gets it
             # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
@@ -417,14 +424,51 @@ class RuleStorage:
         self._count(queue, Totals(taken=len(items)))
         return items
 
+    @staticmethod
+    def _choose_free(
+        queue: QueueState,
+        held: set[str],
+        count: int,
+        now: float,
+        chosen: list[tuple[int, str | None]],
+        stale: list[tuple[int, str | None]],
+    ) -> None:
+        """Reserve, in take order, up to `count` ready items of an ordered queue whose
+        groups are not `held` (several of one free group in order, if they come first);
+        those past their ttl met on the way go to `stale`. A walk passes over the held
+        groups' items: O(items of held groups ahead of the ones taken)."""
+        index, ttl = queue.index, queue.ttl
+        while len(chosen) < count:
+            wanted = count - len(chosen)
+            free = (pos for pos, match in index.walk() if contract.group_free(match, held))
+            found = list(itertools.islice(free, wanted))  # the walk stops there
+            if not found:
+                return
+            for pos in found:
+                taken = (pos, index.remove(pos))  # reserved: nobody else gets it
+                if ttl and contract.expired(ttl.get(pos), now):
+                    stale.append(taken)
+                else:
+                    chosen.append(taken)
+
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
         return items[0] if items else None
 
+    def _head(self, queue: QueueState, match: str | None) -> int | None:
+        """The position a take would choose first (on an ordered queue: of a free group)."""
+        if not queue.settings.ordered:
+            return queue.index.head(match)
+        held = queue.held()
+        if match is not None:
+            return queue.index.head(match) if contract.group_free(match, held) else None
+        free = (pos for pos, found in queue.index.walk() if contract.group_free(found, held))
+        return next(free, None)
+
     async def peek(self, name: str, key: str | None) -> Item | None:
         queue = self._queue(name)
         looked_at = None
-        while (pos := queue.index.head(match_key(key))) is not None:
+        while (pos := self._head(queue, match_key(key))) is not None:
             if contract.expired(queue.ttl.get(pos), self.clock()):
                 await self._expire(queue, [(pos, queue.index.remove(pos))])
                 continue
@@ -519,7 +563,14 @@ class RuleStorage:
                 queue.origins.pop(lease.pos, None)
                 queue.index.priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
+            self._freed(queue)
         return [lease is not None for lease in leases]
+
+    def _freed(self, queue: QueueState) -> None:
+        """Items left an ordered queue's flight: their groups may be free, so items are
+        takeable that were not (no put made them so): wake its consumers."""
+        if queue.settings.ordered and len(queue.index) and not queue.deleted:
+            self.on_ready(queue.name)
 
     async def release(
         self, name: str, refs: Sequence[LeaseRef], delay: float | None = None
@@ -660,6 +711,7 @@ class RuleStorage:
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
         self._count(queue, Totals(dead_lettered=1))
+        self._freed(queue)
 
     async def _drop_leased(
         self, queue: QueueState, item_id: str, lease: Lease, counted: Totals
@@ -675,6 +727,7 @@ class RuleStorage:
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
         self._count(queue, counted)
+        self._freed(queue)
 
     # -- deadlines ---------------------------------------------------------------------------
 
@@ -747,3 +800,4 @@ class RuleStorage:
             queue.origins.pop(pos, None)
             queue.index.priorities.pop(pos, None)
             self._count(queue, Totals(expired=1))
+            self._freed(queue)  # it may have held its group (delayed at the front)

@@ -129,7 +129,7 @@ class SQLitePersistence:
     # -- changes ------------------------------------------------------------------
 
     async def create(self, name: str, created: datetime, settings: QueueSettings) -> int:
-        fields = _settings_row(settings)
+        fields = (*_settings_row(settings), settings.ordered)
         queue_id: int = await self._writer.submit(CREATE, (name, created.isoformat(), fields))
         return queue_id
 
@@ -251,14 +251,14 @@ def _rows(
         LoadedQueue(
             queue_id, name, datetime.fromisoformat(created),
             QueueSettings(lease, max_attempts, dead_letter, max_items, _delays(delays), delay,
-                          ttl, extras),
+                          ttl, bool(ordered), extras),
             Totals(put, taken, acked, expired, dead), bool(paused),
         )
         for queue_id, name, created, lease, max_attempts, dead_letter, max_items, put, taken,
-        acked, expired, dead, delays, delay, ttl, paused, extras in connection.execute(
+        acked, expired, dead, delays, delay, ttl, paused, ordered, extras in connection.execute(
             "SELECT id, name, created, lease, max_attempts, dead_letter, max_items, put_total, "
             "taken_total, acked_total, expired_total, dead_lettered_total, retry_delays, "
-            "default_delay, default_ttl, paused, extras FROM queues ORDER BY id"
+            "default_delay, default_ttl, paused, ordered, extras FROM queues ORDER BY id"
         )
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(

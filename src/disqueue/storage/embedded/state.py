@@ -85,6 +85,16 @@ class QueueState:
             marks.popleft()
         return marks[0][1] if marks else self.since
 
+    def held(self) -> set[str]:
+        """The groups of an ordered queue held now (`contract.holds_group`): the keys of
+        its items in flight and of those delayed at the front after a lease. O(items in
+        flight and delayed): computed by each take, only on ordered queues."""
+        held = {lease.match for lease in self.leases.values() if lease.match is not None}
+        for pos, match in self.delayed.items():
+            if match is not None and contract.holds_group(False, 0.0, pos):
+                held.add(match)
+        return held
+
     def count(self) -> int:
         """Items held: ready, delayed and in flight (what `max_items` limits)."""
         return len(self.index) + len(self.delayed) + len(self.leases)

@@ -148,17 +148,20 @@ class Node:
         if isinstance(outcome, contract.Requeue):
             visible_at = outcome.visible_at
             await connection.execute(sql.REQUEUE, row["pos"], visible_at)
+            # Delayed at the front, it holds its group still (contract.holds_group).
             return Settlement([], [] if visible_at else [name], visible_at)
+        # Gone from an ordered queue: its group may be free, items takeable without a put.
+        freed = [name] if row["ordered"] else []
         if isinstance(outcome, contract.Expire):
             await connection.execute(sql.DROP_ITEM, row["pos"])
-            return Settlement([(queue_id, Totals(expired=1))], [], None)
+            return Settlement([(queue_id, Totals(expired=1))], freed, None)
         counts = [(queue_id, Totals(dead_lettered=1))]
         if letters is None:
             await connection.execute(sql.DROP_ITEM, row["pos"])
             log.info("queue %s: an item was dropped after %d deliveries", name, row["attempts"])
-            return Settlement(counts, [], None)
+            return Settlement(counts, freed, None)
         await connection.execute(sql.MOVE, row["pos"], letters, name)
-        return Settlement([*counts, (letters, Totals(put=1))], [target], None)
+        return Settlement([*counts, (letters, Totals(put=1))], [target, *freed], None)
 
     def settle(self, outcome: Settlement) -> None:
         """Apply what `give_back` did, once its transaction committed."""

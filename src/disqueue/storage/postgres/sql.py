@@ -11,14 +11,15 @@ ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from, i.headers, 
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
-       default_ttl, extras, EXISTS (SELECT 1 FROM paused WHERE queue_id = id) AS paused
+       default_ttl, ordered, extras,
+       EXISTS (SELECT 1 FROM paused WHERE queue_id = id) AS paused
 FROM queues WHERE name = $1"""
 
 LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CREATE_QUEUE = """
 INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, retry_delays,
-                    default_delay, default_ttl, extras)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING RETURNING id"""
+                    default_delay, default_ttl, extras, ordered)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING RETURNING id"""
 CHANGE_SETTINGS = """
 UPDATE queues SET lease = $2, max_attempts = $3, dead_letter = $4, max_items = $5,
                   retry_delays = $6, default_delay = $7, default_ttl = $8, extras = $9
@@ -37,7 +38,7 @@ DELETE FROM items WHERE queue_id IN (SELECT queue_id FROM gone)"""
 # Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
-       q.retry_delays, q.default_delay, q.default_ttl, q.extras,
+       q.retry_delays, q.default_delay, q.default_ttl, q.ordered, q.extras,
        EXISTS (SELECT 1 FROM paused WHERE queue_id = q.id) AS paused,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
        c.ready, c.delayed, c.in_flight, c.expiring, c.oldest
@@ -113,49 +114,61 @@ WHERE d.until <= $5 RETURNING item_id"""
 CLAIMED = "SELECT item_id FROM dedup WHERE queue_id = $1 AND dedup_id = $2"
 
 _READY = """
-SELECT pos FROM items
+SELECT pos FROM items r
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused}
+  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused} {free}
 ORDER BY priority DESC, pos LIMIT $2"""
 # A take (locked) finds nothing in a paused queue (contract.takeable), read from the
 # `paused` table in the same statement (one lookup per statement, whatever the count),
 # so that a pause holds on every node at once; a peek still sees the head.
 _NOT_PAUSED = "AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"
+# On an ordered queue, only items of a free group (contract.group_free): none of its key
+# in flight or delayed at the front after a lease (contract.holds_group; `items_held`).
+_FREE = """AND (r.match IS NULL OR NOT EXISTS (
+    SELECT 1 FROM items h WHERE h.queue_id = $1 AND h.match = r.match
+      AND (h.lease_until IS NOT NULL OR (h.visible_at IS NOT NULL AND h.pos < 0))))"""
+# Takes of one ordered queue, on any node, go one at a time (under this lock, as their
+# transaction's first statement): the next one's statement sees what the last one put
+# in flight. Its rows are locked without SKIP LOCKED: a group's head that a redrive has
+# locked is waited for, not passed over for the item behind it.
+LOCK_ORDERED = "SELECT pg_advisory_xact_lock(hashtext($1), ($2 % 2147483647)::int)"
 
 
-def _ready(keyed: bool, locked: bool) -> str:
+def _ready(keyed: bool, locked: bool, ordered: bool = False) -> str:
     query = _READY.format(key="AND match = $4" if keyed else "",
-                          paused=_NOT_PAUSED if locked else "")  # fmt: skip
-    return query + (" FOR UPDATE SKIP LOCKED" if locked else "")
+                          paused=_NOT_PAUSED if locked else "",
+                          free=_FREE if ordered else "")  # fmt: skip
+    if not locked:
+        return query
+    return query + (" FOR UPDATE" if ordered else " FOR UPDATE SKIP LOCKED")
 
 
-def _take(keyed: bool) -> str:
+def _take(keyed: bool, ordered: bool) -> str:
     return f"""
-WITH chosen AS ({_ready(keyed, True)})
+WITH chosen AS ({_ready(keyed, True, ordered)})
 DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 
 
-def _lease(keyed: bool) -> str:
+def _lease(keyed: bool, ordered: bool) -> str:
     until, token = ("$5", "$6") if keyed else ("$4", "$5")
     return f"""
-WITH chosen AS ({_ready(keyed, True)})
+WITH chosen AS ({_ready(keyed, True, ordered)})
 UPDATE items i SET lease_until = {until}, attempts = i.attempts + 1, receipt = {token}
 FROM chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 
 
-#: Take statements by (leased, keyed). Parameters: queue, count, now, [match], [until,
-#: receipt token].
+_BOTH = (False, True)
+#: Take statements by (leased, keyed, ordered). Parameters: queue, count, now, [match],
+#: [until, receipt token].
 TAKE = {
-    (False, False): _take(False),
-    (False, True): _take(True),
-    (True, False): _lease(False),
-    (True, True): _lease(True),
-}
-#: Peek statements by keyed: the head, without locking it.
+    (leased, keyed, ordered): (_lease if leased else _take)(keyed, ordered)
+    for leased in _BOTH for keyed in _BOTH for ordered in _BOTH
+}  # fmt: skip
+#: Peek statements by (keyed, ordered): the head, without locking it.
 PEEK = {
-    keyed: f"SELECT {ITEM} FROM items i WHERE pos = ({_ready(keyed, False)})"
-    for keyed in (False, True)
-}
+    (keyed, ordered): f"SELECT {ITEM} FROM items i WHERE pos = ({_ready(keyed, False, ordered)})"
+    for keyed in _BOTH for ordered in _BOTH
+}  # fmt: skip
 
 QUEUE_ID_OF = "SELECT id FROM queues WHERE id = $1"
 QUEUE_ID_BY_NAME = "SELECT id FROM queues WHERE name = $1"
@@ -170,7 +183,7 @@ ACK = f"DELETE FROM items i USING {_REFS} WHERE {_LIVE} RETURNING i.id, i.receip
 TOUCH = f"UPDATE items i SET lease_until = $5 FROM {_REFS} WHERE {_LIVE} RETURNING i.id, i.receipt"
 LEASED = """
 SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter,
-       q.retry_delays
+       q.retry_delays, q.ordered
 FROM items i
 JOIN queues q ON q.id = i.queue_id
 WHERE i.queue_id = $1 AND i.id = $2 AND i.lease_until > $3
@@ -210,7 +223,7 @@ SELECT count(*) FROM gone"""
 # together from the back, so that they reach the front in their order.
 EXPIRED_LEASES = """
 SELECT i.pos, i.queue_id, i.attempts, i.ttl_at, q.name, q.max_attempts, q.dead_letter,
-       q.retry_delays
+       q.retry_delays, q.ordered
 FROM items i
 JOIN queues q ON q.id = i.queue_id
 WHERE i.lease_until <= $1 ORDER BY i.lease_until, i.pos DESC LIMIT $2

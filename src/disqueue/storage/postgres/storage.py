@@ -42,6 +42,8 @@ log = logging.getLogger("disqueue.storage")
 T = TypeVar("T")
 Clock = Callable[[], float]
 Queue = tuple[int, QueueSettings]
+#: What takes gathered into one statement share: (queue id, key, lease, ordered).
+TakeKey = tuple[int, str | None, float | None, bool]
 
 #: Errors that mean the database cannot be reached (or went away mid-request).
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -99,7 +101,7 @@ class PostgresStorage:
         self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
             self._put_batch, lanes=1, limit=1000
         )
-        self._takes: Combiner[tuple[int, str | None, float | None], int, list[Item]] = Combiner(
+        self._takes: Combiner[TakeKey, int, list[Item]] = Combiner(
             self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
             orphan=self._orphaned,
         )  # fmt: skip
@@ -278,7 +280,7 @@ class PostgresStorage:
     async def _create(
         self, name: str, settings: QueueSettings, max_queues: int | None
     ) -> int | None:
-        args = (name, QueueInfo.now(), *_settings_args(settings))
+        args = (name, QueueInfo.now(), *_settings_args(settings), settings.ordered)
         async with self.connection() as connection, connection.transaction():
             if max_queues is not None:  # every node counts under the same lock
                 await connection.execute(sql.LOCK_CREATES, f"disqueue:{self.schema}:queues")
@@ -552,7 +554,7 @@ class PostgresStorage:
         match = match_key(key)
 
         async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
-            items = await self._takes.submit((queue_id, match, lease), count)
+            items = await self._takes.submit((queue_id, match, lease, settings.ordered), count)
             if items:  # counted now: nothing may fail between the take and its answer
                 self.node.count(queue_id, Totals(taken=len(items)))
             return items
@@ -564,19 +566,24 @@ class PostgresStorage:
             self.node.deadline(items[0].lease_expires)
         return items
 
-    async def _take_batch(
-        self, key: tuple[int, str | None, float | None], counts: list[int]
-    ) -> list[list[Item]]:
+    async def _take_batch(self, key: TakeKey, counts: list[int]) -> list[list[Item]]:
         """The takes of one queue and key gathered while the database was busy: one
-        take of their added counts, shared out in the order they came."""
-        queue_id, match, lease = key
+        take of their added counts, shared out in the order they came. On an ordered
+        queue the take waits its turn behind the queue's other takes, on every node."""
+        queue_id, match, lease, ordered = key
         now = self.clock()
         until = contract.lease_until(lease, now) if lease is not None else None
         token = new_item_id()  # one per statement: a receipt is (item id, token)
         args: list[Any] = [queue_id, sum(counts), now]
         args += [match] if match is not None else []
         args += [until, token] if until is not None else []
-        rows = await self.run("fetch", sql.TAKE[(until is not None, match is not None)], *args)
+        take = sql.TAKE[(until is not None, match is not None, ordered)]
+        if ordered:
+            async with self.connection() as connection, connection.transaction():
+                await connection.execute(sql.LOCK_ORDERED, f"disqueue:{self.schema}", queue_id)
+                rows = await connection.fetch(take, *args)
+        else:
+            rows = await self.run("fetch", take, *args)
         rows.sort(key=lambda row: contract.take_order(row[7], row[0]))
         if until is None:
             items = [Item(row[3], row[2], row[1], dead_letter_from=row[5],
@@ -594,7 +601,7 @@ class PostgresStorage:
             start += count
         return shares
 
-    def _orphaned(self, key: tuple[int, str | None, float | None], items: list[Item]) -> None:
+    def _orphaned(self, key: TakeKey, items: list[Item]) -> None:
         """Items taken for a request that went away meanwhile: put them back."""
         if items:
             task = asyncio.get_running_loop().create_task(self._untake(key[0], items))
@@ -626,7 +633,8 @@ class PostgresStorage:
         args: list[Any] = [1, self.clock()] + ([match] if match is not None else [])
 
         async def peek(queue_id: int, settings: QueueSettings) -> asyncpg.Record | None:
-            return await self.run("fetchrow", sql.PEEK[match is not None], queue_id, *args)
+            query = sql.PEEK[(match is not None, settings.ordered)]
+            return await self.run("fetchrow", query, queue_id, *args)
 
         row = await self._on_queue(name, peek, lambda row: row is not None)
         if row is None:
@@ -648,6 +656,8 @@ class PostgresStorage:
             rows = await self.run("fetch", sql.ACK, queue_id, *_arrays(refs), self.clock())
             if rows:
                 self.node.count(queue_id, Totals(acked=len(rows)))
+                if settings.ordered:  # their groups may be free: wake consumers, every node
+                    self.ready(name)
             return _named(refs, rows)
 
         return await self._on_queue(name, ack, any)
@@ -699,7 +709,7 @@ def _settings(row: asyncpg.Record) -> QueueSettings:
     delays = row["retry_delays"]
     return QueueSettings(row["lease"], row["max_attempts"], row["dead_letter"], row["max_items"],
                          None if delays is None else tuple(delays), row["default_delay"],
-                         row["default_ttl"], row["extras"])  # fmt: skip
+                         row["default_ttl"], row["ordered"], row["extras"])  # fmt: skip
 
 
 def _settings_args(s: QueueSettings) -> tuple[Any, ...]:
