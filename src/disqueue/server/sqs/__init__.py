@@ -22,7 +22,7 @@ from disqueue.errors import DisqueueError
 from disqueue.server.metrics import Metrics
 from disqueue.server.sqs import protocol
 from disqueue.server.sqs.actions import ACTIONS
-from disqueue.server.sqs.context import Context, Sequencer
+from disqueue.server.sqs.context import Context, FirstReceipts, Sequencer
 from disqueue.server.sqs.errors import SqsError, of_core
 from disqueue.server.sqs.sigv4 import AccessKeys, verify
 from disqueue.server.state import AUTH, LIMITS, SERVICE
@@ -40,6 +40,7 @@ class Endpoint:
         self.config = config
         self.keys = AccessKeys(config.access_keys) if config.access_keys is not None else None
         self.sequencer = Sequencer()
+        self.first_receipts = FirstReceipts()
 
     def install(self, app: web.Application, metrics: Metrics) -> None:
         """Add the SQS routes to a listener's application (before its own routes, so
@@ -77,6 +78,7 @@ async def handle(request: web.Request) -> web.Response:
             request.app[SERVICE],
             endpoint.config,
             endpoint.sequencer,
+            endpoint.first_receipts,
             f"{request.scheme}://{request.host}",
             access,
             request.match_info.get("queue"),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,11 +21,29 @@ class Sequencer:
 
     def __init__(self) -> None:
         self._last = 0
-        self._count = itertools.count()
 
     def next(self) -> str:
         self._last = max(self._last + 1, time.time_ns())
         return f"{self._last:020d}"
+
+
+class FirstReceipts:
+    """ApproximateFirstReceiveTimestamp: the time of a message's first delivery is now
+    when it is delivered the first time; for later deliveries this node remembers it
+    (the latest `LIMIT` messages), else it is unknown and the send time stands in."""
+
+    LIMIT = 100_000
+
+    def __init__(self) -> None:
+        self._first: OrderedDict[str, str] = OrderedDict()
+
+    def stamp(self, item_id: str, attempts: int, sent: str | None) -> str | None:
+        if attempts <= 1:
+            self._first[item_id] = now = str(int(time.time() * 1000))
+            if len(self._first) > self.LIMIT:
+                self._first.popitem(last=False)
+            return now
+        return self._first.get(item_id, sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +51,7 @@ class Context:
     service: QueueService
     config: SqsConfig
     sequencer: Sequencer
+    first_receipts: FirstReceipts
     #: `<scheme>://<host>` of the request: the start of every QueueUrl answered.
     base: str
     access: Access | None

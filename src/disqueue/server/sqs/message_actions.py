@@ -221,6 +221,9 @@ def _system(ctx: Context, item: Item, names: set[str]) -> dict[str, str]:
         "SenderId": ctx.config.account,
         "ApproximateReceiveCount": str(item.attempts),
         "SentTimestamp": headers.get(messages.SENT),
+        "ApproximateFirstReceiveTimestamp": ctx.first_receipts.stamp(
+            item.id, item.attempts, headers.get(messages.SENT)
+        ),
         "SequenceNumber": headers.get(messages.SEQUENCE),
         "MessageDeduplicationId": headers.get(messages.DEDUP),
         "MessageGroupId": item.key if messages.SEQUENCE in headers else None,
