@@ -45,8 +45,8 @@ async def create_queue(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if await _exists(ctx, name):
         current = await ctx.service.settings(name)
         given = params.get("Attributes") or {}
-        now = queues.report(await ctx.service.info(name), current, name, "", "")
-        mine = queues.report(await ctx.service.info(name), wanted, name, "", "")
+        info = await ctx.service.info(name)
+        now, mine = (queues.report(info, s, name, "", "") for s in (current, wanted))
         if _fifo_of(current) != fifo or any(now.get(k) != mine.get(k) for k in given):
             raise SqsError(
                 "QueueNameExists",

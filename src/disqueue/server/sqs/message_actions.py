@@ -308,6 +308,7 @@ async def _batch(
     each: Callable[[str, dict[str, Any]], Coroutine[Any, Any, None]],
 ) -> dict[str, Any]:
     name = ctx.queue(params, READ)
+    await ctx.service.settings(name)  # a queue that does not exist fails the whole batch
     successful, failed = [], []
     for entry in _entries(params, kind):
         try:
