@@ -468,6 +468,14 @@ def test_body_over_the_queues_maximum_is_refused(sqs: Any) -> None:
     assert "1024" in error["Message"]
 
 
+def test_a_batch_over_1_mib_is_refused(sqs: Any, queue: str) -> None:
+    """Each message may be up to the queue's maximum, the batch up to 1 MiB in all."""
+    entries = [{"Id": str(i), "MessageBody": "x" * 110_000} for i in range(10)]
+    with pytest.raises(sqs.exceptions.BatchRequestTooLong):
+        sqs.send_message_batch(QueueUrl=queue, Entries=entries)
+    assert len(sqs.send_message_batch(QueueUrl=queue, Entries=entries[:9])["Successful"]) == 9
+
+
 def test_unsupported_actions(sqs: Any, queue: str) -> None:
     """Actions Disqueue does not offer: UnsupportedOperation, status 400."""
     error = error_of(

@@ -197,11 +197,11 @@ async def send_message_batch(ctx: Context, params: dict[str, Any]) -> dict[str, 
             continue
         total += messages.size(item.value, item.headers or {})
         good.append((entry["Id"], item, answer))
-    if total > queue.max_size:
+    if total > queues.DEFAULT_MAX_SIZE:  # AWS's limit of a batch, whatever the queue's
         raise SqsError(
             "BatchRequestTooLong",
-            f"Batch requests cannot be longer than "
-            f"{queue.max_size} bytes. You have sent {total} bytes.",
+            f"Batch requests cannot be longer than {queues.DEFAULT_MAX_SIZE} bytes. "
+            f"You have sent {total} bytes.",
         )
     ids = await ctx.service.put_many(queue.name, [item for _, item, _ in good]) if good else []
     successful = [
