@@ -161,9 +161,6 @@ async def set_queue_attributes(ctx: Context, params: dict[str, Any]) -> dict[str
         raise SqsError("MissingParameter", "The request must contain the parameter Attributes.")
     current = await ctx.service.settings(name)
     fifo = _fifo_of(current)
-    if isinstance(attributes, dict):
-        for key in queues.READ_ONLY & attributes.keys():
-            raise SqsError("InvalidAttributeName", f"Unknown Attribute {key}.")
     settings = queues.apply(current, attributes, fifo)
     if settings.dead_letter is not None and settings.dead_letter != current.dead_letter:
         await _check_letters(ctx, settings.dead_letter, fifo)
