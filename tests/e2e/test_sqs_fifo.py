@@ -199,7 +199,8 @@ def test_a_fifo_queue_is_an_ordered_queue_of_the_other_api(sqs: Any, server: Ser
 
 def test_groups_hold_across_two_postgres_nodes(tmp_path: Path) -> None:
     """Two nodes on one database: a group's message in flight through one node keeps the
-    next one of its group from the other node; a delete on the first frees it there."""
+    next one of its group from the other node; a delete on the first frees it there; and
+    attributes and tags set through one node hold on the other."""
     with pg.fresh_schema() as schema:
         config = sqs_config("postgres", schema)
         with running(tmp_path / "one", config) as one, running(tmp_path / "two", config) as two:
@@ -217,3 +218,16 @@ def test_groups_hold_across_two_postgres_nodes(tmp_path: Path) -> None:
             first.delete_message(QueueUrl=url, ReceiptHandle=taken["ReceiptHandle"])
             got = second.receive_message(QueueUrl=url, WaitTimeSeconds=10)["Messages"]
             assert [m["Body"] for m in got] == ["n2"]
+            # attributes set through one node hold on the other at once
+            first.set_queue_attributes(QueueUrl=url, Attributes={"MaximumMessageSize": "1024"})
+            first.tag_queue(QueueUrl=url, Tags={"node": "one"})
+            size = second.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])
+            assert size["Attributes"] == {"MaximumMessageSize": "1024"}
+            assert second.list_queue_tags(QueueUrl=url)["Tags"] == {"node": "one"}
+            with pytest.raises(botocore.exceptions.ClientError):
+                second.send_message(
+                    QueueUrl=url,
+                    MessageBody="x" * 1025,
+                    MessageGroupId="g",
+                    MessageDeduplicationId="big",
+                )
