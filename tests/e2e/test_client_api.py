@@ -233,6 +233,24 @@ async def test_priorities(client: Any) -> None:
     assert "invalid parameter 'priority'" in str(failed.value)
 
 
+async def test_ordered_queues(client: Any) -> None:
+    """`create_queue(ordered=True)`: `QueueInfo.ordered`, a group held while its head is
+    in flight, a priority refused, and a re-create without `ordered` a `QueueExists`."""
+    queue = await resolve(client.create_queue(ordered=True, lease=30))
+    assert (await resolve(client.info(queue))).ordered is True
+    for value in ("a1", "a2"):
+        await resolve(client.put(queue, value, key="a"))
+    head = await resolve(client.take(queue))
+    await expect(NoItem, lambda: client.take(queue))
+    await resolve(client.ack(queue, head))
+    assert (await resolve(client.take(queue))).value == "a2"
+    with pytest.raises(ClientError) as failed:
+        await resolve(client.put(queue, "x", priority=1))
+    assert "invalid parameter 'priority'" in str(failed.value)
+    await expect(QueueExists, lambda: client.create_queue(queue, lease=30))
+    assert (await resolve(client.info(await resolve(client.create_queue())))).ordered is False
+
+
 async def test_queue_full(start_server: StartServer) -> None:
     """429 queue is full maps to QueueFull, a QueueException."""
     server = start_server()

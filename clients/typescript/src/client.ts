@@ -81,6 +81,8 @@ export interface QueueInfo {
   retry_delays?: number[] | null;
   /** Paused: puts are taken, nothing is delivered. */
   paused?: boolean;
+  /** Ordered: each key a group, delivered in put order, one group in flight at a time. */
+  ordered?: boolean;
   [setting: string]: unknown;
 }
 
@@ -103,14 +105,18 @@ export interface QueueOptions {
   delay?: number;
   /** Ttl of items put without their own, seconds. */
   ttl?: number;
+  /** Each key a group: its items delivered in put order, none while one of them is in
+   * flight (API.md Part 3, "Ordered keys"); a priority is refused there. Fixed for good. */
+  ordered?: boolean;
 }
 
-/** A change of settings (`POST /queue/settings`): `null` clears a setting. */
-export type SettingsChange = {[K in keyof QueueOptions]?: QueueOptions[K] | null};
+/** A change of settings (`POST /queue/settings`): `null` clears a setting (`ordered`
+ * never changes). */
+export type SettingsChange = {[K in Exclude<keyof QueueOptions, 'ordered'>]?: QueueOptions[K] | null};
 
 /** The form of a queue's settings (`POST /queues`; `POST /queue/settings` with `clearing`,
  * where `null` or an empty list is sent empty, which clears the setting). */
-function settingsParams(options: SettingsChange, clearing = false): ParamsType {
+function settingsParams(options: SettingsChange | QueueOptions, clearing = false): ParamsType {
   const wire: Record<string, unknown> = {
     lease: options.lease,
     max_attempts: options.maxAttempts,
@@ -119,6 +125,7 @@ function settingsParams(options: SettingsChange, clearing = false): ParamsType {
     retry_delays: options.retryDelays?.length ? options.retryDelays.join(',') : options.retryDelays,
     delay: options.delay,
     ttl: options.ttl,
+    ordered: 'ordered' in options && options.ordered ? '1' : undefined,
   };
   const params: ParamsType = {};
   for (const [name, value] of Object.entries(wire)) {

@@ -219,6 +219,24 @@ describe('HTTP client', () => {
     await rejectsWith(client.putItem('x', {priority: 10}), "invalid parameter 'priority'", 400);
   });
 
+  test('ordered: a group waits while its item is in flight; priority refused', async () => {
+    const name = await queueCreate(url, undefined, undefined, {ordered: true});
+    const client = new QueueClient(url, name);
+    assert.equal((await client.info()).ordered, true);
+    await client.putItem('a1', {key: 'a'});
+    await client.putItem('a2', {key: 'a'});
+    await client.putItem('b1', {key: 'b'});
+    const taken = await client.take(null, {count: 3, lease: 30});
+    assert.deepEqual(taken.map((item) => item.value), ['a1', 'a2', 'b1']);
+    await client.putItem('a3', {key: 'a'});
+    await rejectsWith(client.take('a', {lease: 30}), 'no item to take', 404);
+    await client.ackMany(taken.slice(0, 2));
+    assert.equal((await client.take('a', {lease: 30})).value, 'a3');
+    await rejectsWith(client.putItem('x', {priority: 1}), "invalid parameter 'priority'", 400);
+    await rejectsWith(queueCreate(url, name, undefined, {ordered: false, lease: 5}),
+      'queue exists with other settings', 409);
+  });
+
   test('queue defaults, changeSettings (null clears), 409 on other settings', async () => {
     const name = await queueCreate(url, undefined, undefined, {delay: 600, ttl: 60, maxItems: 5});
     const client = new QueueClient(url, name);

@@ -17,6 +17,9 @@ def register(commands: Any, common: argparse.ArgumentParser) -> None:
     cmd = commands.add_parser("create", parents=[common], help="create a queue")
     cmd.add_argument("name", nargs="?", help="its name (default: a new UUID)")
     _setting_options(cmd)
+    cmd.add_argument("--ordered", action="store_true",
+                     help="each key a group: delivered in put order, one in flight at a "
+                          "time (it cannot change later)")  # fmt: skip
     cmd.set_defaults(run=create)
 
     cmd = commands.add_parser("settings", parents=[common],
@@ -96,6 +99,7 @@ def create(args: argparse.Namespace) -> int:
             retry_delays=args.retry_delays,
             delay=args.delay,
             ttl=args.ttl,
+            ordered=args.ordered,
         )
     if args.json:
         emit_json({"name": name})

@@ -12,6 +12,7 @@ fail with 503 `storage unavailable`, and the pool reconnects once it is back.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -42,8 +43,10 @@ log = logging.getLogger("disqueue.storage")
 T = TypeVar("T")
 Clock = Callable[[], float]
 Queue = tuple[int, QueueSettings]
-#: What takes gathered into one statement share: (queue id, key, lease, ordered).
-TakeKey = tuple[int, str | None, float | None, bool]
+#: What takes gathered into one statement share: (queue id, key, lease, and 0, or on an
+#: ordered queue a number of the take's own: its items are one client's, never shared
+#: out, or two clients would hold one group).
+TakeKey = tuple[int, str | None, float | None, int]
 
 #: Errors that mean the database cannot be reached (or went away mid-request).
 UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -101,6 +104,7 @@ class PostgresStorage:
         self._puts: Combiner[None, tuple[int, Item], Exception | None] = Combiner(
             self._put_batch, lanes=1, limit=1000
         )
+        self._alone = itertools.count(1)
         self._takes: Combiner[TakeKey, int, list[Item]] = Combiner(
             self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
             orphan=self._orphaned,
@@ -554,7 +558,8 @@ class PostgresStorage:
         match = match_key(key)
 
         async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
-            items = await self._takes.submit((queue_id, match, lease, settings.ordered), count)
+            alone = next(self._alone) if settings.ordered else 0
+            items = await self._takes.submit((queue_id, match, lease, alone), count)
             if items:  # counted now: nothing may fail between the take and its answer
                 self.node.count(queue_id, Totals(taken=len(items)))
             return items
@@ -570,7 +575,8 @@ class PostgresStorage:
         """The takes of one queue and key gathered while the database was busy: one
         take of their added counts, shared out in the order they came. On an ordered
         queue the take waits its turn behind the queue's other takes, on every node."""
-        queue_id, match, lease, ordered = key
+        queue_id, match, lease, alone = key
+        ordered = alone != 0
         now = self.clock()
         until = contract.lease_until(lease, now) if lease is not None else None
         token = new_item_id()  # one per statement: a receipt is (item id, token)

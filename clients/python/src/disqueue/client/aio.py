@@ -90,11 +90,13 @@ class AsyncClient:
         retry_delays: Sequence[float] | None = None,
         delay: float | None = None,
         ttl: float | None = None,
+        ordered: bool = False,
     ) -> str:
         """Create a queue (or return `name` if it exists with these settings or none:
         `QueueExists` if with others); its name. `retry_delays`: seconds an item waits
         after its n-th delivery ended without an ack; `delay`, `ttl`: defaults for items
-        put without their own."""
+        put without their own; `ordered`: each key a group, its items delivered in put
+        order and none while one of them is in flight (it cannot change later)."""
         return await self.send(
             calls.create_queue(
                 name,
@@ -105,6 +107,7 @@ class AsyncClient:
                 retry_delays=retry_delays,
                 delay=delay,
                 ttl=ttl,
+                ordered=ordered,
             )
         )
 

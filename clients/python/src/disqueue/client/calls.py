@@ -79,8 +79,9 @@ def create_queue(
     retry_delays: Sequence[float] | None = None,
     delay: float | None = None,
     ttl: float | None = None,
+    ordered: bool = False,
 ) -> Call[str]:
-    """`POST /queues`."""
+    """`POST /queues`. `ordered`: each key a group, delivered in put order (fixed)."""
     form = _form(
         name=name,
         lease=lease,
@@ -90,6 +91,7 @@ def create_queue(
         retry_delays=None if not retry_delays else _delays(retry_delays),
         delay=delay,
         ttl=ttl,
+        ordered="1" if ordered else None,
     )
     return Call("POST", "/queues", str, form)
 

@@ -95,6 +95,7 @@ class QueueInfo:
     acked: int | None = None
     expired: int | None = None
     dead_lettered: int | None = None
+    ordered: bool | None = None
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> QueueInfo:

@@ -115,11 +115,13 @@ class Client:
         retry_delays: Sequence[float] | None = None,
         delay: float | None = None,
         ttl: float | None = None,
+        ordered: bool = False,
     ) -> str:
         """Create a queue (or return `name` if it exists with these settings or none:
         `QueueExists` if with others); its name. `retry_delays`: seconds an item waits
         after its n-th delivery ended without an ack; `delay`, `ttl`: defaults for items
-        put without their own."""
+        put without their own; `ordered`: each key a group, its items delivered in put
+        order and none while one of them is in flight (it cannot change later)."""
         return self.send(
             calls.create_queue(
                 name,
@@ -130,6 +132,7 @@ class Client:
                 retry_delays=retry_delays,
                 delay=delay,
                 ttl=ttl,
+                ordered=ordered,
             )
         )
 
