@@ -231,3 +231,57 @@ def test_groups_hold_across_two_postgres_nodes(tmp_path: Path) -> None:
                     MessageGroupId="g",
                     MessageDeduplicationId="big",
                 )
+
+
+@pytest.mark.parametrize("sqs", ["json"], indirect=True)
+def test_concurrent_consumers_never_hold_one_group_twice(sqs: Any, server: Server) -> None:
+    """Four consumers, each its own client, receive and delete 60 messages of 5 groups: a
+    group's messages are never in the hands of two consumers at once (one receive may
+    bring several of a group, in order), and each group comes in send order."""
+    import threading
+
+    url = fifo(sqs)
+    groups = {f"g{n}": [f"g{n}-{i}" for i in range(12)] for n in range(5)}
+    for i in range(12):
+        entries = [
+            {"Id": f"{g}x{i}", "MessageBody": bodies[i], "MessageGroupId": g,
+             "MessageDeduplicationId": bodies[i]}
+            for g, bodies in groups.items()
+        ]  # fmt: skip
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    holders: dict[str, tuple[int, int] | None] = dict.fromkeys(groups)  # (consumer, held)
+    seen: dict[str, list[str]] = {g: [] for g in groups}
+    faults: list[str] = []
+    lock = threading.Lock()
+
+    def consume(me: int) -> None:
+        mine = client(server.url)
+        while sum(len(v) for v in seen.values()) < 60 and not faults:
+            got = mine.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=3, VisibilityTimeout=60,
+                AttributeNames=["MessageGroupId"], WaitTimeSeconds=1,
+            )  # fmt: skip
+            messages = got.get("Messages", [])
+            with lock:
+                for message in messages:
+                    group = message["Attributes"]["MessageGroupId"]
+                    holder = holders[group]
+                    if holder is not None and holder[0] != me:
+                        faults.append(f"{group}: consumers {holder[0]} and {me} at once")
+                    holders[group] = (me, (holder[1] if holder else 0) + 1)
+                    seen[group].append(message["Body"])
+            for message in messages:
+                group = message["Attributes"]["MessageGroupId"]
+                with lock:  # let go before the delete: the server frees the group after it
+                    holder = holders[group]
+                    assert holder is not None
+                    holders[group] = (me, holder[1] - 1) if holder[1] > 1 else None
+                mine.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    threads = [threading.Thread(target=consume, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not faults
+    assert seen == groups

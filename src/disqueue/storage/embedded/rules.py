@@ -391,6 +391,10 @@ class RuleStorage:
         positions = [pos for pos, _ in chosen]
         until = contract.lease_until(lease, now) if lease is not None else None
         token = new_item_id() if until is not None else ""
+        leasing = (
+            [m for _, m in chosen if m is not None] if until and queue.settings.ordered else []
+        )
+        queue.leasing.update(leasing)  # their groups are held while the leases are written
         try:
             if until is None:
                 stored = await self.persistence.take(positions)
@@ -400,6 +404,11 @@ class RuleStorage:
             for pos, item_match in reversed(chosen):
                 queue.index.restore(pos, item_match)  # nothing changed in storage
             raise
+        finally:
+            queue.leasing.subtract(leasing)
+            for group in leasing:
+                if queue.leasing[group] <= 0:
+                    del queue.leasing[group]
         items = []
         for (pos, item_match), found in zip(chosen, stored, strict=True):
             if found is None:
