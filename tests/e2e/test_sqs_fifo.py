@@ -112,6 +112,20 @@ def test_deduplication_and_sequence_numbers(sqs: Any) -> None:
     assert attributes["SequenceNumber"] == first["SequenceNumber"]
 
 
+def test_deduplication_scope_message_group(sqs: Any) -> None:
+    """With DeduplicationScope messageGroup one id in two groups is two messages."""
+    url = fifo(sqs, DeduplicationScope="messageGroup", FifoThroughputLimit="perMessageGroupId")
+    for group in ("a", "b", "a"):
+        sqs.send_message(
+            QueueUrl=url, MessageBody=group, MessageGroupId=group, MessageDeduplicationId="same"
+        )
+    got = sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["All"]
+    )
+    assert sorted(m["Body"] for m in got["Messages"]) == ["a", "b"]
+    assert {m["Attributes"]["MessageDeduplicationId"] for m in got["Messages"]} == {"same"}
+
+
 def test_content_based_deduplication(sqs: Any) -> None:
     """With ContentBasedDeduplication the body's SHA-256 is the deduplication id."""
     url = fifo(sqs, ContentBasedDeduplication="true")

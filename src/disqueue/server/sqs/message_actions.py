@@ -50,6 +50,7 @@ class _Queue:
         extras = Extras.of(settings).attributes
         self.fifo = extras.get("FifoQueue") == "true"
         self.content_dedup = extras.get("ContentBasedDeduplication") == "true"
+        self.dedup_per_group = extras.get("DeduplicationScope") == "messageGroup"
         self.max_size = int(extras.get("MaximumMessageSize", queues.DEFAULT_MAX_SIZE))
         self.wait = int(extras.get("ReceiveMessageWaitTimeSeconds", 0))
         visibility = extras.get("VisibilityTimeout")
@@ -136,9 +137,21 @@ def _new_item(ctx: Context, queue: _Queue, entry: dict[str, Any]) -> tuple[NewIt
     else:
         group = None  # a standard queue's groups order nothing
     item = NewItem(
-        body, key=group, delay=float(delay) if delay else None, dedup_id=dedup, headers=headers
+        body,
+        key=group,
+        delay=float(delay) if delay else None,
+        dedup_id=_dedup_key(queue, group, dedup),
+        headers=headers,
     )
     return item, answer
+
+
+def _dedup_key(queue: _Queue, group: str | None, dedup: str | None) -> str | None:
+    """The put's `dedup_id`: the MessageDeduplicationId, within its group when the queue's
+    DeduplicationScope is messageGroup (a newline is in no id: the two cannot run together)."""
+    if dedup is None or not queue.dedup_per_group:
+        return dedup
+    return f"{group}\n{dedup}"
 
 
 async def send_message(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:

@@ -233,7 +233,8 @@ def report(
         "VisibilityTimeout": extras.get(
             "VisibilityTimeout", seconds(settings.lease, DEFAULT_VISIBILITY)
         ),
-        "SqsManagedSseEnabled": extras.get("SqsManagedSseEnabled", "false"),
+        # AWS encrypts new queues with SSE-SQS unless told not to (since October 2022).
+        "SqsManagedSseEnabled": extras.get("SqsManagedSseEnabled", "true"),
     }
     for name in (
         "Policy",
