@@ -20,6 +20,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 
 from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
@@ -365,14 +366,17 @@ class RuleStorage:
         index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
-        if queue.settings.ordered:  # only the items of free groups (the contract's `group_free`)
-            held = queue.held()
-            if match is None:
-                self._choose_free(queue, held, count, now, chosen, stale)
-                count = 0  # chosen already
-            elif not contract.group_free(match, held):
-                count = 0  # the key's group is held: its head waits
-        while len(chosen) < count and (pos := index.head(match)) is not None:
+        # An ordered queue: only items of groups free when the take starts (the contract's
+        # `group_free`), several of one if they come first.
+        ordered = queue.settings.ordered
+        held: AbstractSet[str] = queue.held() if ordered else frozenset()  # (no allocation)
+        if ordered and not contract.group_free(match, held):
+            count = 0  # the key's group is held: its head waits
+        free = ordered and match is None
+        while (
+            len(chosen) < count
+            and (pos := index.free_head(held) if free else index.head(match)) is not None
+        ):
             taken = (pos, index.remove(pos))  # reserved: nobody else gets it
             # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
             if ttl and contract.expired(ttl.get(pos), now):
@@ -433,33 +437,6 @@ class RuleStorage:
         self._count(queue, Totals(taken=len(items)))
         return items
 
-    @staticmethod
-    def _choose_free(
-        queue: QueueState,
-        held: set[str],
-        count: int,
-        now: float,
-        chosen: list[tuple[int, str | None]],
-        stale: list[tuple[int, str | None]],
-    ) -> None:
-        """Reserve, in take order, up to `count` ready items of an ordered queue whose
-        groups are not `held` (several of one free group in order, if they come first);
-        those past their ttl met on the way go to `stale`. A walk passes over the held
-        groups' items: O(items of held groups ahead of the ones taken)."""
-        index, ttl = queue.index, queue.ttl
-        while len(chosen) < count:
-            wanted = count - len(chosen)
-            free = (pos for pos, match in index.walk() if contract.group_free(match, held))
-            found = list(itertools.islice(free, wanted))  # the walk stops there
-            if not found:
-                return
-            for pos in found:
-                taken = (pos, index.remove(pos))  # reserved: nobody else gets it
-                if ttl and contract.expired(ttl.get(pos), now):
-                    stale.append(taken)
-                else:
-                    chosen.append(taken)
-
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
         return items[0] if items else None
@@ -471,8 +448,7 @@ class RuleStorage:
         held = queue.held()
         if match is not None:
             return queue.index.head(match) if contract.group_free(match, held) else None
-        free = (pos for pos, found in queue.index.walk() if contract.group_free(found, held))
-        return next(free, None)
+        return queue.index.free_head(held)
 
     async def peek(self, name: str, key: str | None) -> Item | None:
         queue = self._queue(name)

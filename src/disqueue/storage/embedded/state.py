@@ -72,6 +72,10 @@ class QueueState:
     marks: deque[tuple[int, float]] = field(default_factory=deque)
     since: float = 0.0  # items older than every mark (the time the state was made)
 
+    def __post_init__(self) -> None:
+        if self.settings.ordered:  # its takes look for free groups' heads (`free_head`)
+            self.index = QueueIndex(ordered=True)
+
     def mark(self, pos: int, now: float) -> None:
         """Note that `pos` was put at `now` (cheap: one mark a second at most)."""
         if not self.marks or now - self.marks[-1][1] >= MARK_EVERY:
