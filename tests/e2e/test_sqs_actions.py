@@ -96,6 +96,28 @@ def test_create_get_url_list_and_delete(sqs: Any, server: Server) -> None:
         sqs.send_message(QueueUrl=url, MessageBody="x")
 
 
+def test_concurrent_creates_of_one_queue_all_succeed(sqs: Any, server: Server) -> None:
+    """Workers starting together each create the queue they use: every one gets its URL
+    (none a QueueNameExists), and there is one queue."""
+    import threading
+
+    name, urls = fresh("together"), []
+
+    def create() -> None:
+        mine = client(server.url)
+        urls.append(
+            mine.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "40"})["QueueUrl"]
+        )
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(urls) == 6 and len(set(urls)) == 1
+    assert sqs.list_queues(QueueNamePrefix=name)["QueueUrls"] == urls[:1]
+
+
 def test_list_queues_pages(sqs: Any) -> None:
     """MaxResults pages the list; NextToken goes on where the page ended."""
     prefix = fresh("page")

@@ -14,7 +14,7 @@ import pytest
 
 from tests import pg
 
-from .helpers import Api, Server, running
+from .helpers import Api, Server, running, wait_until
 from .sqs import BACKENDS, PROTOCOLS, client, query_model, sqs_config, sqs_server
 
 _names = itertools.count()
@@ -214,7 +214,8 @@ def test_a_fifo_queue_is_an_ordered_queue_of_the_other_api(sqs: Any, server: Ser
 def test_groups_hold_across_two_postgres_nodes(tmp_path: Path) -> None:
     """Two nodes on one database: a group's message in flight through one node keeps the
     next one of its group from the other node; a delete on the first frees it there; and
-    attributes and tags set through one node hold on the other."""
+    attributes and tags set through one node hold on the other once it is told (the
+    nodes' notification, as for every settings change)."""
     with pg.fresh_schema() as schema:
         config = sqs_config("postgres", schema)
         with running(tmp_path / "one", config) as one, running(tmp_path / "two", config) as two:
@@ -232,12 +233,20 @@ def test_groups_hold_across_two_postgres_nodes(tmp_path: Path) -> None:
             first.delete_message(QueueUrl=url, ReceiptHandle=taken["ReceiptHandle"])
             got = second.receive_message(QueueUrl=url, WaitTimeSeconds=10)["Messages"]
             assert [m["Body"] for m in got] == ["n2"]
-            # attributes set through one node hold on the other at once
+            # attributes set through one node hold on the other (once it has been told)
             first.set_queue_attributes(QueueUrl=url, Attributes={"MaximumMessageSize": "1024"})
             first.tag_queue(QueueUrl=url, Tags={"node": "one"})
-            size = second.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])
-            assert size["Attributes"] == {"MaximumMessageSize": "1024"}
-            assert second.list_queue_tags(QueueUrl=url)["Tags"] == {"node": "one"}
+
+            def told() -> bool:
+                size = second.get_queue_attributes(
+                    QueueUrl=url, AttributeNames=["MaximumMessageSize"]
+                )
+                tags = second.list_queue_tags(QueueUrl=url).get("Tags")
+                return size["Attributes"] == {"MaximumMessageSize": "1024"} and tags == {
+                    "node": "one"
+                }
+
+            wait_until(told, timeout=10, what="the other node to see the new attributes")
             with pytest.raises(botocore.exceptions.ClientError):
                 second.send_message(
                     QueueUrl=url,

@@ -14,7 +14,8 @@ from dataclasses import replace
 from typing import Any
 
 from disqueue.auth.permissions import MANAGE, READ, WRITE
-from disqueue.errors import QueueNotFound
+from disqueue.errors import Conflict, QueueNotFound
+from disqueue.models import QueueSettings
 from disqueue.server.sqs import message_actions, queues
 from disqueue.server.sqs.context import Context, integer, text
 from disqueue.server.sqs.errors import SqsError, invalid, no_queue
@@ -42,19 +43,28 @@ async def create_queue(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if tags:
         extras = Extras.of(wanted)
         wanted = replace(wanted, extras=replace(extras, tags=tags).text())
-    if await _exists(ctx, name):
-        current = await ctx.service.settings(name)
-        given = params.get("Attributes") or {}
-        info = await ctx.service.info(name)
-        now, mine = (queues.report(info, s, name, "", "") for s in (current, wanted))
-        if _fifo_of(current) != fifo or any(now.get(k) != mine.get(k) for k in given):
-            raise SqsError(
-                "QueueNameExists",
-                "A queue already exists with the same name and a different value for attribute(s).",
-            )
-        return {"QueueUrl": ctx.url(name)}
-    name = await ctx.service.create_queue(name, wanted)
-    return {"QueueUrl": ctx.url(name)}
+    if not await _exists(ctx, name):
+        try:
+            return {"QueueUrl": ctx.url(await ctx.service.create_queue(name, wanted))}
+        except Conflict:  # made meanwhile by another request: compared below, as AWS does
+            pass
+    await _same(ctx, name, wanted, params.get("Attributes") or {}, fifo)
+    return {"QueueUrl": ctx.url(ctx.service.names.parse(name))}
+
+
+async def _same(
+    ctx: Context, name: str, wanted: QueueSettings, given: dict[str, Any], fifo: bool
+) -> None:
+    """QueueNameExists unless the existing queue has the attributes a CreateQueue gives
+    (those it does not give, its tags and its LastModifiedTimestamp are not compared)."""
+    current = await ctx.service.settings(name)
+    info = await ctx.service.info(name)
+    now, mine = (queues.report(info, s, name, "", "") for s in (current, wanted))
+    if _fifo_of(current) != fifo or any(now.get(k) != mine.get(k) for k in given):
+        raise SqsError(
+            "QueueNameExists",
+            "A queue already exists with the same name and a different value for attribute(s).",
+        )
 
 
 def _fifo_of(settings: Any) -> bool:
