@@ -1,7 +1,8 @@
 """Leased takes of an ordered queue racing each other, on every backend: a group is
 never in flight for two takes at once, however their writes to storage interleave (the
 SQLite backend records a take's leases only after its write: found by the SQS FIFO test
-with four consumers, fixed by holding the groups of a take being written)."""
+with four consumers, and by the ordered keys' eight-consumer test; the items on their way
+into flight hold their groups, `QueueState.transit`)."""
 
 from __future__ import annotations
 

@@ -383,36 +383,35 @@ class RuleStorage:
                 stale.append(taken)
             else:
                 chosen.append(taken)
-        if stale:
-            try:
-                await self._expire(queue, stale)
-            except BaseException:
-                for pos, item_match in reversed(chosen):
-                    queue.index.restore(pos, item_match)  # not taken after all
-                raise
-        if not chosen:
-            return []
-        positions = [pos for pos, _ in chosen]
-        until = contract.lease_until(lease, now) if lease is not None else None
-        token = new_item_id() if until is not None else ""
-        leasing = (
-            [m for _, m in chosen if m is not None] if until and queue.settings.ordered else []
-        )
-        queue.leasing.update(leasing)  # their groups are held while the leases are written
+        holding = ordered and lease is not None and bool(chosen)
+        if holding:  # until their leases are stored, the chosen hold their groups
+            queue.transit.update(chosen)
         try:
-            if until is None:
-                stored = await self.persistence.take(positions)
-            else:
-                stored = await self.persistence.lease(positions, until, token)
-        except StorageFailure:
-            for pos, item_match in reversed(chosen):
-                queue.index.restore(pos, item_match)  # nothing changed in storage
-            raise
+            if stale:
+                try:
+                    await self._expire(queue, stale)
+                except BaseException:
+                    for pos, item_match in reversed(chosen):
+                        queue.index.restore(pos, item_match)  # not taken after all
+                    raise
+            if not chosen:
+                return []
+            positions = [pos for pos, _ in chosen]
+            until = contract.lease_until(lease, now) if lease is not None else None
+            token = new_item_id() if until is not None else ""
+            try:
+                if until is None:
+                    stored = await self.persistence.take(positions)
+                else:
+                    stored = await self.persistence.lease(positions, until, token)
+            except StorageFailure:
+                for pos, item_match in reversed(chosen):
+                    queue.index.restore(pos, item_match)  # nothing changed in storage
+                raise
         finally:
-            queue.leasing.subtract(leasing)
-            for group in leasing:
-                if queue.leasing[group] <= 0:
-                    del queue.leasing[group]
+            if holding:
+                for pos, _ in chosen:
+                    queue.transit.pop(pos, None)
         items = []
         for (pos, item_match), found in zip(chosen, stored, strict=True):
             if found is None:
@@ -756,11 +755,15 @@ class RuleStorage:
         match = queue.delayed.pop(pos)  # reserved: a purge meanwhile does not see it
         front = contract.delay_end_front(pos)
         new_pos = next(self._front) if front else next(self._back)
+        if front:  # on its way back it still holds its group (`contract.holds_group`)
+            queue.transit[pos] = match
         try:
             await self.persistence.requeue(pos, new_pos, None)
         except BaseException:
             queue.delayed[pos] = match  # still delayed: the retry makes it ready
             raise
+        finally:
+            queue.transit.pop(pos, None)
         self._move_ttl(queue, pos, new_pos)
         queue.index.add(new_pos, match, front=front)
         if not front:

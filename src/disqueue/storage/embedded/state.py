@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,6 +52,9 @@ class QueueState:
     index: QueueIndex = field(default_factory=QueueIndex)  # ready items: pos → key
     leases: dict[str, Lease] = field(default_factory=dict)  # in flight, by item id
     delayed: dict[int, str | None] = field(default_factory=dict)  # pos → key
+    # An ordered queue's items on their way into flight (taken, the lease not yet stored)
+    # or from a front delay to ready: they hold their groups meanwhile. pos → key.
+    transit: dict[int, str | None] = field(default_factory=dict)
     ttl: dict[int, float] = field(default_factory=dict)  # pos → when it is dropped
     origins: dict[int, str] = field(default_factory=dict)  # pos → queue a dead letter left
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (item, until)
@@ -63,10 +66,6 @@ class QueueState:
     deleted: bool = False
     paused: bool = False  # takes find nothing (API.md Part 3, "Pause")
     pending: int = 0  # items of puts on their way to storage (for `max_items`)
-    #: Groups of an ordered queue whose items a leased take has chosen and is writing to
-    #: storage: held already (their leases are recorded only after the write), so a take
-    #: racing it cannot deliver the next item of the same group.
-    leasing: Counter[str] = field(default_factory=Counter)
     # When items were put, sampled: (first position put after `time`, time). Positions
     # grow with time, so the head's age is the time of the last mark at or before it.
     marks: deque[tuple[int, float]] = field(default_factory=deque)
@@ -95,13 +94,14 @@ class QueueState:
 
     def held(self) -> set[str]:
         """The groups of an ordered queue held now (`contract.holds_group`): the keys of
-        its items in flight and of those delayed at the front after a lease. O(items in
-        flight and delayed): computed by each take, only on ordered queues."""
+        its items in flight and of those delayed at the front after a lease (also while
+        one is on its way: `transit`). O(items in flight and delayed): computed by each take, only
+        on ordered queues."""
         held = {lease.match for lease in self.leases.values() if lease.match is not None}
-        held.update(self.leasing)
         for pos, match in self.delayed.items():
             if match is not None and contract.holds_group(False, 0.0, pos):
                 held.add(match)
+        held.update(match for match in self.transit.values() if match is not None)
         return held
 
     def count(self) -> int:
