@@ -239,11 +239,14 @@ DELAYS_ENDED = """
 UPDATE items i SET pos = u.new, visible_at = NULL
 FROM unnest($1::bigint[], $2::bigint[]) AS u (old, new) WHERE i.pos = u.old"""
 FRONT_POSITIONS = "SELECT -nextval('items_front') FROM generate_series(1, $1)"
+# Each returns its queue, and whether it held its group (delayed at the front after a
+# lease, contract.holds_group): then its queue's consumers are woken (its group may be
+# free; on a plain queue a wasted look).
 TTLS_ENDED = """
 DELETE FROM items i USING (
     SELECT pos FROM items WHERE ttl_at <= $1 AND lease_until IS NULL
     LIMIT $2 FOR UPDATE SKIP LOCKED) d
-WHERE i.pos = d.pos RETURNING i.queue_id"""
+WHERE i.pos = d.pos RETURNING i.queue_id, i.visible_at IS NOT NULL AND i.pos < 0"""
 NEXT_DEADLINE = """
 SELECT LEAST((SELECT min(lease_until) FROM items WHERE lease_until IS NOT NULL),
              (SELECT min(visible_at) FROM items WHERE visible_at IS NOT NULL),
