@@ -111,10 +111,13 @@ $(VENV)/.bench-deps: $(VENV)/.test-deps
 # bench/run.py (the HTTP and WebSocket rows), then bench/peers.py (Disqueue beside
 # Redis, RabbitMQ, NATS and PostgreSQL; PEERS_ARGS="--rounds 3" etc.).
 PEERS_ARGS ?=
+# bench/sqs.py: the SQS endpoint through boto3 beside moto_server (SQS_ARGS="--rounds 5").
+SQS_ARGS ?=
 bench: $(VENV)/.bench-deps
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/peers.py $(PEERS_ARGS)
+	$(BIN)/python bench/sqs.py $(SQS_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -118,6 +118,17 @@ class LogConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SqsConfig:
+    """`"sqs"`: the Amazon SQS protocols on every listener (API.md Part 3). `access_keys`:
+    the file of `ACCESS_KEY_ID:SECRET:user` lines SigV4 checks requests against (needed
+    on a listener with authentication)."""
+
+    account: str = "000000000000"
+    region: str = "us-east-1"
+    access_keys: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     servers: tuple[ListenerConfig, ...] = (ListenerConfig(),)
     storage: StorageConfig = field(default_factory=StorageConfig)
@@ -125,6 +136,12 @@ class Config:
     limits: Limits = field(default_factory=Limits)
     log: LogConfig = field(default_factory=LogConfig)
     source: Path | None = None
+    sqs: SqsConfig | None = None
+
+    @property
+    def names(self) -> QueueNames:
+        """How queue names are checked (SQS names too, with `sqs`)."""
+        return QueueNames(self.queue_names, sqs=self.sqs is not None)
 
     @classmethod
     def default(cls) -> Config:
@@ -156,6 +173,7 @@ class _Reader:
     def __init__(self, source: Path | None, base: Path) -> None:
         self.source = source
         self.base = base
+        self.sqs_names = False  # whether SQS queue names are names (`"sqs"` is there)
 
     def fail(self, where: str, problem: str) -> ConfigError:
         prefix = f"{self.source}: " if self.source else ""
@@ -191,8 +209,12 @@ class _Reader:
 
     def config(self, data: object) -> Config:
         top = self.obj(
-            data, "", {"servers", "authentication", "storage", "queue_names", "limits", "log"}
+            data,
+            "",
+            {"servers", "authentication", "storage", "queue_names", "limits", "log", "sqs"},
         )
+        sqs = self.sqs(top["sqs"]) if "sqs" in top else None
+        self.sqs_names = sqs is not None
         names = cast(
             NamePolicy, self.choice(top.get("queue_names", "uuid"), "queue_names", ("uuid", "any"))
         )
@@ -200,14 +222,37 @@ class _Reader:
         servers = top.get("servers")
         if not isinstance(servers, list) or not servers:
             raise self.fail("servers", "must be a non-empty list of listeners")
+        listeners = tuple(self.listener(s, f"servers[{i}]", auths) for i, s in enumerate(servers))
+        if sqs is not None and sqs.access_keys is None:
+            for i, listener in enumerate(listeners):
+                if listener.authentication is not None:
+                    raise self.fail(
+                        "sqs.access_keys", f"required: servers[{i}] requires authentication"
+                    )
         return Config(
-            servers=tuple(self.listener(s, f"servers[{i}]", auths) for i, s in enumerate(servers)),
+            servers=listeners,
             storage=self.storage(top.get("storage", {"type": "sqlite"})),
             queue_names=names,
             limits=self.limits(top.get("limits", {})),
             log=self.log(top.get("log", {})),
             source=self.source,
+            sqs=sqs,
         )
+
+    def sqs(self, data: object) -> SqsConfig:
+        fields = self.obj(data, "sqs", {"account", "region", "access_keys"})
+        account = self.text(fields.get("account", "000000000000"), "sqs.account")
+        if not re.fullmatch(r"[0-9]{12}", account):
+            raise self.fail("sqs.account", "must be 12 digits")
+        region = self.text(fields.get("region", "us-east-1"), "sqs.region")
+        if not re.fullmatch(r"[a-z0-9-]{1,64}", region):
+            raise self.fail("sqs.region", "must be a region name such as us-east-1")
+        keys = None
+        if "access_keys" in fields:
+            keys = self.path(fields["access_keys"], "sqs.access_keys")
+            if not keys.is_file():
+                raise self.fail("sqs.access_keys", f"file {keys} does not exist")
+        return SqsConfig(account, region, keys)
 
     def authentications(self, data: object, names: NamePolicy) -> dict[str, AuthConfig]:
         entries = self.obj(data, "authentication", set(data) if isinstance(data, dict) else set())
@@ -228,7 +273,7 @@ class _Reader:
     def permissions(self, data: object, where: str, policy: NamePolicy) -> PermissionTable:
         """user → queue → rights; user names lower-case, queue names canonical."""
 
-        names = QueueNames(policy)
+        names = QueueNames(policy, sqs=self.sqs_names)
         users = self.obj(data, where, set(data) if isinstance(data, dict) else set())
         table: PermissionTable = {}
         for user, rules in users.items():

@@ -91,7 +91,10 @@ class QueueSettings:
     """What a queue is created with (all optional). `retry_delays`: seconds an item
     waits after its n-th delivery ended without an ack; `delay` and `ttl`: defaults for
     items put without their own; `ordered`: each key is a group, delivered in put order
-    with one group's items in flight at a time (API.md Part 3; fixed at the create)."""
+    with one group's items in flight at a time (API.md Part 3; fixed at the create).
+    `extras`: what an edge keeps with the queue beyond the core's settings (the SQS
+    edge: its attributes and tags, as JSON text); kept, compared and changed like the
+    rest, never read by the core."""
 
     lease: float | None = None
     max_attempts: int | None = None
@@ -101,6 +104,7 @@ class QueueSettings:
     delay: float | None = None
     ttl: float | None = None
     ordered: bool = False
+    extras: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,8 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 NamePolicy = Literal["uuid", "any"]
 
 _ANY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: Amazon SQS queue names (API.md Part 3): names under either policy once SQS is on.
+SQS_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}|[A-Za-z0-9_-]{1,75}\.fifo")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +23,8 @@ class QueueNames:
     """Checks and normalises queue names under one naming policy."""
 
     policy: NamePolicy = "uuid"
+    #: SQS queue names are names too, whatever the policy (`"sqs"` in the config).
+    sqs: bool = False
 
     def parse(self, name: str) -> str:
         """The canonical form of `name`, or `InvalidQueueId`.
@@ -31,6 +35,8 @@ class QueueNames:
         if _UUID.fullmatch(name):
             return name.lower()
         if self.policy == "any" and _ANY.fullmatch(name):
+            return name
+        if self.sqs and SQS_NAME.fullmatch(name):
             return name
         raise InvalidQueueId()
 

@@ -217,11 +217,21 @@ class QueueService:
 
     async def _letters_of_some(self, name: str) -> bool:
         """Whether some queue names `name` as its dead-letter queue."""
+        return bool(await self.dead_letter_sources(name))
+
+    async def dead_letter_sources(self, name: str) -> list[str]:
+        """The queues that name `name` as their dead-letter queue, oldest first."""
+        name = self.names.parse(name)
+        sources = []
         for queue in await self.storage.queues():
             with contextlib.suppress(QueueNotFound):  # deleted meanwhile
                 if (await self.storage.settings(queue)).dead_letter == name:
-                    return True
-        return False
+                    sources.append(queue)
+        return sources
+
+    async def settings(self, name: str) -> QueueSettings:
+        """The queue's settings (raises `QueueNotFound`)."""
+        return await self.storage.settings(self.names.parse(name))
 
     async def pause(self, name: str) -> None:
         """Stop deliveries from `name` (puts go on; leases in flight run on)."""

@@ -18,6 +18,7 @@ from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import error, from_http_exception
 from disqueue.server.metrics import Metrics, Observe
 from disqueue.server.params import read_params
+from disqueue.server.sqs import Endpoint
 from disqueue.server.state import AUTH, CONNECTIONS, LIMITS, METRICS, SERVICE
 
 log = logging.getLogger("disqueue.server")
@@ -141,9 +142,11 @@ def build_app(
     auth: BasicAuth | None,
     limits: Limits,
     metrics: Metrics | None = None,
+    sqs: Endpoint | None = None,
 ) -> web.Application:
-    """The application of one listener: its routes, its auth, its open WebSockets.
-    Listeners of one process share `metrics` (a new one if not given)."""
+    """The application of one listener: its routes, its auth, its open WebSockets, and
+    with `sqs` the Amazon SQS protocols. Listeners of one process share `metrics` (a new
+    one if not given) and `sqs`."""
     metrics = metrics or Metrics()
     app = web.Application(client_max_size=limits.max_body_bytes)
     app[SERVICE] = service
@@ -152,6 +155,8 @@ def build_app(
     app[LIMITS] = limits
     app[METRICS] = metrics
     metrics.connections.append(app[CONNECTIONS])
+    if sqs is not None:
+        sqs.install(app, metrics)
     for path, methods in ROUTES.items():
         for method, handler in methods.items():
             needs = RIGHTS.get((method, path), ())

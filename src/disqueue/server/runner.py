@@ -15,7 +15,7 @@ from aiohttp import web
 from disqueue import __version__
 from disqueue.auth import BasicAuth, LoginThrottle, PasswordFile, Permissions
 from disqueue.config import Config, ListenerConfig, TLSConfig
-from disqueue.core import QueueNames, QueueService
+from disqueue.core import QueueService
 from disqueue.core.history import FINE, History
 from disqueue.errors import ConfigError, DisqueueError
 from disqueue.server.access import ACCESS_LOG, AccessLogger
@@ -23,6 +23,7 @@ from disqueue.server.app import build_app
 from disqueue.server.limits import raise_open_files
 from disqueue.server.metrics import Metrics
 from disqueue.server.protocol import ConnectionCount, protocol_factory
+from disqueue.server.sqs import Endpoint
 from disqueue.storage import open_storage
 
 log = logging.getLogger("disqueue.server")
@@ -61,7 +62,7 @@ def _auth_for(
             raise ConfigError(f"password file {entry.file}: {exc.strerror}") from exc
     permissions = None
     if entry.permissions is not None:
-        permissions = Permissions(entry.permissions, QueueNames(config.queue_names))
+        permissions = Permissions(entry.permissions, config.names)
     return BasicAuth(entry.name, files[entry.name], permissions, throttle)
 
 
@@ -115,11 +116,12 @@ async def _start_listeners(
     limits = config.limits
     throttle = LoginThrottle(limits.max_failed_logins, limits.failed_login_window)
     count = ConnectionCount(limits.max_connections)
+    sqs = Endpoint(config.sqs) if config.sqs is not None else None
     loop = asyncio.get_running_loop()
     try:
         for listener in config.servers:
             auth = _auth_for(config, listener, passwords, throttle)
-            app = build_app(service, auth, limits, metrics)
+            app = build_app(service, auth, limits, metrics, sqs)
             runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **access)
             await runner.setup()
             started = Listener(runner)
@@ -163,7 +165,7 @@ async def serve(config: Config, stop: asyncio.Event | None = None) -> None:
     gc.collect()
     gc.freeze()
     try:
-        service = QueueService(storage, QueueNames(config.queue_names), config.limits)
+        service = QueueService(storage, config.names, config.limits)
         open_files = raise_open_files()
         metrics = Metrics()  # one for the process: any listener's /metrics shows all of it
         listeners = await _start_listeners(config, service, metrics)

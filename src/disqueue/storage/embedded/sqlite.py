@@ -180,7 +180,7 @@ class SQLitePersistence:
         def update(connection: sqlite3.Connection) -> None:
             connection.execute(
                 "UPDATE queues SET lease = ?, max_attempts = ?, dead_letter = ?, max_items = ?, "
-                "retry_delays = ?, default_delay = ?, default_ttl = ? WHERE id = ?",
+                "retry_delays = ?, default_delay = ?, default_ttl = ?, extras = ? WHERE id = ?",
                 (*_settings_row(settings), queue_id),
             )
 
@@ -236,7 +236,7 @@ def _probe(connection: sqlite3.Connection) -> None:
 def _settings_row(s: QueueSettings) -> tuple[object, ...]:
     """A queue's settings as its row keeps them (after `name` and `created`)."""
     delays = None if s.retry_delays is None else ",".join(map(repr, s.retry_delays))
-    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl
+    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl, s.extras
 
 
 def _delays(text: str | None) -> tuple[float, ...] | None:
@@ -251,14 +251,14 @@ def _rows(
         LoadedQueue(
             queue_id, name, datetime.fromisoformat(created),
             QueueSettings(lease, max_attempts, dead_letter, max_items, _delays(delays), delay,
-                          ttl, bool(ordered)),
+                          ttl, bool(ordered), extras),
             Totals(put, taken, acked, expired, dead), bool(paused),
         )
         for queue_id, name, created, lease, max_attempts, dead_letter, max_items, put, taken,
-        acked, expired, dead, delays, delay, ttl, paused, ordered in connection.execute(
+        acked, expired, dead, delays, delay, ttl, paused, ordered, extras in connection.execute(
             "SELECT id, name, created, lease, max_attempts, dead_letter, max_items, put_total, "
             "taken_total, acked_total, expired_total, dead_lettered_total, retry_delays, "
-            "default_delay, default_ttl, paused, ordered FROM queues ORDER BY id"
+            "default_delay, default_ttl, paused, ordered, extras FROM queues ORDER BY id"
         )
     ]  # fmt: skip
     items = map(LoadedItem._make, connection.execute(

@@ -190,8 +190,8 @@ def _execute(
     for _, (name, created, settings), future in by_kind[CREATE]:
         cursor = connection.execute(
             "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, "
-            "retry_delays, default_delay, default_ttl, ordered) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "retry_delays, default_delay, default_ttl, extras, ordered) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (name, created, *settings),
         )
         done((future, cursor.lastrowid, False))

@@ -11,17 +11,18 @@ ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from, i.headers, 
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
-       default_ttl, ordered, EXISTS (SELECT 1 FROM paused WHERE queue_id = id) AS paused
+       default_ttl, ordered, extras,
+       EXISTS (SELECT 1 FROM paused WHERE queue_id = id) AS paused
 FROM queues WHERE name = $1"""
 
 LOCK_CREATES = "SELECT pg_advisory_xact_lock(hashtext($1))"
 CREATE_QUEUE = """
 INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, retry_delays,
-                    default_delay, default_ttl, ordered)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (name) DO NOTHING RETURNING id"""
+                    default_delay, default_ttl, extras, ordered)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (name) DO NOTHING RETURNING id"""
 CHANGE_SETTINGS = """
 UPDATE queues SET lease = $2, max_attempts = $3, dead_letter = $4, max_items = $5,
-                  retry_delays = $6, default_delay = $7, default_ttl = $8
+                  retry_delays = $6, default_delay = $7, default_ttl = $8, extras = $9
 WHERE id = $1 RETURNING id"""
 PAUSE = "INSERT INTO paused (queue_id) VALUES ($1) ON CONFLICT DO NOTHING"
 RESUME = "DELETE FROM paused WHERE queue_id = $1"
@@ -37,7 +38,7 @@ DELETE FROM items WHERE queue_id IN (SELECT queue_id FROM gone)"""
 # Items whose ttl passed are counted as expired at once, before a node drops them.
 INFO = """
 SELECT q.id, q.created, q.lease, q.max_attempts, q.dead_letter, q.max_items,
-       q.retry_delays, q.default_delay, q.default_ttl, q.ordered,
+       q.retry_delays, q.default_delay, q.default_ttl, q.ordered, q.extras,
        EXISTS (SELECT 1 FROM paused WHERE queue_id = q.id) AS paused,
        q.put_total, q.taken_total, q.acked_total, q.expired_total, q.dead_lettered_total,
        c.ready, c.delayed, c.in_flight, c.expiring, c.oldest

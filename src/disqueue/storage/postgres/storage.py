@@ -733,13 +733,13 @@ def _settings(row: asyncpg.Record) -> QueueSettings:
     delays = row["retry_delays"]
     return QueueSettings(row["lease"], row["max_attempts"], row["dead_letter"], row["max_items"],
                          None if delays is None else tuple(delays), row["default_delay"],
-                         row["default_ttl"], row["ordered"])  # fmt: skip
+                         row["default_ttl"], row["ordered"], row["extras"])  # fmt: skip
 
 
 def _settings_args(s: QueueSettings) -> tuple[Any, ...]:
     """A queue's settings as the statements take them (`CREATE_QUEUE`, `CHANGE_SETTINGS`)."""
     delays = list(s.retry_delays) if s.retry_delays else None
-    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl
+    return s.lease, s.max_attempts, s.dead_letter, s.max_items, delays, s.delay, s.ttl, s.extras
 
 
 def _arrays(refs: Sequence[LeaseRef]) -> tuple[list[str], list[str | None]]:
