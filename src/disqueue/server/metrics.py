@@ -39,6 +39,7 @@ _TOTALS = (
     ("put", "Items put, since the queue was created."),
     ("taken", "Items delivered by a take or to a consumer."),
     ("acked", "Leased items acknowledged."),
+    ("redelivered", "Deliveries of items delivered before, since this server started."),
     ("expired", "Items dropped when their ttl ran out."),
     ("dead_lettered", "Items moved to the dead-letter queue (or dropped) after max_attempts."),
 )
