@@ -10,15 +10,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from tests import pg
 
 from .conftest import StartServer
-from .helpers import Api, Server, wait_until
+from .helpers import Api, Server, lease_call, take_leased, wait_until
 
 FIELDS = {
     "ready", "delayed", "in_flight", "consumers", "oldest_age", "put_rate", "take_rate",
-    "ack_rate", "expiry_rate", "dead_letter_rate",
+    "ack_rate", "redelivery_rate", "expiry_rate", "dead_letter_rate",
 }  # fmt: skip
 
 
@@ -83,6 +84,7 @@ def sampled(server: Server) -> None:
         assert set(plain["queues"][0]) == {
             "name", "ready", "delayed", "in_flight", "consumers", "oldest_age", "put",
             "taken", "acked", "expired", "dead_lettered", "paused", "retry_delays", "ordered",
+            "redelivered",
         }  # fmt: skip
         # Every queue without `queue`; only the fields asked for with `fields`.
         both = wait_until(
@@ -108,7 +110,7 @@ def sampled(server: Server) -> None:
         ({"history": "nan"}, "invalid parameter 'history': seconds, at most 21600"),
         ({"history": "60", "fields": "ready,color"}, "invalid parameter 'fields': some of "
          "ready, delayed, in_flight, consumers, oldest_age, put_rate, take_rate, ack_rate, "
-         "expiry_rate, dead_letter_rate"),
+         "redelivery_rate, expiry_rate, dead_letter_rate"),
     ],
 )  # fmt: skip
 def test_history_parameters_are_checked(api: Api, params: dict[str, str], message: str) -> None:
@@ -134,3 +136,37 @@ def test_history_shows_only_the_queues_a_user_may_read(start_server: StartServer
         )
         assert set(seen) == {"public-orders"}
         assert history(viewer, history="30", queue="private-payroll")["queues"] == {}
+
+
+def test_redeliveries_are_counted_and_sampled(api: Api) -> None:
+    """A delivery of an item delivered before (its lease released, or run out) counts in
+    `redelivered` of /stats, in `disqueue_queue_redelivered_total` and in the history's
+    `redelivery_rate`; first deliveries and takes without a lease do not."""
+    queue = api.new_queue()
+    for value in ("a", "b"):
+        api.put(queue, value)
+    wait_until(  # a rate is the increase since the queue's last sample: one first
+        lambda: queue in history(api, history="60", queue=queue)["queues"],
+        timeout=15,
+        what="a first sample of the queue",
+    )
+    first = take_leased(api, queue, 30)
+    lease_call(api, "release", queue, None, receipt=first["receipt"]).ok()
+    again = take_leased(api, queue, 30)
+    assert (again["id"], again["attempts"]) == (first["id"], 2)
+    api.take_item(queue)  # "b", no lease: not a redelivery
+
+    def stats() -> dict[str, Any]:
+        queues = api.call("GET", "/stats").ok()["queues"]
+        return next(q for q in queues if q["name"] == queue)
+
+    assert stats()["redelivered"] == 1
+    metrics = requests.get(f"{api.base_url}/metrics", timeout=10).text
+    assert f'disqueue_queue_redelivered_total{{queue="{queue}"}} 1.0' in metrics
+
+    def sampled_rates() -> list[float]:
+        series = history(api, history="60", queue=queue)["queues"].get(queue, {})
+        return [rate for rate in series.get("redelivery_rate", []) if rate]
+
+    rates = wait_until(sampled_rates, timeout=15, what="a sample with a redelivery rate")
+    assert all(rate > 0 for rate in rates)

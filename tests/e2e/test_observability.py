@@ -74,6 +74,20 @@ def test_operations_endpoints_need_credentials(guarded: Server, path: str) -> No
     assert wrong.status_code == 403
 
 
+def test_metrics_show_which_queues_are_ordered_and_paused(guarded: Server, ops: Api) -> None:
+    """`disqueue_queue_ordered` and `disqueue_queue_paused` are 1 or 0 per queue."""
+    plain = ops.new_queue()
+    ordered = ops.call("POST", "/queues", data={"ordered": "1"}).ok()
+    ops.call("POST", "/pause", data={"name": ordered}).ok()
+    got = scrape(guarded)
+    flags = [
+        (got[("disqueue_queue_ordered", frozenset({("queue", q)}))],
+         got[("disqueue_queue_paused", frozenset({("queue", q)}))])
+        for q in (plain, ordered)
+    ]  # fmt: skip
+    assert flags == [(0, 0), (1, 1)]
+
+
 def test_metrics_show_depth_after_puts_and_takes(guarded: Server, ops: Api) -> None:
     """After 5 puts and 2 takes /metrics shows the queue with 3 ready, the totals, the
     request counts by route and status, and SQLite's commit times."""

@@ -35,6 +35,7 @@ RATES = {
     "put_rate": "put",
     "take_rate": "taken",
     "ack_rate": "acked",
+    "redelivery_rate": "redelivered",
     "expiry_rate": "expired",
     "dead_letter_rate": "dead_lettered",
 }
@@ -101,7 +102,8 @@ class _Ring:
             values = rings.get(name)
             if values is None:
                 values = rings[name] = _GAP * size
-            totals = (queue.put, queue.taken, queue.acked, queue.expired, queue.dead_lettered)
+            totals = (queue.put, queue.taken, queue.acked, queue.redelivered, queue.expired,
+                      queue.dead_lettered)  # fmt: skip
             before = last.get(name)
             last[name] = (now, totals)
             age = _NAN if queue.oldest_age is None else queue.oldest_age

@@ -93,6 +93,9 @@ class QueueService:
         self.leased_wants = WantRegistry()
         self._serving: dict[str, asyncio.Task[None]] = {}
         self._wakes: dict[str, int] = {}  # per queue: how often items became ready
+        # Per queue: deliveries of items delivered before (attempts > 1), since this
+        # process started (a rate's source, like `consumers` one node's own).
+        self._redelivered: dict[str, int] = {}
         self._creating = asyncio.Lock()  # serialises creates while `max_queues` is set
         self._again: set[str] = set()
         storage.on_ready = self._wake
@@ -175,7 +178,8 @@ class QueueService:
         for name in await self.storage.queues():
             with contextlib.suppress(QueueNotFound):  # deleted meanwhile
                 info = await self.storage.info(name)
-                queues.append(QueueStats.of(info, self.consumers(name), at))
+                queues.append(QueueStats.of(info, self.consumers(name), at,
+                                            self._redelivered.get(name, 0)))  # fmt: skip
         commits = getattr(self.storage, "commits", None)
         snapshot = commits.snapshot() if isinstance(commits, Latencies) else None
         return Stats(at, self.storage.kind, queues, snapshot)
@@ -195,6 +199,7 @@ class QueueService:
         self.wants.cancel_queue(name)
         self.leased_wants.cancel_queue(name)
         self._wakes.pop(name, None)
+        self._redelivered.pop(name, None)
 
     async def purge(self, name: str, *, in_flight: bool = False) -> int:
         """Drop every ready and delayed item (with `in_flight`, those in flight too)."""
@@ -359,14 +364,24 @@ class QueueService:
         lease = await self._lease_for(name, lease)
         if count == 0:
             return []
-        items = await self.storage.take_many(name, key, count, lease)
+        items = await self._take(name, key, count, lease)
         if items or wait <= 0:
             return items
         first = await self._wait(name, key, lease, wait, gone)
         if first is None:
             return []
-        more = await self.storage.take_many(name, key, count - 1, lease) if count > 1 else []
+        more = await self._take(name, key, count - 1, lease) if count > 1 else []
         return [first, *more]
+
+    async def _take(
+        self, name: str, key: str | None, count: int, lease: float | None
+    ) -> list[Item]:
+        """Storage's take, counting the items delivered again (`redelivered`)."""
+        items = await self.storage.take_many(name, key, count, lease)
+        again = sum(item.attempts > 1 for item in items)
+        if again:
+            self._redelivered[name] = self._redelivered.get(name, 0) + again
+        return items
 
     async def take(
         self,
@@ -501,7 +516,7 @@ class QueueService:
             wakes, asked = self._wakes.get(want.queue, 0), want.remaining
             want.busy = True
             try:
-                items = await self.storage.take_many(want.queue, want.key, asked, want.lease)
+                items = await self._take(want.queue, want.key, asked, want.lease)
             except QueueNotFound:
                 registry.remove(want)
                 raise

@@ -31,14 +31,17 @@ class QueueStats:
     paused: bool
     retry_delays: list[float] | None
     ordered: bool
+    #: Deliveries of items delivered before (a lease ran out or was released), since
+    #: this server process started: one node's own, as `consumers` is.
+    redelivered: int = 0
 
     @classmethod
-    def of(cls, info: QueueInfo, consumers: int, now: float) -> QueueStats:
+    def of(cls, info: QueueInfo, consumers: int, now: float, redelivered: int = 0) -> QueueStats:
         age = None if info.oldest is None else max(0.0, now - info.oldest)
         return cls(
             info.name, info.size, info.delayed, info.in_flight, consumers, age, info.put,
             info.taken, info.acked, info.expired, info.dead_lettered, info.paused,
-            _delays(info.settings.retry_delays), info.settings.ordered,
+            _delays(info.settings.retry_delays), info.settings.ordered, redelivered,
         )  # fmt: skip
 
 

@@ -39,8 +39,15 @@ _TOTALS = (
     ("put", "Items put, since the queue was created."),
     ("taken", "Items delivered by a take or to a consumer."),
     ("acked", "Leased items acknowledged."),
+    ("redelivered", "Deliveries of items delivered before, since this server started."),
     ("expired", "Items dropped when their ttl ran out."),
     ("dead_lettered", "Items moved to the dead-letter queue (or dropped) after max_attempts."),
+)
+
+#: Per-queue states and settings, 1 or 0: the `QueueStats` field of the same name.
+_FLAGS = (
+    ("paused", "1 while the queue is paused (puts go on, nothing is delivered)."),
+    ("ordered", "1 if the queue is ordered (each key a group, delivered one at a time)."),
 )
 
 Observe = Callable[[int, float], None]
@@ -130,14 +137,11 @@ def _queue_metrics(stats: Stats) -> Iterator[Metric]:
     for queue in stats.queues:
         age.add_metric([queue.name], queue.oldest_age or 0.0)
     yield age
-    paused = GaugeMetricFamily(
-        "disqueue_queue_paused",
-        "1 while the queue is paused (puts go on, nothing is delivered).",
-        labels=["queue"],
-    )
-    for queue in stats.queues:
-        paused.add_metric([queue.name], int(queue.paused))
-    yield paused
+    for suffix, doc in _FLAGS:
+        flag = GaugeMetricFamily(f"disqueue_queue_{suffix}", doc, labels=["queue"])
+        for queue in stats.queues:
+            flag.add_metric([queue.name], int(getattr(queue, suffix)))
+        yield flag
     for name, doc in _TOTALS:
         counter = CounterMetricFamily(f"disqueue_queue_{name}", doc, labels=["queue"])
         for queue in stats.queues:

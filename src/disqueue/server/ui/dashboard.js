@@ -109,6 +109,7 @@ function withRates(stats) {
     q.putRate = per("put");
     q.takeRate = per("taken");
     q.ackRate = per("acked");
+    q.redeliverRate = per("redelivered");
     q.deadRate = per("dead_lettered");
     q.activity = q.putRate + q.takeRate + q.ready + q.in_flight;
   }
@@ -159,7 +160,7 @@ function totals(stats) {
     in_flight: count(sum("in_flight")), delayed: count(sum("delayed")),
     consumers: count(sum("consumers")), put_rate: rate(sum("putRate")),
     take_rate: rate(sum("takeRate")), ack_rate: rate(sum("ackRate")),
-    dead_letter_rate: rate(sum("deadRate")),
+    redelivery_rate: rate(sum("redeliverRate")), dead_letter_rate: rate(sum("deadRate")),
   };
   for (const node of document.querySelectorAll("[data-total]")) {
     node.textContent = values[node.dataset.total];
@@ -470,6 +471,7 @@ async function drawCharts(name) {
     { field: "put_rate", color: "var(--put)" }, { field: "take_rate", color: "var(--take)" },
     { field: "ack_rate", color: "var(--ack)" }, { field: "dead_letter_rate", color: "var(--dead)" },
     { field: "expiry_rate", color: "var(--expiry)" },
+    { field: "redelivery_rate", color: "var(--redelivery)" },
   ]);
   chart($("chart-age"), points, span, [
     { field: "oldest_age", color: "var(--age)" }, { field: "consumers", color: "var(--consumers)" },
