@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from disqueue.core import QueueService
+from disqueue.config import Limits
+from disqueue.core import QueueNames, QueueService, Want
 from disqueue.core.service import lease_of
 from disqueue.models import Item, NewItem, QueueSettings
 from disqueue.storage.postgres.storage import PostgresStorage
@@ -42,6 +43,15 @@ def _values(items: list[Item]) -> list[str]:
 
 def _keys_in_flight(takes: list[list[Item]]) -> list[str | None]:
     return [item.key for items in takes for item in items]
+
+
+async def _waiting(service: QueueService, name: str, task: asyncio.Task[list[Item]]) -> None:
+    """Let `task` (a long poll on `name`) reach its wait: its want registered, empty."""
+    for _ in range(1000):
+        if service.consumers(name) or task.done():
+            break
+        await asyncio.sleep(0.001)  # a bound on the steps, not a timing asserted
+    assert service.consumers(name) == 1 and not task.done()
 
 
 # -- two of a group in flight ---------------------------------------------------------------
@@ -121,6 +131,24 @@ async def test_takes_on_two_nodes_serialize_per_ordered_queue(
     assert seen == {f"k{g}": [f"{g}-{n}" for n in range(4)] for g in range(groups)}
 
 
+async def test_an_ack_on_one_node_wakes_a_consumer_waiting_on_the_other(
+    nodes: tuple[PostgresStorage, PostgresStorage],
+) -> None:
+    """A long poll on node a waits on a held group; the head is acked on node b: node
+    a's consumer is woken (b tells the other nodes) and gets the next item."""
+    a, b = nodes
+    service = QueueService(a, QueueNames(), Limits())
+    name = await _ordered(service)
+    for value in ("a1", "a2"):
+        await a.put(name, Item(value, "a"))
+    (head,) = await b.take_many(name, None, 1, 30.0)
+    waiting = asyncio.create_task(service.take_many(name, count=1, lease=30.0, wait=300.0))
+    await _waiting(service, name, waiting)
+    assert await b.ack(name, [lease_of(head)]) == [True]
+    got = await asyncio.wait_for(waiting, 60.0)  # a safety bound, not a timing
+    assert _values(got) == ["a2"]
+
+
 # -- order within a group after its items come back --------------------------------------
 
 
@@ -145,6 +173,30 @@ async def test_items_released_one_by_one_come_back_in_put_order(
     await service.release(name, lease_of(a1), 0.0)
     assert _values(await _take(service, name, 2)) == []  # a2 still holds the group
     await service.release(name, lease_of(a2), 0.0)
+    assert _values(await _take(service, name, 2)) == ["a1", "a2"]
+
+
+class Gone:
+    """A consumer whose connection closed: it refuses every item offered."""
+
+    def takes_handoff(self) -> bool:
+        return True
+
+    def deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
+        return False
+
+
+async def test_a_want_refusing_its_items_gives_the_group_back_in_put_order(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """The same without any client choosing it: a leased want of a count served a1, a2
+    whose consumer is gone gets each given back by the service (`give_back`, one
+    release each, in order), so a2 ends ahead of a1."""
+    _bug_on(request, backend, {"memory", "sqlite", "postgres"}, "a refused want reverses a group")
+    service = backend.service
+    name = await _ordered(service)
+    await _put(service, name, "a:a1", "a:a2")
+    assert await service.want(Gone(), "w", name, None, lease=30.0, count=2) is None
     assert _values(await _take(service, name, 2)) == ["a1", "a2"]
 
 
@@ -235,9 +287,7 @@ async def test_a_long_poll_waiting_on_a_held_group_gets_its_next_item_on_ack(
     await _put(service, name, "a:a1", "a:a2")
     (a1,) = await _take(service, name)
     waiting = asyncio.create_task(service.take_many(name, count=1, lease=30.0, wait=300.0))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not waiting.done()
+    await _waiting(service, name, waiting)
     await service.ack(name, lease_of(a1))
     got = await asyncio.wait_for(waiting, 60.0)  # a safety bound, not a timing
     assert _values(got) == ["a2"]
@@ -252,9 +302,7 @@ async def test_a_long_poll_on_a_held_group_gets_its_head_when_its_lease_ends(
     await _put(service, name, "a:a1", "a:a2")
     await _take(service, name)
     waiting = asyncio.create_task(service.take_many(name, count=1, lease=30.0, wait=300.0))
-    for _ in range(20):
-        await asyncio.sleep(0)
-    assert not waiting.done()
+    await _waiting(service, name, waiting)
     await _deadlines(backend, 31.0)
     got = await asyncio.wait_for(waiting, 60.0)
     assert _values(got) == ["a1"]
