@@ -52,15 +52,22 @@ async def test_group_held_while_in_flight_and_freed_by_ack(backend: Backend) -> 
     assert (await service.info(name))["ordered"] is True
 
 
-async def test_one_take_returns_several_of_a_free_group_in_order(backend: Backend) -> None:
-    """A take with a count returns the free groups' items in put order, several of one
-    group together (all then in flight), and nothing more of them afterwards."""
+async def test_a_leased_take_gets_one_item_per_group(backend: Backend) -> None:
+    """A leased take with a count returns the free groups' heads in put order, one item
+    per group (the first it chose holds its group for the rest of the take), and
+    nothing more of them afterwards; a keyed one, the head only. A take without a lease
+    returns several of a free group, in order."""
     service = backend.service
     name = await _ordered(service)
-    await _put(service, name, "a:a1", "a:a2", "b:b1", "a:a3")
-    assert await _values(service, name, 3) == ["a1", "a2", "b1"]
+    await _put(service, name, "a:a1", "a:a2", "b:b1", "a:a3", "c:c1", "c:c2")
+    assert await _values(service, name, 3) == ["a1", "b1", "c1"]
     assert await _values(service, name, 3) == []
     assert (await service.info(name))["in_flight"] == 3
+    await _put(service, name, "d:d1", "d:d2", "d:d3")
+    assert await _values(service, name, 3, key="d") == ["d1"]
+    await _put(service, name, "e:e1", "e:e2", ":n1")
+    taken = await service.take_many(name, "e", count=3)  # without a lease
+    assert [item.value for item in taken] == ["e1", "e2"]
 
 
 async def test_release_with_delay_holds_the_group_until_its_head_is_back(
@@ -79,11 +86,11 @@ async def test_release_with_delay_holds_the_group_until_its_head_is_back(
         await backend.restart()
         service = backend.service
     await _deadlines(backend, 11.0)
-    assert await _values(service, name, 3) == ["a1", "a2"]
+    assert await _values(service, name, 3) == ["a1"]  # b1 is in flight
     await _deadlines(backend, 31.0)  # every lease ran out: retry delay of 20 s
     assert await _values(service, name, 3) == []
     await _deadlines(backend, 21.0)
-    assert await _values(service, name, 3) == ["a1", "a2", "b1"]
+    assert await _values(service, name, 3) == ["a1", "b1"]  # a2 waits behind a1
 
 
 async def test_held_group_survives_a_restart(backend: Backend) -> None:
@@ -99,7 +106,7 @@ async def test_held_group_survives_a_restart(backend: Backend) -> None:
     assert (await backend.service.info(name))["ordered"] is True
     assert await _values(backend.service, name) == []
     await _deadlines(backend, 31.0)
-    assert await _values(backend.service, name, 2) == ["a1", "a2"]
+    assert await _values(backend.service, name, 2) == ["a1"]  # one item per group
 
 
 async def test_dead_letter_expiry_and_purge_free_the_group(backend: Backend) -> None:

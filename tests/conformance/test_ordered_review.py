@@ -1,7 +1,9 @@
 """Review of "Ordered keys, the core" (fc1cbd4, API.md Part 3): the cases the change's
-own tests leave out, on every backend, with the fake clock. Tests that pass pin the
-behaviour; those marked xfail (strict) are bugs found in the review (NOTE-review15.md),
-each failing only on the backends named, so that a fix turns them into XPASS."""
+own tests leave out, on every backend, with the fake clock. Each bug found in the
+review (NOTE-review15.md) was an xfail (strict) here; fixed (branch ordfix, NOTE-ordfix.md),
+they pin the behaviour (bug 6: still marked). A leased take of an ordered queue
+now gets one item per group,
+which the tests of bug 2 (a group's items coming back out of put order) build on."""
 
 from __future__ import annotations
 
@@ -57,16 +59,13 @@ async def _waiting(service: QueueService, name: str, task: asyncio.Task[list[Ite
 # -- two of a group in flight ---------------------------------------------------------------
 
 
-async def test_concurrent_takes_never_put_two_of_a_group_in_flight(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_concurrent_takes_never_put_two_of_a_group_in_flight(backend: Backend) -> None:
     """Takes running at once (many consumers of one queue: the normal case) each get at
     most the head of a free group: the one group's items never go to two takes at once.
     SQLite: a take reserves its items (out of the index) before its lease is stored, and
     `held()` reads only leases, so the next take finds the group free. PostgreSQL: the
     take combiner runs takes waiting together as one statement of their added counts,
     and one take of count 2 may return two items of a group, shared out to two takes."""
-    _bug_on(request, backend, {"sqlite", "postgres"}, "two takes at once get two of a group")
     service = backend.service
     name = await _ordered(service)
     await _put(service, name, "a:a1", "a:a2", "a:a3")
@@ -76,14 +75,13 @@ async def test_concurrent_takes_never_put_two_of_a_group_in_flight(
 
 
 async def test_delay_ending_at_the_front_never_lets_the_next_item_through(
-    backend: Backend, request: pytest.FixtureRequest
+    backend: Backend,
 ) -> None:
     """A head released with a delay holds its group; when the delay ends it is ready
     again at the front. A take meanwhile must not get the item behind it. Embedded:
     `_end_delay` pops the item from `queue.delayed` before storage has moved it, and
     until then it is neither delayed nor ready, so `held()` misses it (SQLite yields
     there; the memory persistence never does)."""
-    _bug_on(request, backend, {"sqlite"}, "a take during a delay's end passes the head")
     service = backend.service
     name = await _ordered(service)
     await _put(service, name, "a:a1", "a:a2")
@@ -152,28 +150,36 @@ async def test_an_ack_on_one_node_wakes_a_consumer_waiting_on_the_other(
 # -- order within a group after its items come back --------------------------------------
 
 
-async def _a_group_in_flight(service: QueueService) -> tuple[str, Item, Item]:
-    """An ordered queue whose group `a` has its two items a1, a2 in flight (one take)."""
+async def _drain(service: QueueService, name: str) -> list[str]:
+    """Every item left, each taken (leased, a count of 2) and acked in turn."""
+    values: list[str] = []
+    while items := await _take(service, name, 2):
+        values += _values(items)
+        for item in items:
+            await service.ack(name, lease_of(item))
+    return values
+
+
+async def _a_group_head_in_flight(service: QueueService) -> tuple[str, Item]:
+    """An ordered queue of the group `a` (a1, a2, a3) whose head a1 is in flight: a
+    leased take of 2 gets it alone (one item per group)."""
     name = await _ordered(service)
-    await _put(service, name, "a:a1", "a:a2")
-    a1, a2 = await _take(service, name, 2)
-    return name, a1, a2
+    await _put(service, name, "a:a1", "a:a2", "a:a3")
+    (a1,) = await _take(service, name, 2)
+    return name, a1
 
 
-async def test_items_released_one_by_one_come_back_in_put_order(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    """Two items of a group taken together and given back one after the other (the
-    consumer's release, or the service's give-back of a want's items, one by one) are
-    delivered again in put order. Every backend gives back to the front, the last one
-    given back first: a2 goes ahead of a1."""
-    _bug_on(request, backend, {"memory", "sqlite", "postgres"}, "separate releases reverse a group")
+async def test_items_released_one_by_one_come_back_in_put_order(backend: Backend) -> None:
+    """Review bug 2 (a group's items given back one by one came back reversed) cannot
+    happen: a leased take gets one item per group, so one is in flight at a time, and
+    one released goes back ahead of the rest of its group."""
     service = backend.service
-    name, a1, a2 = await _a_group_in_flight(service)
+    name, a1 = await _a_group_head_in_flight(service)
     await service.release(name, lease_of(a1), 0.0)
-    assert _values(await _take(service, name, 2)) == []  # a2 still holds the group
-    await service.release(name, lease_of(a2), 0.0)
-    assert _values(await _take(service, name, 2)) == ["a1", "a2"]
+    (again,) = await _take(service, name, 2)
+    assert again.value == "a1"
+    await service.release(name, lease_of(again), 0.0)
+    assert await _drain(service, name) == ["a1", "a2", "a3"]
 
 
 class Gone:
@@ -187,58 +193,50 @@ class Gone:
 
 
 async def test_a_want_refusing_its_items_gives_the_group_back_in_put_order(
-    backend: Backend, request: pytest.FixtureRequest
+    backend: Backend,
 ) -> None:
-    """The same without any client choosing it: a leased want of a count served a1, a2
-    whose consumer is gone gets each given back by the service (`give_back`, one
-    release each, in order), so a2 ends ahead of a1."""
-    _bug_on(request, backend, {"memory", "sqlite", "postgres"}, "a refused want reverses a group")
+    """The same without any client choosing it: a leased want of a count is served the
+    group's head alone; a want without a lease gets several of the group, and, its
+    consumer gone, the service gives them back together, in put order (they went back
+    one put at the front each, the last first, and came back a2, a1)."""
     service = backend.service
     name = await _ordered(service)
     await _put(service, name, "a:a1", "a:a2")
     assert await service.want(Gone(), "w", name, None, lease=30.0, count=2) is None
-    assert _values(await _take(service, name, 2)) == ["a1", "a2"]
+    assert await service.want(Gone(), "w", name, None, count=2) is None  # without a lease
+    assert _values(await service.take_many(name, count=2)) == ["a1", "a2"]
 
 
-async def test_a_release_with_delay_behind_a_ready_head_keeps_put_order(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    """a1 released at once, then a2 released with a delay: a2 holds the group (delayed
-    at the front) while a1, ahead of it, waits; when a2's delay ends it takes a front
-    place ahead of a1. The group is delivered a2, a1."""
-    _bug_on(request, backend, {"memory", "sqlite", "postgres"}, "a delayed later item overtakes")
+async def test_a_release_with_delay_keeps_put_order(backend: Backend) -> None:
+    """The head released with a delay holds its group while it waits and comes back
+    ahead of the rest of it."""
     service = backend.service
-    name, a1, a2 = await _a_group_in_flight(service)
-    await service.release(name, lease_of(a1), 0.0)
-    await service.release(name, lease_of(a2), 5.0)
-    await _deadlines(backend, 6.0)
-    assert _values(await _take(service, name, 2)) == ["a1", "a2"]
-
-
-async def test_leases_ending_apart_come_back_in_put_order(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
-    """A take of two; the second's lease is touched, so the leases end at different
-    times: each comes back to the front when its own lease ends, the later one (a2)
-    ahead of the earlier."""
-    _bug_on(request, backend, {"memory", "sqlite", "postgres"}, "lease ends apart reverse a group")
-    service = backend.service
-    name, _, a2 = await _a_group_in_flight(service)
-    await service.touch(name, lease_of(a2), 60.0)
-    await _deadlines(backend, 31.0)  # a1's lease ran out: ready, but a2 holds the group
+    name, a1 = await _a_group_head_in_flight(service)
+    await service.release(name, lease_of(a1), 5.0)
     assert _values(await _take(service, name, 2)) == []
-    await _deadlines(backend, 30.0)  # a2's lease ran out
-    assert _values(await _take(service, name, 2)) == ["a1", "a2"]
+    await _deadlines(backend, 6.0)
+    assert await _drain(service, name) == ["a1", "a2", "a3"]
+
+
+async def test_a_touched_lease_ending_later_keeps_put_order(backend: Backend) -> None:
+    """The head's lease, touched, ends later: the group waits for it, then it comes
+    back first."""
+    service = backend.service
+    name, a1 = await _a_group_head_in_flight(service)
+    await service.touch(name, lease_of(a1), 60.0)
+    await _deadlines(backend, 31.0)
+    assert _values(await _take(service, name, 2)) == []
+    await _deadlines(backend, 30.0)  # a1's lease ran out
+    assert await _drain(service, name) == ["a1", "a2", "a3"]
 
 
 async def test_an_ordered_dead_letter_queue_delivers_each_key_in_put_order(
-    backend: Backend, request: pytest.FixtureRequest
+    backend: Backend,
 ) -> None:
-    """Items dead-lettered into an ordered queue keep their priority (the contract), and
-    the ordered queue's take order still puts the higher priority first: a group's
-    later item overtakes its earlier one. Priority is refused at an ordered queue's put
-    ("order within a group wins"), but not at the other ways in (dead letters, redrive)."""
-    _bug_on(request, backend, {"memory", "sqlite", "postgres"}, "priority beats order in a DLQ")
+    """Items dead-lettered into an ordered queue keep their priority (the contract), but
+    an ordered queue delivers by position only: a group's later item with a higher
+    priority does not overtake its earlier one (review bug 4). Priority is refused at an
+    ordered queue's put, not at the other ways in (dead letters, redrive)."""
     service = backend.service
     letters = await _ordered(service)
     name = await service.create_queue(settings=QueueSettings(max_attempts=1, dead_letter=letters))
@@ -246,7 +244,8 @@ async def test_an_ordered_dead_letter_queue_delivers_each_key_in_put_order(
         await service.put(name, item)  # each to the dead letters in turn: a1, then a2
         assert len(await _take(service, name)) == 1
         await _deadlines(backend, 31.0)
-    assert _values(await _take(service, letters, 2)) == ["a1", "a2"]
+    taken = await service.take_many(letters, count=2)  # without a lease: both, in order
+    assert [(item.value, item.priority) for item in taken] == [("a1", 0), ("a2", 5)]
 
 
 # -- waking and restarts ----------------------------------------------------------------
@@ -322,7 +321,7 @@ async def test_a_delayed_head_still_holds_its_group_after_a_restart(backend: Bac
     await backend.restart()
     assert _values(await _take(backend.service, name, 5)) == ["c1"]
     await _deadlines(backend, 11.0)
-    assert _values(await _take(backend.service, name, 5)) == ["a1", "a2"]
+    assert _values(await _take(backend.service, name, 5)) == ["a1"]  # one per group
 
 
 # -- the rest of the rule, pinned -----------------------------------------------------------
@@ -346,20 +345,20 @@ async def test_redriven_items_wait_behind_their_group_in_flight(backend: Backend
 
 
 async def test_keyed_takes_counts_and_takes_without_lease(backend: Backend) -> None:
-    """A keyed take of a count takes the free group's items in order; a take without a
+    """A leased keyed take of a count takes its free group's head only; a take without a
     lease of an item behind nothing leaves its group free; unkeyed items pass held
     groups; a pause delivers nothing and a resume the same as before."""
     service = backend.service
     name = await _ordered(service)
     await _put(service, name, "a:a1", "a:a2", "a:a3", ":n1", "b:b1", ":n2")
-    assert _values(await _take(service, name, 2, key="A")) == ["a1", "a2"]
+    assert _values(await _take(service, name, 2, key="A")) == ["a1"]  # one per group
     assert _values(await service.take_many(name, "b", count=5)) == ["b1"]
     await service.pause(name)
     assert await _take(service, name, 5) == []
     await service.resume(name)
     assert _values(await _take(service, name, 5)) == ["n1", "n2"]
     info = await service.info(name)
-    assert (info["in_flight"], info["size"]) == (4, 1)
+    assert (info["in_flight"], info["size"]) == (3, 2)
 
 
 async def test_purge_with_in_flight_frees_every_group(backend: Backend) -> None:

@@ -1,7 +1,7 @@
 """Review of "Ordered keys, the core" (fc1cbd4) on the real server, every backend:
 consumers at once over real sockets (the invariant, not timings), and a WebSocket want
-waiting on a held group. NOTE-review15.md has the findings; xfail (strict) marks a bug,
-only on the backends where it shows."""
+waiting on a held group. NOTE-review15.md has the findings (each was an xfail here);
+NOTE-ordfix.md the fixes."""
 
 from __future__ import annotations
 
@@ -27,10 +27,6 @@ from .helpers import (
 TAKERS, ROUNDS = 8, 60
 
 
-def _backend(server: Server) -> str:
-    return str(server.config["storage"]["type"])
-
-
 async def _take(http: aiohttp.ClientSession, url: str, queue: str) -> list[dict[str, Any]]:
     form = {"name": queue, "lease": "60", "count": "1"}
     async with http.post(f"{url}/take", data=form) as resp:
@@ -43,15 +39,11 @@ async def _take(http: aiohttp.ClientSession, url: str, queue: str) -> list[dict[
 
 
 async def test_consumers_at_once_never_hold_two_items_of_a_group(
-    open_server: Server, api: Api, http: aiohttp.ClientSession, request: pytest.FixtureRequest
+    open_server: Server, api: Api, http: aiohttp.ClientSession
 ) -> None:
     """Many consumers taking from an ordered queue at once (each its own HTTP request):
-    after each round of takes, no key has two items in flight. SQLite and PostgreSQL
-    give one group's items to several consumers at once (NOTE-review15.md, bug 1)."""
-    if _backend(open_server) in {"sqlite", "postgres"}:
-        request.applymarker(
-            pytest.mark.xfail(strict=True, reason="review: takes at once get two of a group")
-        )
+    after each round of takes, no key has two items in flight (NOTE-review15.md, bug 1:
+    SQLite and PostgreSQL gave one group's items to several consumers at once)."""
     queue = create_queue(api, ordered=1)
     for round_ in range(ROUNDS):
         for n in range(TAKERS):

@@ -470,10 +470,13 @@ class QueueService:
                 raise
             finally:
                 want.busy = False
-            for item in items:
-                if registry.pending(want) and self._deliver(want, item, None):
-                    continue
-                await self.give_back(want.queue, item)
+            refused = [
+                (item, None)
+                for item in items
+                if not (registry.pending(want) and self._deliver(want, item, None))
+            ]
+            if refused:
+                await self.give_back_many(want.queue, refused)
             if len(items) < asked and self._wakes.get(want.queue, 0) == wakes:
                 return
 
@@ -520,19 +523,34 @@ class QueueService:
     async def give_back(
         self, name: str, item: Item, written: asyncio.Future[None] | None = None
     ) -> None:
-        """An item chosen for a want that could not receive it. A leased item's lease
-        is released; another goes to the next matching want, else back to the front
-        of its queue. If the queue was deleted meanwhile, the item goes with it.
-        `written` travels with the item and is resolved once it is placed again."""
+        """An item chosen for a want that could not receive it (`give_back_many`)."""
+        await self.give_back_many(name, [(item, written)])
+
+    async def give_back_many(
+        self, name: str, items: Sequence[tuple[Item, asyncio.Future[None] | None]]
+    ) -> None:
+        """Items chosen for wants that could not receive them, in the order they were
+        taken. Leased items' leases are released, together (they go back to the front
+        in that order); another goes to the next matching want, else back to the front,
+        the first frontmost: several of an ordered queue's group, taken without a lease,
+        keep their order. If the queue was deleted meanwhile, the items go with it. Each
+        `written` travels with its item and is resolved once it is placed again."""
         try:
-            if item.lease_expires is not None:
-                await self.storage.release(name, [lease_of(item)], 0.0)  # never reached it
-            elif not self._hand_off(name, item, written):
+            leased = [lease_of(item) for item, _ in items if item.lease_expires is not None]
+            if leased:
+                await self.storage.release(name, leased, 0.0)  # they never reached anyone
+            back = [
+                item
+                for item, written in items
+                if item.lease_expires is None and not self._hand_off(name, item, written)
+            ]
+            for item in reversed(back):  # each put at the front: the first put last
                 await self.storage.put_front(name, item)
         except QueueNotFound:
-            log.info("item %s not returned: queue %s was deleted", item.id, name)
-        if written is not None and not written.done():
-            written.set_result(None)
+            log.info("%d items not returned: queue %s was deleted", len(items), name)
+        for _, written in items:
+            if written is not None and not written.done():
+                written.set_result(None)
 
     def _hand_off(self, name: str, item: Item, written: asyncio.Future[None] | None = None) -> bool:
         """Give `item` to the longest-waiting matching want that takes items without

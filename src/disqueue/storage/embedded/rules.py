@@ -123,9 +123,12 @@ class RuleStorage:
             if item.lease_until is not None:
                 lease = Lease(pos, match, item.attempts, item.lease_until, item.token or "")
                 state.leases[item.id] = lease
+                state.hold(match)
                 deadlines.append(LeaseEnd(state, item.id, pos, item.lease_until))
             elif item.visible_at is not None:
                 state.delayed[pos] = match
+                if contract.holds_group(False, item.visible_at, pos):
+                    state.hold(match)
                 deadlines.append(DelayEnd(state, pos, item.visible_at))
             else:
                 state.index.add(pos, match)
@@ -365,13 +368,15 @@ class RuleStorage:
         index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
+        leased = lease is not None
         if queue.settings.ordered:  # only the items of free groups (the contract's `group_free`)
-            held = queue.held()
             if match is None:
-                self._choose_free(queue, held, count, now, chosen, stale)
+                self._choose_free(queue, count, now, leased, chosen, stale)
                 count = 0  # chosen already
-            elif not contract.group_free(match, held):
+            elif not contract.group_free(match, queue.holding):
                 count = 0  # the key's group is held: its head waits
+            elif leased:
+                count = 1  # one item per group
         while len(chosen) < count and (pos := index.head(match)) is not None:
             taken = (pos, index.remove(pos))  # reserved: nobody else gets it
             # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
@@ -379,12 +384,14 @@ class RuleStorage:
                 stale.append(taken)
             else:
                 chosen.append(taken)
+        if leased:  # in flight from now on: they hold their groups while storage leases them
+            for _, item_match in chosen:
+                queue.hold(item_match)
         if stale:
             try:
                 await self._expire(queue, stale)
             except BaseException:
-                for pos, item_match in reversed(chosen):
-                    queue.index.restore(pos, item_match)  # not taken after all
+                self._unreserve(queue, chosen, leased)
                 raise
         if not chosen:
             return []
@@ -397,13 +404,14 @@ class RuleStorage:
             else:
                 stored = await self.persistence.lease(positions, until, token)
         except StorageFailure:
-            for pos, item_match in reversed(chosen):
-                queue.index.restore(pos, item_match)  # nothing changed in storage
+            self._unreserve(queue, chosen, leased)  # nothing changed in storage
             raise
         items = []
         for (pos, item_match), found in zip(chosen, stored, strict=True):
             if found is None:
                 log.error("queue %s: item at %d vanished from storage", name, pos)
+                if leased:
+                    queue.unhold(item_match)
                 continue
             if until is None:
                 if ttl:
@@ -425,31 +433,46 @@ class RuleStorage:
         return items
 
     @staticmethod
+    def _unreserve(queue: QueueState, chosen: list[tuple[int, str | None]], leased: bool) -> None:
+        """Items a take reserved and did not take after all: back in their places."""
+        for pos, item_match in reversed(chosen):
+            queue.index.restore(pos, item_match)
+            if leased:
+                queue.unhold(item_match)
+
+    @staticmethod
     def _choose_free(
         queue: QueueState,
-        held: set[str],
         count: int,
         now: float,
+        leased: bool,
         chosen: list[tuple[int, str | None]],
         stale: list[tuple[int, str | None]],
     ) -> None:
         """Reserve, in take order, up to `count` ready items of an ordered queue whose
-        groups are not `held` (several of one free group in order, if they come first);
-        those past their ttl met on the way go to `stale`. A walk passes over the held
-        groups' items: O(items of held groups ahead of the ones taken)."""
-        index, ttl = queue.index, queue.ttl
-        while len(chosen) < count:
-            wanted = count - len(chosen)
-            free = (pos for pos, match in index.walk() if contract.group_free(match, held))
-            found = list(itertools.islice(free, wanted))  # the walk stops there
-            if not found:
-                return
-            for pos in found:
-                taken = (pos, index.remove(pos))  # reserved: nobody else gets it
-                if ttl and contract.expired(ttl.get(pos), now):
-                    stale.append(taken)
-                else:
-                    chosen.append(taken)
+        groups are free (`contract.group_free`): for a leased take, one item per group
+        (the first it chose holds it); without a lease, several of one free group, in
+        order. Those past their ttl met on the way go to `stale`. A walk passes over the
+        held groups' items: O(items of held groups ahead of the ones taken)."""
+        ttl, held = queue.ttl, queue.holding
+        taking: set[str] = set()  # the groups a leased take chose an item of
+        found: list[int] = []
+        expired: list[int] = []
+        for pos, match in queue.index.walk():
+            if len(found) == count:
+                break  # the walk stops there
+            if match in taking or not contract.group_free(match, held):
+                continue
+            if ttl and contract.expired(ttl.get(pos), now):
+                expired.append(pos)
+                continue
+            found.append(pos)
+            if leased and match is not None:
+                taking.add(match)
+        # Reserved after the walk (nothing may change the index during it): nobody
+        # else gets them.
+        stale.extend((pos, queue.index.remove(pos)) for pos in expired)
+        chosen.extend((pos, queue.index.remove(pos)) for pos in found)
 
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
@@ -459,7 +482,7 @@ class RuleStorage:
         """The position a take would choose first (on an ordered queue: of a free group)."""
         if not queue.settings.ordered:
             return queue.index.head(match)
-        held = queue.held()
+        held = queue.holding
         if match is not None:
             return queue.index.head(match) if contract.group_free(match, held) else None
         free = (pos for pos, found in queue.index.walk() if contract.group_free(found, held))
@@ -509,6 +532,11 @@ class RuleStorage:
             queue.ttl.pop(pos, None)
             queue.origins.pop(pos, None)
             queue.index.priorities.pop(pos, None)
+        for pos, match in delayed.items():
+            if contract.holds_group(False, 0.0, pos):
+                queue.unhold(match)
+        for _, lease in leased:
+            queue.unhold(lease.match)
         return len(positions)
 
     async def _expire(self, queue: QueueState, reserved: list[tuple[int, str | None]]) -> None:
@@ -560,6 +588,7 @@ class RuleStorage:
                 raise
             for item_id, lease in claimed:
                 del queue.leases[item_id]
+                queue.unhold(lease.match)
                 queue.origins.pop(lease.pos, None)
                 queue.index.priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
@@ -666,6 +695,8 @@ class RuleStorage:
             lease.ending = False
             raise
         del queue.leases[item_id]
+        if not contract.holds_group(False, outcome.visible_at, new_pos):
+            queue.unhold(lease.match)  # else, delayed at the front, it holds on
         self._move_ttl(queue, lease.pos, new_pos)
         if outcome.visible_at is not None:
             queue.delayed[new_pos] = lease.match
@@ -707,6 +738,7 @@ class RuleStorage:
         self._count(letters, Totals(put=1))
         self.on_ready(letters.name)
         del queue.leases[item_id]
+        queue.unhold(lease.match)
         queue.ttl.pop(lease.pos, None)
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
@@ -723,6 +755,7 @@ class RuleStorage:
             lease.ending = False
             raise
         del queue.leases[item_id]
+        queue.unhold(lease.match)
         queue.ttl.pop(lease.pos, None)
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
@@ -768,7 +801,9 @@ class RuleStorage:
         """A delayed item becomes ready with a fresh position (`delay_end_front`)."""
         if pos not in queue.delayed:
             return
-        match = queue.delayed.pop(pos)  # reserved: a purge meanwhile does not see it
+        # Reserved: a purge meanwhile does not see it; one at the front still holds its
+        # group (`queue.holding`) until it is ready.
+        match = queue.delayed.pop(pos)
         front = contract.delay_end_front(pos)
         new_pos = next(self._front) if front else next(self._back)
         try:
@@ -778,7 +813,9 @@ class RuleStorage:
             raise
         self._move_ttl(queue, pos, new_pos)
         queue.index.add(new_pos, match, front=front)
-        if not front:
+        if front:
+            queue.unhold(match)  # ready: its group's head
+        else:
             queue.mark(new_pos, self.clock())
         self.on_ready(queue.name)
 
@@ -799,5 +836,7 @@ class RuleStorage:
             del queue.ttl[pos]
             queue.origins.pop(pos, None)
             queue.index.priorities.pop(pos, None)
+            if contract.holds_group(False, 0.0, pos):
+                queue.unhold(match)
             self._count(queue, Totals(expired=1))
             self._freed(queue)  # it may have held its group (delayed at the front)

@@ -115,8 +115,8 @@ CLAIMED = "SELECT item_id FROM dedup WHERE queue_id = $1 AND dedup_id = $2"
 _READY = """
 SELECT pos FROM items r
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused} {free}
-ORDER BY priority DESC, pos LIMIT $2"""
+  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused} {free} {one}
+ORDER BY {order} LIMIT $2"""
 # A take (locked) finds nothing in a paused queue (contract.takeable), read from the
 # `paused` table in the same statement (one lookup per statement, whatever the count),
 # so that a pause holds on every node at once; a peek still sees the head.
@@ -126,6 +126,14 @@ _NOT_PAUSED = "AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"
 _FREE = """AND (r.match IS NULL OR NOT EXISTS (
     SELECT 1 FROM items h WHERE h.queue_id = $1 AND h.match = r.match
       AND (h.lease_until IS NOT NULL OR (h.visible_at IS NOT NULL AND h.pos < 0))))"""
+# A leased take of an ordered queue gets one item per group (the contract's "Ordered
+# keys"): its head, the first of the group's takeable items by position.
+_ONE_PER_GROUP = """AND (r.match IS NULL OR r.pos = (
+    SELECT min(f.pos) FROM items f WHERE f.queue_id = $1 AND f.match = r.match
+      AND f.lease_until IS NULL AND f.visible_at IS NULL
+      AND (f.ttl_at IS NULL OR f.ttl_at > $3)))"""
+# The take order (contract.take_order): on an ordered queue by position only.
+_ORDER = {False: "priority DESC, pos", True: "pos"}
 # Takes of one ordered queue, on any node, go one at a time (under this lock, as their
 # transaction's first statement): the next one's statement sees what the last one put
 # in flight. Its rows are locked without SKIP LOCKED: a group's head that a redrive has
@@ -133,10 +141,12 @@ _FREE = """AND (r.match IS NULL OR NOT EXISTS (
 LOCK_ORDERED = "SELECT pg_advisory_xact_lock(hashtext($1), ($2 % 2147483647)::int)"
 
 
-def _ready(keyed: bool, locked: bool, ordered: bool = False) -> str:
+def _ready(keyed: bool, locked: bool, ordered: bool = False, leased: bool = False) -> str:
     query = _READY.format(key="AND match = $4" if keyed else "",
                           paused=_NOT_PAUSED if locked else "",
-                          free=_FREE if ordered else "")  # fmt: skip
+                          free=_FREE if ordered else "",
+                          one=_ONE_PER_GROUP if ordered and leased else "",
+                          order=_ORDER[ordered])  # fmt: skip
     if not locked:
         return query
     return query + (" FOR UPDATE" if ordered else " FOR UPDATE SKIP LOCKED")
@@ -151,7 +161,7 @@ DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 def _lease(keyed: bool, ordered: bool) -> str:
     until, token = ("$5", "$6") if keyed else ("$4", "$5")
     return f"""
-WITH chosen AS ({_ready(keyed, True, ordered)})
+WITH chosen AS ({_ready(keyed, True, ordered, leased=True)})
 UPDATE items i SET lease_until = {until}, attempts = i.attempts + 1, receipt = {token}
 FROM chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 
@@ -198,12 +208,16 @@ UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
                  visible_at = NULL, ttl_at = NULL, dead_letter_from = $3
 WHERE pos = $1"""
 
-# A redrive (contract.redrive_target): the ready dead letters in take order, locked; then
-# each to the back of its target, attempts reset, where it came from forgotten.
-REDRIVE_READY = """
+# A redrive (contract.redrive_target): the ready dead letters in take order (by whether
+# the dead-letter queue is ordered), locked; then each to the back of its target,
+# attempts reset, where it came from forgotten.
+REDRIVE_READY = {
+    ordered: f"""
 SELECT pos, dead_letter_from FROM items
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-ORDER BY priority DESC, pos FOR UPDATE SKIP LOCKED"""
+ORDER BY {_ORDER[ordered]} FOR UPDATE SKIP LOCKED"""
+    for ordered in _BOTH
+}
 REDRIVE = """
 UPDATE items i SET queue_id = u.queue_id, pos = u.new, attempts = 0, ttl_at = NULL,
                    dead_letter_from = NULL
