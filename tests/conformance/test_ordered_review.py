@@ -1,8 +1,7 @@
 """Review of "Ordered keys, the core" (fc1cbd4, API.md Part 3): the cases the change's
 own tests leave out, on every backend, with the fake clock. Each bug found in the
 review (NOTE-review15.md) was an xfail (strict) here; fixed (branch ordfix, NOTE-ordfix.md),
-they pin the behaviour (bug 6: still marked). A leased take of an ordered queue
-now gets one item per group,
+they pin the behaviour. A leased take of an ordered queue now gets one item per group,
 which the tests of bug 2 (a group's items coming back out of put order) build on."""
 
 from __future__ import annotations
@@ -21,12 +20,6 @@ from tests import pg
 
 from .conftest import Backend
 from .test_ordered import _deadlines, _ordered
-
-
-def _bug_on(request: pytest.FixtureRequest, backend: Backend, kinds: set[str], why: str) -> None:
-    """Mark the running test an expected failure on the backends `kinds` (a bug)."""
-    if backend.kind in kinds:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"review: {why}"))
 
 
 async def _put(service: QueueService, name: str, *pairs: str, **kw: object) -> None:
@@ -251,14 +244,11 @@ async def test_an_ordered_dead_letter_queue_delivers_each_key_in_put_order(
 # -- waking and restarts ----------------------------------------------------------------
 
 
-async def test_a_delayed_head_dropped_by_its_ttl_wakes_the_consumers(
-    backend: Backend, request: pytest.FixtureRequest
-) -> None:
+async def test_a_delayed_head_dropped_by_its_ttl_wakes_the_consumers(backend: Backend) -> None:
     """A head delayed at the front whose ttl ends is dropped, which frees its group:
     the queue's consumers are woken (items are takeable that no put made so), as the
-    embedded backend does (`_end_ttl` calls `_freed`). PostgreSQL's sweep counts the
-    ttl drops but tells nobody; only the once-a-second safety net wakes them later."""
-    _bug_on(request, backend, {"postgres"}, "a ttl drop of a delayed head wakes nobody")
+    embedded backend does (`_end_ttl` calls `_freed`), and PostgreSQL's sweep too (review
+    bug 6: it counted the ttl drops but told nobody)."""
     service, storage = backend.service, backend.storage
     assert storage is not None
     name = await _ordered(service)

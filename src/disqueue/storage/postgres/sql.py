@@ -254,7 +254,7 @@ TTLS_ENDED = """
 DELETE FROM items i USING (
     SELECT pos FROM items WHERE ttl_at <= $1 AND lease_until IS NULL
     LIMIT $2 FOR UPDATE SKIP LOCKED) d
-WHERE i.pos = d.pos RETURNING i.queue_id"""
+WHERE i.pos = d.pos RETURNING i.queue_id, i.pos, i.visible_at"""
 NEXT_DEADLINE = """
 SELECT LEAST((SELECT min(lease_until) FROM items WHERE lease_until IS NOT NULL),
              (SELECT min(visible_at) FROM items WHERE visible_at IS NOT NULL),
