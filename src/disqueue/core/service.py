@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -107,17 +107,23 @@ class QueueService:
     # -- queues -----------------------------------------------------------------
 
     async def create_queue(
-        self, name: str | None = None, settings: QueueSettings | None = None
+        self,
+        name: str | None = None,
+        settings: QueueSettings | None = None,
+        given: Collection[str] = (),
     ) -> str:
         """Create a queue (a new random name without `name`). An existing name is
         returned as it is, its settings unchanged, if no settings or its own are given;
-        other settings are `409 queue exists with other settings`."""
+        other settings are `409 queue exists with other settings`. `given`: the settings
+        the request named, even at their default value (an explicit `ordered=0` differs
+        from an ordered queue); `ordered` not named is not compared."""
         name = self.names.generate() if name is None else self.names.parse(name)
         settings = settings or QueueSettings()
-        given = settings != QueueSettings()
+        named = frozenset(given) | ({"ordered"} if settings.ordered else set())
+        compared = settings != QueueSettings() or bool(named)
         if await self.storage.exists(name):
-            if given:
-                await self._same(name, await self._checked(name, settings))
+            if compared:
+                await self._same(name, await self._checked(name, settings), named)
             return name
         settings = await self._checked(name, settings)
         limit = self.limits.max_queues
@@ -126,8 +132,8 @@ class QueueService:
         else:
             async with self._creating:  # the count and the create, as one step here
                 created = await self.storage.create_queue(name, settings, max_queues=limit)
-        if not created and given:  # made meanwhile by another request
-            await self._same(name, settings)
+        if not created and compared:  # made meanwhile by another request
+            await self._same(name, settings, named)
         return name
 
     async def _checked(self, name: str, settings: QueueSettings) -> QueueSettings:
@@ -142,8 +148,12 @@ class QueueService:
             raise NotFound("dead letter queue does not exist")
         return replace(settings, dead_letter=letters)
 
-    async def _same(self, name: str, settings: QueueSettings) -> None:
-        if await self.storage.settings(name) != settings:
+    async def _same(self, name: str, settings: QueueSettings, named: Collection[str]) -> None:
+        """409 unless the queue has `settings` (its `ordered` unless `named`)."""
+        current = await self.storage.settings(name)
+        if "ordered" not in named:
+            settings = replace(settings, ordered=current.ordered)
+        if current != settings:
             raise Conflict()
 
     async def change_settings(self, name: str, **changes: Any) -> dict[str, Any]:
