@@ -243,6 +243,7 @@ def main() -> int:
         print(f"\nfailed: {failure}", file=sys.stderr)
     run_script("core_keyed.py")
     run_script("postgres_priorities.py")
+    run_script("ordered.py")
     run_script("expiry.py")
     run_script("scale.py", "--items", str(args.scale_items))
     run_script("connections.py")

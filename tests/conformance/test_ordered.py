@@ -170,3 +170,23 @@ async def test_priority_and_a_change_of_ordered_are_refused(backend: Backend) ->
         "queue exists with other settings",
     ]
     assert await service.take_many(name) == []  # nothing was stored
+
+
+async def test_a_take_behind_many_held_items_finds_the_free_groups_in_order(
+    backend: Backend,
+) -> None:
+    """Behind more held items than a take walks past (the embedded index then compares
+    the free keys' and the unkeyed items' heads), the free groups still come in put
+    order, unkeyed items among them, one item of a group in one leased take; a released
+    item back at the front comes first."""
+    service = backend.service
+    name = await _ordered(service)
+    await _put(service, name, *[f"h:h{n}" for n in range(80)])
+    await _put(service, name, "c:c1", ":n1", "b:b1", "c:c2", ":n2", "b:b2", "d:d1")
+    assert await _values(service, name) == ["h0"]
+    taken = await service.take_many(name, count=4, lease=30.0)
+    assert [item.value for item in taken] == ["c1", "n1", "b1", "n2"]  # c2: c1 holds c
+    await service.release(name, lease_of(taken[3]), 0.0)
+    assert await _values(service, name, 5) == ["n2", "d1"]  # c2, b2: c1, b1 in flight
+    with pytest.raises(NoItem):
+        await service.peek(name)

@@ -13,10 +13,15 @@ so a queue consumed only by keyed takes cannot grow its unkeyed deque forever.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Container
+
+from disqueue.core import contract
 
 #: Below this many dead entries a deque is never compacted (compaction is O(n)).
 _COMPACT_MIN = 1024
+#: How many held items an ordered queue's take passes in arrival order before it looks
+#: at the keys' lanes instead.
+_WALK = 32
 
 
 class _Lane:
@@ -31,13 +36,15 @@ class _Lane:
 
 
 class _Level:
-    """The items of one priority: in arrival order, and by key."""
+    """The items of one priority: in arrival order, by key, and (an ordered queue's) the
+    items without a key."""
 
-    __slots__ = ("all", "keys", "live")
+    __slots__ = ("all", "keys", "live", "unkeyed")
 
-    def __init__(self) -> None:
+    def __init__(self, unkeyed: bool) -> None:
         self.all = _Lane(None)
         self.keys: dict[str, _Lane] = {}
+        self.unkeyed = _Lane(None) if unkeyed else None
         self.live = 0
 
 
@@ -46,16 +53,17 @@ class QueueIndex:
     (one level per priority present, at most ten: a head looks at each at most once),
     oldest first within one. `priorities` (pos → priority, 0 left out) is the queue's
     own map, read when an item enters or leaves: the rules keep it for every item.
-    Without `by_priority` (an ordered queue: `contract.take_order`) every item is in one
-    level, by position, whatever its priority."""
+    An ordered queue's index (`ordered`) keeps every item in one level, by position,
+    whatever its priority (`contract.take_order`), and a lane of its unkeyed items."""
 
-    __slots__ = ("_alive", "_levels", "_order", "by_priority", "priorities")
+    __slots__ = ("_alive", "_levels", "_order", "_unkeyed", "by_priority", "priorities")
 
-    def __init__(self, priorities: dict[int, int] | None = None, by_priority: bool = True) -> None:
+    def __init__(self, priorities: dict[int, int] | None = None, *, ordered: bool = False) -> None:
         self._alive: dict[int, str | None] = {}  # pos → lower-cased key (shared strings)
         self.priorities: dict[int, int] = {} if priorities is None else priorities
-        self.by_priority = by_priority
-        self._levels: dict[int, _Level] = {0: _Level()}
+        self.by_priority = not ordered  # an ordered queue: one level, by position only
+        self._unkeyed = ordered  # an ordered queue's levels keep a lane of unkeyed items
+        self._levels: dict[int, _Level] = {0: _Level(ordered)}
         self._order: list[_Level] = [self._levels[0]]  # highest priority first
 
     def __len__(self) -> int:
@@ -71,7 +79,7 @@ class QueueIndex:
         priority = self._priority(pos)
         level = self._levels.get(priority)
         if level is None:
-            level = self._levels[priority] = _Level()
+            level = self._levels[priority] = _Level(self._unkeyed)
             self._order = [self._levels[p] for p in sorted(self._levels, reverse=True)]
         return level
 
@@ -86,6 +94,8 @@ class QueueIndex:
                 lane = level.keys[match] = _Lane(match)
             match = lane.key
             lanes.append(lane)
+        elif level.unkeyed is not None:
+            lanes.append(level.unkeyed)
         self._alive[pos] = match
         return lanes
 
@@ -132,16 +142,45 @@ class QueueIndex:
             level.all.dead -= 1
         return None
 
-    def walk(self) -> Iterator[tuple[int, str | None]]:
-        """Every live item as (position, lower-cased key), in take order, lazily (an
-        ordered queue's take skips the held groups' items). Nothing may change the
-        index while the walk goes on."""
+    def free_head(self, held: Container[str]) -> int | None:
+        """An ordered queue's next item for a take: the first in take order whose group
+        is not `held` (`contract.group_free`). The arrival order is walked past a few
+        held items; behind more, the heads of the free keys' lanes and of the unkeyed
+        lane are compared instead: O(min(held items ahead, keys of the level))."""
         alive = self._alive
         for level in self._order:
-            if level.live and self._first(level) is not None:  # dead heads dropped first
-                for pos in level.all.order:
-                    if pos in alive:
-                        yield pos, alive[pos]
+            if not level.live or self._first(level) is None:  # dead heads dropped first
+                continue
+            passed = 0
+            for pos in level.all.order:
+                if pos in alive:
+                    if contract.group_free(alive[pos], held):
+                        return pos
+                    passed += 1
+                if passed > _WALK:
+                    break
+            else:
+                continue  # nothing free at this priority
+            found = self._lane_head(level.unkeyed) if level.unkeyed is not None else None
+            for key, lane in list(level.keys.items()):
+                if contract.group_free(key, held):
+                    head = self._lane_head(lane)
+                    if head is None:
+                        del level.keys[key]
+                    elif found is None or head < found:
+                        found = head
+            if found is not None:
+                return found
+        return None
+
+    def _lane_head(self, lane: _Lane) -> int | None:
+        order, alive = lane.order, self._alive
+        while order:
+            if order[0] in alive:
+                return order[0]
+            order.popleft()
+            lane.dead -= 1
+        return None
 
     def restore(self, pos: int, match: str | None) -> None:
         """Undo `remove(pos)` (its storage failed): the item gets its old place back,
@@ -164,6 +203,8 @@ class QueueIndex:
                 del level.keys[match]  # nothing alive is left under this key
             else:
                 self._bury(lane)
+        elif level.unkeyed is not None:
+            self._bury(level.unkeyed)
         return match
 
     def _bury(self, lane: _Lane) -> None:

@@ -368,25 +368,26 @@ class RuleStorage:
         index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
-        leased = lease is not None
-        if queue.settings.ordered:  # only the items of free groups (the contract's `group_free`)
-            if match is None:
-                self._choose_free(queue, count, now, leased, chosen, stale)
-                count = 0  # chosen already
-            elif not contract.group_free(match, queue.holding):
+        leased, ordered = lease is not None, queue.settings.ordered
+        held = queue.holding  # an ordered queue's held groups (the contract's `group_free`)
+        if ordered and match is not None:
+            if not contract.group_free(match, held):
                 count = 0  # the key's group is held: its head waits
             elif leased:
                 count = 1  # one item per group
-        while len(chosen) < count and (pos := index.head(match)) is not None:
+        free = ordered and match is None
+        while (
+            len(chosen) < count
+            and (pos := index.free_head(held) if free else index.head(match)) is not None
+        ):
             taken = (pos, index.remove(pos))  # reserved: nobody else gets it
             # Past its ttl, not yet dropped: it is not delivered (the contract's `takeable`).
             if ttl and contract.expired(ttl.get(pos), now):
                 stale.append(taken)
             else:
                 chosen.append(taken)
-        if leased:  # in flight from now on: they hold their groups while storage leases them
-            for _, item_match in chosen:
-                queue.hold(item_match)
+                if leased and ordered:  # in flight from now on: its group is held, for
+                    queue.hold(taken[1])  # the rest of this take too (one item per group)
         if stale:
             try:
                 await self._expire(queue, stale)
@@ -440,40 +441,6 @@ class RuleStorage:
             if leased:
                 queue.unhold(item_match)
 
-    @staticmethod
-    def _choose_free(
-        queue: QueueState,
-        count: int,
-        now: float,
-        leased: bool,
-        chosen: list[tuple[int, str | None]],
-        stale: list[tuple[int, str | None]],
-    ) -> None:
-        """Reserve, in take order, up to `count` ready items of an ordered queue whose
-        groups are free (`contract.group_free`): for a leased take, one item per group
-        (the first it chose holds it); without a lease, several of one free group, in
-        order. Those past their ttl met on the way go to `stale`. A walk passes over the
-        held groups' items: O(items of held groups ahead of the ones taken)."""
-        ttl, held = queue.ttl, queue.holding
-        taking: set[str] = set()  # the groups a leased take chose an item of
-        found: list[int] = []
-        expired: list[int] = []
-        for pos, match in queue.index.walk():
-            if len(found) == count:
-                break  # the walk stops there
-            if match in taking or not contract.group_free(match, held):
-                continue
-            if ttl and contract.expired(ttl.get(pos), now):
-                expired.append(pos)
-                continue
-            found.append(pos)
-            if leased and match is not None:
-                taking.add(match)
-        # Reserved after the walk (nothing may change the index during it): nobody
-        # else gets them.
-        stale.extend((pos, queue.index.remove(pos)) for pos in expired)
-        chosen.extend((pos, queue.index.remove(pos)) for pos in found)
-
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
         return items[0] if items else None
@@ -485,8 +452,7 @@ class RuleStorage:
         held = queue.holding
         if match is not None:
             return queue.index.head(match) if contract.group_free(match, held) else None
-        free = (pos for pos, found in queue.index.walk() if contract.group_free(found, held))
-        return next(free, None)
+        return queue.index.free_head(held)
 
     async def peek(self, name: str, key: str | None) -> Item | None:
         queue = self._queue(name)

@@ -75,8 +75,8 @@ class QueueState:
     holding: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        if self.settings.ordered:  # by position only (`contract.take_order`)
-            self.index.by_priority = False
+        if self.settings.ordered:  # by position only (`contract.take_order`), and its
+            self.index = QueueIndex(ordered=True)  # takes look for free groups' heads
 
     def hold(self, match: str | None) -> None:
         """One more item holds its group (an ordered queue's keyed item; else nothing)."""

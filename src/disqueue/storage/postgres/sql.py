@@ -122,10 +122,12 @@ ORDER BY {order} LIMIT $2"""
 # so that a pause holds on every node at once; a peek still sees the head.
 _NOT_PAUSED = "AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"
 # On an ordered queue, only items of a free group (contract.group_free): none of its key
-# in flight or delayed at the front after a lease (contract.holds_group; `items_held`).
-_FREE = """AND (r.match IS NULL OR NOT EXISTS (
-    SELECT 1 FROM items h WHERE h.queue_id = $1 AND h.match = r.match
-      AND (h.lease_until IS NOT NULL OR (h.visible_at IS NOT NULL AND h.pos < 0))))"""
+# in flight or delayed at the front after a lease (contract.holds_group). The held keys
+# are read once per statement (from `items_held`), not probed per item passed: behind
+# many items of a held group that is 3x faster (bench/ordered.py).
+_FREE = """AND (r.match IS NULL OR r.match <> ALL (ARRAY(
+    SELECT h.match FROM items h WHERE h.queue_id = $1 AND h.match IS NOT NULL
+      AND (h.lease_until IS NOT NULL OR (h.visible_at IS NOT NULL AND h.pos < 0)))))"""
 # A leased take of an ordered queue gets one item per group (the contract's "Ordered
 # keys"): its head, the first of the group's takeable items by position.
 _ONE_PER_GROUP = """AND (r.match IS NULL OR r.pos = (
