@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 
 from .conftest import StartServer
+from .groups import consume_all, fill_runs
 from .helpers import (
     PYTHON,
     Api,
@@ -26,6 +27,8 @@ from .helpers import (
     lease_call,
     put_item,
     recv_delivery,
+    recv_reply,
+    send_op,
     take_eventually,
     take_leased,
     take_with,
@@ -129,12 +132,16 @@ async def test_a_waiting_websocket_consumer_and_a_long_poll_wake_when_a_group_fr
     api: Api, open_server: Server, http: aiohttp.ClientSession
 ) -> None:
     """No put makes the next item of a held group takeable: its ack does, and it wakes a
-    leased WebSocket want and a long poll waiting on the queue."""
+    leased WebSocket want and a long poll waiting on the queue. (A WebSocket put with a
+    priority is refused there too.)"""
     queue = create_queue(api, ordered=1)
     for value in ["a1", "a2", "a3"]:
         put_item(api, queue, value, "a")
     first = take_leased(api, queue, 30)
     async with http.ws_connect(ws_url(open_server.url)) as ws:
+        await send_op(ws, "put", "p", queue, value="v", key="a", priority=3)
+        reply = await recv_reply(ws, "p")
+        assert (reply["success"], reply["message"]) == (False, "invalid parameter 'priority'")
         await ws.send_str(json.dumps({"identifier": "w", "queue": queue, "lease": 30}))
         await assert_silent(ws)
         lease_call(api, "ack", queue, None, receipt=first["receipt"]).ok()
@@ -214,6 +221,16 @@ async def test_a_websocket_consumer_that_goes_away_frees_its_group_at_once(
         assert item["value"] == "a1"
     again = take_eventually(api, queue, timeout=10, lease=30)
     assert (again["value"], again["attempts"]) == ("a1", 2)
+
+
+def test_eight_consumers_keep_every_group_in_order(api: Api) -> None:
+    """Eight consumers at once (take count=3 with a lease, ack): each key's items are
+    acked in put order, and none is delivered while the one before it is in flight."""
+    queue = create_queue(api, ordered=1)
+    total = fill_runs(api, queue, 20, 100)
+    groups, counts = consume_all([api.base_url] * 8, queue, total)
+    assert (sum(counts), groups.overlaps) == (total, [])
+    assert groups.acked == {f"k{k}": list(range(100)) for k in range(20)}
 
 
 def test_disqueuectl_creates_an_ordered_queue(open_server: Server) -> None:

@@ -129,9 +129,10 @@ _FREE = """AND (r.match IS NULL OR r.match <> ALL (ARRAY(
     SELECT h.match FROM items h WHERE h.queue_id = $1 AND h.match IS NOT NULL
       AND (h.lease_until IS NOT NULL OR (h.visible_at IS NOT NULL AND h.pos < 0)))))"""
 # A leased take of an ordered queue gets one item per group (the contract's "Ordered
-# keys"): its head, the first of the group's takeable items by position.
-_ONE_PER_GROUP = """AND (r.match IS NULL OR r.pos = (
-    SELECT min(f.pos) FROM items f WHERE f.queue_id = $1 AND f.match = r.match
+# keys"): its head, no takeable item of its key ahead of it (the probe of a later item
+# stops at the head, found first in `items_ready_key`).
+_ONE_PER_GROUP = """AND (r.match IS NULL OR NOT EXISTS (
+    SELECT 1 FROM items f WHERE f.queue_id = $1 AND f.match = r.match AND f.pos < r.pos
       AND f.lease_until IS NULL AND f.visible_at IS NULL
       AND (f.ttl_at IS NULL OR f.ttl_at > $3)))"""
 # The take order (contract.take_order): on an ordered queue by position only.
