@@ -35,7 +35,7 @@ from disqueue.errors import (
     TooLarge,
 )
 from disqueue.latency import Latencies
-from disqueue.models import Item, NewItem, QueueSettings
+from disqueue.models import Item, NewItem, QueueSettings, match_key
 from disqueue.names import QueueNames
 from disqueue.storage.base import Storage
 
@@ -465,10 +465,11 @@ class QueueService:
         """Forget a want that is no longer wanted (its connection closed)."""
         self._registry(want).remove(want)
 
-    async def _serve_want(self, want: Want) -> None:
+    async def _serve_want(self, want: Want) -> bool:
         """Give `want` what storage has for it, up to what it still wants. While storage
         is asked the want is busy (puts pass it over); if items became ready meanwhile,
-        storage is asked again, so no item waits while the want does."""
+        storage is asked again, so no item waits while the want does. True when storage
+        had fewer than asked and nothing became ready meanwhile (no more for its kind)."""
         registry = self._registry(want)
         while registry.pending(want) and not want.busy:
             wakes, asked = self._wakes.get(want.queue, 0), want.remaining
@@ -488,7 +489,8 @@ class QueueService:
             if refused:
                 await self.give_back_many(want.queue, refused)
             if len(items) < asked and self._wakes.get(want.queue, 0) == wakes:
-                return
+                return True
+        return False
 
     def _deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         """Deliver one item to a want and count it; False if the consumer refused.
@@ -519,9 +521,19 @@ class QueueService:
             while True:
                 self._again.discard(name)
                 waiting = [*self.wants.in_order(name), *self.leased_wants.in_order(name)]
+                # What storage had no more for in this pass, by (key, leased): an unkeyed
+                # take that came back short leaves nothing for any want of its kind (a
+                # leased one: nothing of a free group), a keyed one nothing for its key.
+                # The others of that kind are not asked again until the next wake (one
+                # ack on a busy ordered queue would else ask storage once per want).
+                short: set[tuple[str | None, bool]] = set()
                 for want in sorted(waiting, key=lambda want: want.seq):
-                    if self._registry(want).pending(want):
-                        await self._serve_want(want)
+                    leased = want.lease is not None
+                    kind = (match_key(want.key), leased)
+                    if (None, leased) in short or kind in short:
+                        continue
+                    if self._registry(want).pending(want) and await self._serve_want(want):
+                        short.add(kind)
                 if name not in self._again:
                     return
         except QueueNotFound:
