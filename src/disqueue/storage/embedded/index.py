@@ -19,8 +19,8 @@ from disqueue.core import contract
 
 #: Below this many dead entries a deque is never compacted (compaction is O(n)).
 _COMPACT_MIN = 1024
-#: How many held items an ordered queue's take passes in arrival order before it looks
-#: at the keys' lanes instead.
+#: How many entries (held items, dead ones) an ordered queue's take passes in arrival
+#: order before it looks at the keys' lanes instead.
 _WALK = 32
 
 
@@ -151,13 +151,11 @@ class QueueIndex:
         for level in self._order:
             if not level.live or self._first(level) is None:  # dead heads dropped first
                 continue
-            passed = 0
-            for pos in level.all.order:
-                if pos in alive:
-                    if contract.group_free(alive[pos], held):
-                        return pos
-                    passed += 1
-                if passed > _WALK:
+            # Entries passed count, held items and dead ones behind the head alike.
+            for passed, pos in enumerate(level.all.order):
+                if pos in alive and contract.group_free(alive[pos], held):
+                    return pos
+                if passed >= _WALK:
                     break
             else:
                 continue  # nothing free at this priority
