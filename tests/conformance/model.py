@@ -4,7 +4,9 @@ and apart from `disqueue.core.contract`, for the model test to hold every backen
 One queue and its dead-letter queue, with an explicit clock: items with positions,
 ready, delayed or leased; receipts by delivery; the dedup window; totals. The queue may
 be ordered: each key (case-insensitively) a group, held while one of its items is in
-flight or, given back with a delay, waits at the front; a take skips held groups.
+flight or, given back with a delay, waits at the front; a take skips held groups, and a
+leased one takes at most one item of each group. An ordered queue (the dead-letter queue
+too may be one) delivers by position only, whatever the items' priorities.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ class Totals:
 class ModelQueue:
     items: dict[str, ModelItem] = field(default_factory=dict)
     totals: Totals = field(default_factory=Totals)
+    ordered: bool = False  # by position only (priority does not reorder it)
 
     def ready(self) -> list[ModelItem]:
         return sorted(
             (i for i in self.items.values() if not i.leased and i.visible_at is None),
-            key=lambda i: (-i.priority, i.pos),
+            key=lambda i: (0 if self.ordered else -i.priority, i.pos),
         )
 
     def counts(self) -> tuple[int, int, int]:
@@ -78,7 +81,7 @@ class Model:
     delay: float | None = None  # the queue's defaults for items put without their own
     ttl: float | None = None
     paused: bool = False  # main only: the dead-letter queue is never paused here
-    ordered: bool = False  # main only: each key a group (API.md Part 3, "Ordered keys")
+    ordered: bool = False  # main: each key a group (API.md Part 3, "Ordered keys")
     main: ModelQueue = field(default_factory=ModelQueue)
     dlq: ModelQueue = field(default_factory=ModelQueue)
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)
@@ -139,6 +142,14 @@ class Model:
         if queue is self.main and self.ordered:  # held when the take starts
             held = self.held()
             ready = [i for i in ready if i.key is None or i.key.lower() not in held]
+            if lease is not None:  # one item per group: the first holds it for the rest
+                firsts = []
+                for item in ready:
+                    if item.key is None or item.key.lower() not in held:
+                        firsts.append(item)
+                    if item.key is not None:
+                        held.add(item.key.lower())
+                ready = firsts
         chosen = ready[:count]
         for item in chosen:
             if lease is None:

@@ -15,8 +15,10 @@ came from), a redrive of it back (by `dead_letter_from` or `to`), moving the clo
 backend then handles what is due), and a restart (close and reopen on the same data; the
 memory backend keeps nothing, so there it is skipped).
 Queues are drawn with and without retry delays, and ordered or not (ordered keys: a
-group held while an item of its key is in flight or given back with a delay; a priority
-refused there; `ordered` refused by a change of settings).
+group held while an item of its key is in flight or given back with a delay; a leased
+take gets one item per group; a priority refused there; `ordered` refused by a change of
+settings); the dead-letter queue too may be ordered (by position only: dead letters keep
+their priority, which does not reorder it).
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ OPS = st.lists(
 )
 SETTINGS = st.tuples(
     st.sampled_from([None, 1, 2]), st.booleans(), st.sampled_from([None, None, 6]),
-    DELAYS, st.booleans(),
+    DELAYS, st.booleans(), st.booleans(),
 )  # fmt: skip
 #: What a change of `ordered` answers (a queue is ordered or not from its creation).
 FIXED_ORDER = "invalid parameter 'ordered': it cannot change"
@@ -325,8 +327,8 @@ async def test_backend_agrees_with_the_model(
 ) -> None:
     """Every answer, receipt and count of the service equals the reference model's, after
     every operation, on each backend, with time moving and restarts in between."""
-    max_attempts, dead_letter, max_items, retry_delays, ordered = queue_settings
-    dlq = await backend.service.create_queue()
+    max_attempts, dead_letter, max_items, retry_delays, ordered, letters_ordered = queue_settings
+    dlq = await backend.service.create_queue(settings=QueueSettings(ordered=letters_ordered))
     main = await backend.service.create_queue(
         settings=QueueSettings(
             max_attempts=max_attempts,
@@ -337,7 +339,8 @@ async def test_backend_agrees_with_the_model(
         )
     )
     model = Model(max_attempts, dead_letter, max_items, backend.clock.now, retry_delays)
-    model.ordered = ordered
+    model.ordered = model.main.ordered = ordered
+    model.dlq.ordered = letters_ordered  # its take order: by position, priorities kept
     run = Run(backend, model, main, dlq)
     for number, op in enumerate(ops):
         got, wanted = await step(run, op)

@@ -52,15 +52,22 @@ async def test_group_held_while_in_flight_and_freed_by_ack(backend: Backend) -> 
     assert (await service.info(name))["ordered"] is True
 
 
-async def test_one_take_returns_several_of_a_free_group_in_order(backend: Backend) -> None:
-    """A take with a count returns the free groups' items in put order, several of one
-    group together (all then in flight), and nothing more of them afterwards."""
+async def test_a_leased_take_gets_one_item_per_group(backend: Backend) -> None:
+    """A leased take with a count returns the free groups' heads in put order, one item
+    per group (the first it chose holds its group for the rest of the take), and
+    nothing more of them afterwards; a keyed one, the head only. A take without a lease
+    returns several of a free group, in order."""
     service = backend.service
     name = await _ordered(service)
-    await _put(service, name, "a:a1", "a:a2", "b:b1", "a:a3")
-    assert await _values(service, name, 3) == ["a1", "a2", "b1"]
+    await _put(service, name, "a:a1", "a:a2", "b:b1", "a:a3", "c:c1", "c:c2")
+    assert await _values(service, name, 3) == ["a1", "b1", "c1"]
     assert await _values(service, name, 3) == []
     assert (await service.info(name))["in_flight"] == 3
+    await _put(service, name, "d:d1", "d:d2", "d:d3")
+    assert await _values(service, name, 3, key="d") == ["d1"]
+    await _put(service, name, "e:e1", "e:e2", ":n1")
+    taken = await service.take_many(name, "e", count=3)  # without a lease
+    assert [item.value for item in taken] == ["e1", "e2"]
 
 
 async def test_release_with_delay_holds_the_group_until_its_head_is_back(
@@ -79,11 +86,11 @@ async def test_release_with_delay_holds_the_group_until_its_head_is_back(
         await backend.restart()
         service = backend.service
     await _deadlines(backend, 11.0)
-    assert await _values(service, name, 3) == ["a1", "a2"]
+    assert await _values(service, name, 3) == ["a1"]  # b1 is in flight
     await _deadlines(backend, 31.0)  # every lease ran out: retry delay of 20 s
     assert await _values(service, name, 3) == []
     await _deadlines(backend, 21.0)
-    assert await _values(service, name, 3) == ["a1", "a2", "b1"]
+    assert await _values(service, name, 3) == ["a1", "b1"]  # a2 waits behind a1
 
 
 async def test_held_group_survives_a_restart(backend: Backend) -> None:
@@ -99,7 +106,7 @@ async def test_held_group_survives_a_restart(backend: Backend) -> None:
     assert (await backend.service.info(name))["ordered"] is True
     assert await _values(backend.service, name) == []
     await _deadlines(backend, 31.0)
-    assert await _values(backend.service, name, 2) == ["a1", "a2"]
+    assert await _values(backend.service, name, 2) == ["a1"]  # one item per group
 
 
 async def test_dead_letter_expiry_and_purge_free_the_group(backend: Backend) -> None:
@@ -170,17 +177,16 @@ async def test_a_take_behind_many_held_items_finds_the_free_groups_in_order(
 ) -> None:
     """Behind more held items than a take walks past (the embedded index then compares
     the free keys' and the unkeyed items' heads), the free groups still come in put
-    order, unkeyed items among them, several of a group in one take; a released item
-    back at the front comes first."""
+    order, unkeyed items among them, one item of a group in one leased take; a released
+    item back at the front comes first."""
     service = backend.service
     name = await _ordered(service)
     await _put(service, name, *[f"h:h{n}" for n in range(80)])
     await _put(service, name, "c:c1", ":n1", "b:b1", "c:c2", ":n2", "b:b2", "d:d1")
     assert await _values(service, name) == ["h0"]
-    assert await _values(service, name, 4) == ["c1", "n1", "b1", "c2"]
-    (n2,) = await service.take_many(name, lease=30.0)
-    assert n2.value == "n2"
-    await service.release(name, lease_of(n2), 0.0)
-    assert await _values(service, name, 5) == ["n2", "d1"]  # b2: b1 is in flight
+    taken = await service.take_many(name, count=4, lease=30.0)
+    assert [item.value for item in taken] == ["c1", "n1", "b1", "n2"]  # c2: c1 holds c
+    await service.release(name, lease_of(taken[3]), 0.0)
+    assert await _values(service, name, 5) == ["n2", "d1"]  # c2, b2: c1, b1 in flight
     with pytest.raises(NoItem):
         await service.peek(name)

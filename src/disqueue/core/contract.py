@@ -16,11 +16,11 @@ The life of an item (API.md Parts 2 and 3):
   gets the queue's (`placement`); they are fixed at the put, so a later change of the
   queue's defaults leaves queued items alone. A `dedup_id` seen within `DEDUP_WINDOW` stores
   nothing and answers the first item's id.
-- **Order.** Ready items are delivered by `priority` (0-9, the highest first), and
-  within one priority in position order (a keyed take: the same among the items with
-  that key, compared case-insensitively); `take_order` is the sort key. Items given
-  back take positions at the *front* (falling, negative), new ones at the back
-  (growing).
+- **Order.** Ready items are delivered by `priority` (0-9, the highest first; not on an
+  ordered queue), and within one priority in position order (a keyed take: the same
+  among the items with that key, compared case-insensitively); `take_order` is the sort
+  key. Items given back take positions at the *front* (falling, negative), new ones at
+  the back (growing).
 - **Take.** Without a lease the item is gone. With one it is *in flight* until
   `now + lease`, its `attempts` grows by one, and the delivery gets a fresh *receipt*.
 - **Lease end.** `ack` with a live receipt removes the item. `release`, or the lease
@@ -49,16 +49,21 @@ The life of an item (API.md Parts 2 and 3):
   is a *group*. An item *holds* its group while it is in flight, and also while it waits
   out a delay after its lease ended (released with a delay, or a retry delay): it went
   back to the front of its group, and a later item of the key must not overtake it
-  (`holds_group`). A take, of any count, walks the ready items in take order and skips
-  those whose group is held when the take starts (`group_free`): it may so return several
-  items of one free group, in order, all in flight together. A take without a lease
-  holds nothing (the items are gone at once). A group is free again once nothing of it
-  is in flight or delayed at the front: acked, released without a delay (it is ready at
-  the front: its head), run out, dead-lettered or dropped, expired, purged. Items without
-  a key form no group. A put's `priority` is refused on an ordered queue
-  (`priority_allowed`): order within a group wins; and a put is never handed straight to
-  a waiting consumer there (`hands_off`): the group check is storage's. `ordered` is
-  fixed when the queue is created.
+  (`holds_group`). A take walks the ready items in take order and skips those whose
+  group is held (`group_free`). A *leased* take gets at most one item per group: the item
+  it chose holds its group at once, for the rest of the same take too (API.md lets a take
+  return several of a group; one keeps a single item of each group in flight, so items
+  coming back to the front one by one, or after leases that end apart, can never pass
+  each other). A take without a lease holds nothing (the items are gone at once): it
+  may return several items of one free group, in order; given back undelivered, they go
+  back together, keeping that order. A group is free again once nothing of it is in
+  flight or delayed at the front: acked, released without a delay (it is ready at the
+  front: its head), run out, dead-lettered or dropped, expired, purged. Items without a
+  key form no group. An ordered queue delivers by position only (`take_order`): a put's
+  `priority` is refused there (`priority_allowed`), and an item that arrives with one
+  (a dead letter, a redrive) keeps it but is not moved ahead by it. A put is never
+  handed straight to a waiting consumer there (`hands_off`): the group check is
+  storage's. `ordered` is fixed when the queue is created.
 - **Headers.** An item may carry headers (`headers_fault` says which are refused). They
   are fixed at the put and go wherever the item goes (back after a lease, to the
   dead-letter queue, back by a redrive, across restarts), on every take and peek.
@@ -204,15 +209,16 @@ def holds_group(leased: bool, visible_at: float | None, pos: int) -> bool:
 
 def group_free(match: str | None, held: Container[str]) -> bool:
     """Whether a ready item with lower-cased key `match` may be delivered from an ordered
-    queue whose held groups are `held` (as found when the take started)."""
+    queue whose held groups are `held`: as found when the take started, and, for a
+    leased take, with the groups of the items it already chose (one item per group)."""
     return match is None or match not in held
 
 
-def take_order(priority: int, pos: int) -> tuple[int, int]:
+def take_order(priority: int, pos: int, ordered: bool = False) -> tuple[int, int]:
     """The order ready items are delivered in: the highest priority first, then by
-    position. An item keeps its priority wherever it goes (back after a lease, to the
-    dead-letter queue, back by a redrive)."""
-    return -priority, pos
+    position; on an ordered queue by position only. An item keeps its priority wherever
+    it goes (back after a lease, to the dead-letter queue, back by a redrive)."""
+    return 0 if ordered else -priority, pos
 
 
 def takeable(

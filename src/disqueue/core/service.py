@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -35,7 +35,7 @@ from disqueue.errors import (
     TooLarge,
 )
 from disqueue.latency import Latencies
-from disqueue.models import Item, NewItem, QueueSettings
+from disqueue.models import Item, NewItem, QueueSettings, match_key
 from disqueue.names import QueueNames
 from disqueue.storage.base import Storage
 
@@ -110,17 +110,23 @@ class QueueService:
     # -- queues -----------------------------------------------------------------
 
     async def create_queue(
-        self, name: str | None = None, settings: QueueSettings | None = None
+        self,
+        name: str | None = None,
+        settings: QueueSettings | None = None,
+        given: Collection[str] = (),
     ) -> str:
         """Create a queue (a new random name without `name`). An existing name is
         returned as it is, its settings unchanged, if no settings or its own are given;
-        other settings are `409 queue exists with other settings`."""
+        other settings are `409 queue exists with other settings`. `given`: the settings
+        the request named, even at their default value (an explicit `ordered=0` differs
+        from an ordered queue); `ordered` not named is not compared."""
         name = self.names.generate() if name is None else self.names.parse(name)
         settings = settings or QueueSettings()
-        given = settings != QueueSettings()
+        named = frozenset(given) | ({"ordered"} if settings.ordered else set())
+        compared = settings != QueueSettings() or bool(named)
         if await self.storage.exists(name):
-            if given:
-                await self._same(name, await self._checked(name, settings))
+            if compared:
+                await self._same(name, await self._checked(name, settings), named)
             return name
         settings = await self._checked(name, settings)
         limit = self.limits.max_queues
@@ -129,8 +135,8 @@ class QueueService:
         else:
             async with self._creating:  # the count and the create, as one step here
                 created = await self.storage.create_queue(name, settings, max_queues=limit)
-        if not created and given:  # made meanwhile by another request
-            await self._same(name, settings)
+        if not created and compared:  # made meanwhile by another request
+            await self._same(name, settings, named)
         return name
 
     async def _checked(self, name: str, settings: QueueSettings) -> QueueSettings:
@@ -145,8 +151,12 @@ class QueueService:
             raise NotFound("dead letter queue does not exist")
         return replace(settings, dead_letter=letters)
 
-    async def _same(self, name: str, settings: QueueSettings) -> None:
-        if await self.storage.settings(name) != settings:
+    async def _same(self, name: str, settings: QueueSettings, named: Collection[str]) -> None:
+        """409 unless the queue has `settings` (its `ordered` unless `named`)."""
+        current = await self.storage.settings(name)
+        if "ordered" not in named:
+            settings = replace(settings, ordered=current.ordered)
+        if current != settings:
             raise Conflict()
 
     async def change_settings(self, name: str, **changes: Any) -> dict[str, Any]:
@@ -507,10 +517,11 @@ class QueueService:
         """Forget a want that is no longer wanted (its connection closed)."""
         self._registry(want).remove(want)
 
-    async def _serve_want(self, want: Want) -> None:
+    async def _serve_want(self, want: Want) -> bool:
         """Give `want` what storage has for it, up to what it still wants. While storage
         is asked the want is busy (puts pass it over); if items became ready meanwhile,
-        storage is asked again, so no item waits while the want does."""
+        storage is asked again, so no item waits while the want does. True when storage
+        had fewer than asked and nothing became ready meanwhile (no more for its kind)."""
         registry = self._registry(want)
         while registry.pending(want) and not want.busy:
             wakes, asked = self._wakes.get(want.queue, 0), want.remaining
@@ -522,12 +533,16 @@ class QueueService:
                 raise
             finally:
                 want.busy = False
-            for item in items:
-                if registry.pending(want) and self._deliver(want, item, None):
-                    continue
-                await self.give_back(want.queue, item)
+            refused = [
+                (item, None)
+                for item in items
+                if not (registry.pending(want) and self._deliver(want, item, None))
+            ]
+            if refused:
+                await self.give_back_many(want.queue, refused)
             if len(items) < asked and self._wakes.get(want.queue, 0) == wakes:
-                return
+                return True
+        return False
 
     def _deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         """Deliver one item to a want and count it; False if the consumer refused.
@@ -558,9 +573,19 @@ class QueueService:
             while True:
                 self._again.discard(name)
                 waiting = [*self.wants.in_order(name), *self.leased_wants.in_order(name)]
+                # What storage had no more for in this pass, by (key, leased): an unkeyed
+                # take that came back short leaves nothing for any want of its kind (a
+                # leased one: nothing of a free group), a keyed one nothing for its key.
+                # The others of that kind are not asked again until the next wake (one
+                # ack on a busy ordered queue would else ask storage once per want).
+                short: set[tuple[str | None, bool]] = set()
                 for want in sorted(waiting, key=lambda want: want.seq):
-                    if self._registry(want).pending(want):
-                        await self._serve_want(want)
+                    leased = want.lease is not None
+                    kind = (match_key(want.key), leased)
+                    if (None, leased) in short or kind in short:
+                        continue
+                    if self._registry(want).pending(want) and await self._serve_want(want):
+                        short.add(kind)
                 if name not in self._again:
                     return
         except QueueNotFound:
@@ -572,19 +597,34 @@ class QueueService:
     async def give_back(
         self, name: str, item: Item, written: asyncio.Future[None] | None = None
     ) -> None:
-        """An item chosen for a want that could not receive it. A leased item's lease
-        is released; another goes to the next matching want, else back to the front
-        of its queue. If the queue was deleted meanwhile, the item goes with it.
-        `written` travels with the item and is resolved once it is placed again."""
+        """An item chosen for a want that could not receive it (`give_back_many`)."""
+        await self.give_back_many(name, [(item, written)])
+
+    async def give_back_many(
+        self, name: str, items: Sequence[tuple[Item, asyncio.Future[None] | None]]
+    ) -> None:
+        """Items chosen for wants that could not receive them, in the order they were
+        taken. Leased items' leases are released, together (they go back to the front
+        in that order); another goes to the next matching want, else back to the front,
+        the first frontmost: several of an ordered queue's group, taken without a lease,
+        keep their order. If the queue was deleted meanwhile, the items go with it. Each
+        `written` travels with its item and is resolved once it is placed again."""
         try:
-            if item.lease_expires is not None:
-                await self.storage.release(name, [lease_of(item)], 0.0)  # never reached it
-            elif not self._hand_off(name, item, written):
+            leased = [lease_of(item) for item, _ in items if item.lease_expires is not None]
+            if leased:
+                await self.storage.release(name, leased, 0.0)  # they never reached anyone
+            back = [
+                item
+                for item, written in items
+                if item.lease_expires is None and not self._hand_off(name, item, written)
+            ]
+            for item in reversed(back):  # each put at the front: the first put last
                 await self.storage.put_front(name, item)
         except QueueNotFound:
-            log.info("item %s not returned: queue %s was deleted", item.id, name)
-        if written is not None and not written.done():
-            written.set_result(None)
+            log.info("%d items not returned: queue %s was deleted", len(items), name)
+        for _, written in items:
+            if written is not None and not written.done():
+                written.set_result(None)
 
     def _hand_off(self, name: str, item: Item, written: asyncio.Future[None] | None = None) -> bool:
         """Give `item` to the longest-waiting matching want that takes items without

@@ -42,8 +42,9 @@ def _settings(params: Params, *, clearing: bool = False) -> dict[str, Any]:
 
 async def create_queue(request: web.Request) -> web.Response:
     params = await read_params(request)
-    settings = QueueSettings(**_settings(params))
-    return ok(await request.app[SERVICE].create_queue(params.get("name"), settings))
+    given = _settings(params)  # by name: an explicit default (`ordered=0`) is compared too
+    settings = QueueSettings(**given)
+    return ok(await request.app[SERVICE].create_queue(params.get("name"), settings, given))
 
 
 async def change_settings(request: web.Request) -> web.Response:

@@ -158,15 +158,20 @@ class WebSocketConsumer:
         """Return every item not yet written, once the connection can take no more."""
         if self.open:
             return
+        by_queue: dict[str, list[tuple[Item, asyncio.Future[None] | None]]] = {}
         while self.outbox:
             want, item, written = self.outbox.popleft()
             self.leases.pop((want.queue, item.id), None)
+            by_queue.setdefault(want.queue, []).append((item, written))
+        for name, items in by_queue.items():  # in their order: a group's items keep theirs
             try:
-                await self.service.give_back(want.queue, item, written)
+                await self.service.give_back_many(name, items)
             except Exception as exc:
-                log.error("item %s could not be given back: %s", item.id, exc)
-                if written is not None and not written.done():
-                    written.set_exception(exc)
+                log.error("%d items of queue %s could not be given back: %s", len(items),
+                          name, exc)  # fmt: skip
+                for _, written in items:
+                    if written is not None and not written.done():
+                        written.set_exception(exc)
 
     # -- messages -----------------------------------------------------------------
 

@@ -52,13 +52,16 @@ class QueueIndex:
     """The live items of one queue, by position, in order: the highest priority first
     (one level per priority present, at most ten: a head looks at each at most once),
     oldest first within one. `priorities` (pos → priority, 0 left out) is the queue's
-    own map, read when an item enters or leaves: the rules keep it for every item."""
+    own map, read when an item enters or leaves: the rules keep it for every item.
+    An ordered queue's index (`ordered`) keeps every item in one level, by position,
+    whatever its priority (`contract.take_order`), and a lane of its unkeyed items."""
 
-    __slots__ = ("_alive", "_levels", "_order", "_unkeyed", "priorities")
+    __slots__ = ("_alive", "_levels", "_order", "_unkeyed", "by_priority", "priorities")
 
     def __init__(self, priorities: dict[int, int] | None = None, *, ordered: bool = False) -> None:
         self._alive: dict[int, str | None] = {}  # pos → lower-cased key (shared strings)
         self.priorities: dict[int, int] = {} if priorities is None else priorities
+        self.by_priority = not ordered  # an ordered queue: one level, by position only
         self._unkeyed = ordered  # an ordered queue's levels keep a lane of unkeyed items
         self._levels: dict[int, _Level] = {0: _Level(ordered)}
         self._order: list[_Level] = [self._levels[0]]  # highest priority first
@@ -69,8 +72,11 @@ class QueueIndex:
     def __contains__(self, pos: int) -> bool:
         return pos in self._alive
 
+    def _priority(self, pos: int) -> int:
+        return self.priorities.get(pos, 0) if self.by_priority else 0
+
     def _level(self, pos: int) -> _Level:
-        priority = self.priorities.get(pos, 0)
+        priority = self._priority(pos)
         level = self._levels.get(priority)
         if level is None:
             level = self._levels[priority] = _Level(self._unkeyed)
@@ -186,7 +192,7 @@ class QueueIndex:
     def remove(self, pos: int) -> str | None:
         """Forget an item (taken or deleted); returns its lower-cased key."""
         match = self._alive.pop(pos)
-        level = self._levels[self.priorities.get(pos, 0)]
+        level = self._levels[self._priority(pos)]
         level.live -= 1
         self._bury(level.all)
         if match is not None:

@@ -20,7 +20,6 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from collections.abc import Set as AbstractSet
 
 from disqueue.core import contract
 from disqueue.core.contract import LeaseRef
@@ -124,9 +123,12 @@ class RuleStorage:
             if item.lease_until is not None:
                 lease = Lease(pos, match, item.attempts, item.lease_until, item.token or "")
                 state.leases[item.id] = lease
+                state.hold(match)
                 deadlines.append(LeaseEnd(state, item.id, pos, item.lease_until))
             elif item.visible_at is not None:
                 state.delayed[pos] = match
+                if contract.holds_group(False, item.visible_at, pos):
+                    state.hold(match)
                 deadlines.append(DelayEnd(state, pos, item.visible_at))
             else:
                 state.index.add(pos, match)
@@ -394,12 +396,13 @@ class RuleStorage:
         index, ttl = queue.index, queue.ttl
         chosen: list[tuple[int, str | None]] = []
         stale: list[tuple[int, str | None]] = []
-        # An ordered queue: only items of groups free when the take starts (the contract's
-        # `group_free`), several of one if they come first.
-        ordered = queue.settings.ordered
-        held: AbstractSet[str] = queue.held() if ordered else frozenset()  # (no allocation)
-        if ordered and not contract.group_free(match, held):
-            count = 0  # the key's group is held: its head waits
+        leased, ordered = lease is not None, queue.settings.ordered
+        held = queue.holding  # an ordered queue's held groups (the contract's `group_free`)
+        if ordered and match is not None:
+            if not contract.group_free(match, held):
+                count = 0  # the key's group is held: its head waits
+            elif leased:
+                count = 1  # one item per group
         free = ordered and match is None
         while (
             len(chosen) < count
@@ -411,39 +414,33 @@ class RuleStorage:
                 stale.append(taken)
             else:
                 chosen.append(taken)
-        holding = ordered and lease is not None and bool(chosen)
-        if holding:  # until their leases are stored, the chosen hold their groups
-            queue.transit.update(chosen)
-        try:
-            if stale:
-                try:
-                    await self._expire(queue, stale)
-                except BaseException:
-                    for pos, item_match in reversed(chosen):
-                        queue.index.restore(pos, item_match)  # not taken after all
-                    raise
-            if not chosen:
-                return []
-            positions = [pos for pos, _ in chosen]
-            until = contract.lease_until(lease, now) if lease is not None else None
-            token = new_item_id() if until is not None else ""
+                if leased and ordered:  # in flight from now on: its group is held, for
+                    queue.hold(taken[1])  # the rest of this take too (one item per group)
+        if stale:
             try:
-                if until is None:
-                    stored = await self.persistence.take(positions)
-                else:
-                    stored = await self.persistence.lease(positions, until, token)
-            except StorageFailure:
-                for pos, item_match in reversed(chosen):
-                    queue.index.restore(pos, item_match)  # nothing changed in storage
+                await self._expire(queue, stale)
+            except BaseException:
+                self._unreserve(queue, chosen, leased)
                 raise
-        finally:
-            if holding:
-                for pos, _ in chosen:
-                    queue.transit.pop(pos, None)
+        if not chosen:
+            return []
+        positions = [pos for pos, _ in chosen]
+        until = contract.lease_until(lease, now) if lease is not None else None
+        token = new_item_id() if until is not None else ""
+        try:
+            if until is None:
+                stored = await self.persistence.take(positions)
+            else:
+                stored = await self.persistence.lease(positions, until, token)
+        except StorageFailure:
+            self._unreserve(queue, chosen, leased)  # nothing changed in storage
+            raise
         items = []
         for (pos, item_match), found in zip(chosen, stored, strict=True):
             if found is None:
                 log.error("queue %s: item at %d vanished from storage", name, pos)
+                if leased:
+                    queue.unhold(item_match)
                 continue
             if until is None:
                 if ttl:
@@ -464,6 +461,14 @@ class RuleStorage:
         self._count(queue, Totals(taken=len(items)))
         return items
 
+    @staticmethod
+    def _unreserve(queue: QueueState, chosen: list[tuple[int, str | None]], leased: bool) -> None:
+        """Items a take reserved and did not take after all: back in their places."""
+        for pos, item_match in reversed(chosen):
+            queue.index.restore(pos, item_match)
+            if leased:
+                queue.unhold(item_match)
+
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
         return items[0] if items else None
@@ -472,7 +477,7 @@ class RuleStorage:
         """The position a take would choose first (on an ordered queue: of a free group)."""
         if not queue.settings.ordered:
             return queue.index.head(match)
-        held = queue.held()
+        held = queue.holding
         if match is not None:
             return queue.index.head(match) if contract.group_free(match, held) else None
         return queue.index.free_head(held)
@@ -521,6 +526,11 @@ class RuleStorage:
             queue.ttl.pop(pos, None)
             queue.origins.pop(pos, None)
             queue.index.priorities.pop(pos, None)
+        for pos, match in delayed.items():
+            if contract.holds_group(False, 0.0, pos):
+                queue.unhold(match)
+        for _, lease in leased:
+            queue.unhold(lease.match)
         return len(positions)
 
     async def _expire(self, queue: QueueState, reserved: list[tuple[int, str | None]]) -> None:
@@ -572,6 +582,7 @@ class RuleStorage:
                 raise
             for item_id, lease in claimed:
                 del queue.leases[item_id]
+                queue.unhold(lease.match)
                 queue.origins.pop(lease.pos, None)
                 queue.index.priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
@@ -678,6 +689,8 @@ class RuleStorage:
             lease.ending = False
             raise
         del queue.leases[item_id]
+        if not contract.holds_group(False, outcome.visible_at, new_pos):
+            queue.unhold(lease.match)  # else, delayed at the front, it holds on
         self._move_ttl(queue, lease.pos, new_pos)
         if outcome.visible_at is not None:
             queue.delayed[new_pos] = lease.match
@@ -719,6 +732,7 @@ class RuleStorage:
         self._count(letters, Totals(put=1))
         self.on_ready(letters.name)
         del queue.leases[item_id]
+        queue.unhold(lease.match)
         queue.ttl.pop(lease.pos, None)
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
@@ -735,6 +749,7 @@ class RuleStorage:
             lease.ending = False
             raise
         del queue.leases[item_id]
+        queue.unhold(lease.match)
         queue.ttl.pop(lease.pos, None)
         queue.origins.pop(lease.pos, None)
         queue.index.priorities.pop(lease.pos, None)
@@ -780,21 +795,21 @@ class RuleStorage:
         """A delayed item becomes ready with a fresh position (`delay_end_front`)."""
         if pos not in queue.delayed:
             return
-        match = queue.delayed.pop(pos)  # reserved: a purge meanwhile does not see it
+        # Reserved: a purge meanwhile does not see it; one at the front still holds its
+        # group (`queue.holding`) until it is ready.
+        match = queue.delayed.pop(pos)
         front = contract.delay_end_front(pos)
         new_pos = next(self._front) if front else next(self._back)
-        if front:  # on its way back it still holds its group (`contract.holds_group`)
-            queue.transit[pos] = match
         try:
             await self.persistence.requeue(pos, new_pos, None)
         except BaseException:
             queue.delayed[pos] = match  # still delayed: the retry makes it ready
             raise
-        finally:
-            queue.transit.pop(pos, None)
         self._move_ttl(queue, pos, new_pos)
         queue.index.add(new_pos, match, front=front)
-        if not front:
+        if front:
+            queue.unhold(match)  # ready: its group's head
+        else:
             queue.mark(new_pos, self.clock())
         self.on_ready(queue.name)
 
@@ -815,5 +830,7 @@ class RuleStorage:
             del queue.ttl[pos]
             queue.origins.pop(pos, None)
             queue.index.priorities.pop(pos, None)
+            if contract.holds_group(False, 0.0, pos):
+                queue.unhold(match)
             self._count(queue, Totals(expired=1))
             self._freed(queue)  # it may have held its group (delayed at the front)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,9 +52,6 @@ class QueueState:
     index: QueueIndex = field(default_factory=QueueIndex)  # ready items: pos → key
     leases: dict[str, Lease] = field(default_factory=dict)  # in flight, by item id
     delayed: dict[int, str | None] = field(default_factory=dict)  # pos → key
-    # An ordered queue's items on their way into flight (taken, the lease not yet stored)
-    # or from a front delay to ready: they hold their groups meanwhile. pos → key.
-    transit: dict[int, str | None] = field(default_factory=dict)
     ttl: dict[int, float] = field(default_factory=dict)  # pos → when it is dropped
     origins: dict[int, str] = field(default_factory=dict)  # pos → queue a dead letter left
     dedup: dict[str, tuple[str, float]] = field(default_factory=dict)  # id → (item, until)
@@ -70,10 +67,30 @@ class QueueState:
     # grow with time, so the head's age is the time of the last mark at or before it.
     marks: deque[tuple[int, float]] = field(default_factory=deque)
     since: float = 0.0  # items older than every mark (the time the state was made)
+    # An ordered queue's held groups (`contract.holds_group`): lower-cased key → how many
+    # of its items hold it: in flight (from the moment a take reserved them for a
+    # lease, until storage has them back or gone) or delayed at the front after a lease
+    # (until storage has them ready again). Kept where those start and end, so that a
+    # take's look-up is O(1); a key is in it only while its count is above 0.
+    holding: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
-        if self.settings.ordered:  # its takes look for free groups' heads (`free_head`)
-            self.index = QueueIndex(ordered=True)
+        if self.settings.ordered:  # by position only (`contract.take_order`), and its
+            self.index = QueueIndex(ordered=True)  # takes look for free groups' heads
+
+    def hold(self, match: str | None) -> None:
+        """One more item holds its group (an ordered queue's keyed item; else nothing)."""
+        if match is not None and self.settings.ordered:
+            self.holding[match] += 1
+
+    def unhold(self, match: str | None) -> None:
+        """One item of the group holds it no more."""
+        if match is not None and self.settings.ordered:
+            left = self.holding[match] - 1
+            if left > 0:
+                self.holding[match] = left
+            else:
+                del self.holding[match]
 
     def mark(self, pos: int, now: float) -> None:
         """Note that `pos` was put at `now` (cheap: one mark a second at most)."""
@@ -91,18 +108,6 @@ class QueueState:
         while len(marks) > 1 and marks[1][0] <= head:
             marks.popleft()
         return marks[0][1] if marks else self.since
-
-    def held(self) -> set[str]:
-        """The groups of an ordered queue held now (`contract.holds_group`): the keys of
-        its items in flight and of those delayed at the front after a lease (also while
-        one is on its way: `transit`). O(items in flight and delayed): computed by each take, only
-        on ordered queues."""
-        held = {lease.match for lease in self.leases.values() if lease.match is not None}
-        for pos, match in self.delayed.items():
-            if match is not None and contract.holds_group(False, 0.0, pos):
-                held.add(match)
-        held.update(match for match in self.transit.values() if match is not None)
-        return held
 
     def count(self) -> int:
         """Items held: ready, delayed and in flight (what `max_items` limits)."""

@@ -271,8 +271,10 @@ class Node:
                 ttls = await connection.fetch(sql.TTLS_ENDED, now, BATCH)
             for row in ttls:
                 self.count(row[0], Totals(expired=1))
-            # A delay's end readies its item; a held head's ttl end may free its group.
-            ready_ids = {row[0] for row in delays} | {row[0] for row in ttls if row[1]}
+            ready_ids = {row[0] for row in delays}
+            # A drop of an item delayed at the front frees its group on an ordered queue
+            # (contract.holds_group): the items behind it are takeable, so wake too.
+            ready_ids.update(row[0] for row in ttls if contract.holds_group(False, row[2], row[1]))
             names = dict(await connection.fetch(sql.NAMES_OF, list(ready_ids)) if ready_ids else [])
         for outcome in outcomes:
             self.settle(outcome)

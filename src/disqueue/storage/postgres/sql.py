@@ -123,8 +123,8 @@ CLAIMED = "SELECT item_id FROM dedup WHERE queue_id = $1 AND dedup_id = $2"
 _READY = """
 SELECT pos FROM items r
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused} {free}
-ORDER BY priority DESC, pos LIMIT $2"""
+  AND (ttl_at IS NULL OR ttl_at > $3) {key} {paused} {free} {one}
+ORDER BY {order} LIMIT $2"""
 # A take (locked) finds nothing in a paused queue (contract.takeable), read from the
 # `paused` table in the same statement (one lookup per statement, whatever the count),
 # so that a pause holds on every node at once; a peek still sees the head.
@@ -136,6 +136,15 @@ _NOT_PAUSED = "AND NOT EXISTS (SELECT 1 FROM paused WHERE queue_id = $1)"
 _FREE = """AND (r.match IS NULL OR r.match <> ALL (ARRAY(
     SELECT h.match FROM items h WHERE h.queue_id = $1 AND h.match IS NOT NULL
       AND (h.lease_until IS NOT NULL OR (h.visible_at IS NOT NULL AND h.pos < 0)))))"""
+# A leased take of an ordered queue gets one item per group (the contract's "Ordered
+# keys"): its head, no takeable item of its key ahead of it (the probe of a later item
+# stops at the head, found first in `items_ready_key`).
+_ONE_PER_GROUP = """AND (r.match IS NULL OR NOT EXISTS (
+    SELECT 1 FROM items f WHERE f.queue_id = $1 AND f.match = r.match AND f.pos < r.pos
+      AND f.lease_until IS NULL AND f.visible_at IS NULL
+      AND (f.ttl_at IS NULL OR f.ttl_at > $3)))"""
+# The take order (contract.take_order): on an ordered queue by position only.
+_ORDER = {False: "priority DESC, pos", True: "pos"}
 # Takes of one ordered queue, on any node, go one at a time (under this lock, as their
 # transaction's first statement): the next one's statement sees what the last one put
 # in flight. Its rows are locked without SKIP LOCKED: a group's head that a redrive has
@@ -143,10 +152,12 @@ _FREE = """AND (r.match IS NULL OR r.match <> ALL (ARRAY(
 LOCK_ORDERED = "SELECT pg_advisory_xact_lock(hashtext($1), ($2 % 2147483647)::int)"
 
 
-def _ready(keyed: bool, locked: bool, ordered: bool = False) -> str:
+def _ready(keyed: bool, locked: bool, ordered: bool = False, leased: bool = False) -> str:
     query = _READY.format(key="AND match = $4" if keyed else "",
                           paused=_NOT_PAUSED if locked else "",
-                          free=_FREE if ordered else "")  # fmt: skip
+                          free=_FREE if ordered else "",
+                          one=_ONE_PER_GROUP if ordered and leased else "",
+                          order=_ORDER[ordered])  # fmt: skip
     if not locked:
         return query
     return query + (" FOR UPDATE" if ordered else " FOR UPDATE SKIP LOCKED")
@@ -161,7 +172,7 @@ DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 def _lease(keyed: bool, ordered: bool) -> str:
     until, token = ("$5", "$6") if keyed else ("$4", "$5")
     return f"""
-WITH chosen AS ({_ready(keyed, True, ordered)})
+WITH chosen AS ({_ready(keyed, True, ordered, leased=True)})
 UPDATE items i SET lease_until = {until}, attempts = i.attempts + 1, receipt = {token}
 FROM chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
 
@@ -208,12 +219,16 @@ UPDATE items SET queue_id = $2, pos = nextval('items_back'), lease_until = NULL,
                  visible_at = NULL, ttl_at = NULL, dead_letter_from = $3
 WHERE pos = $1"""
 
-# A redrive (contract.redrive_target): the ready dead letters in take order, locked; then
-# each to the back of its target, attempts reset, where it came from forgotten.
-REDRIVE_READY = """
+# A redrive (contract.redrive_target): the ready dead letters in take order (by whether
+# the dead-letter queue is ordered), locked; then each to the back of its target,
+# attempts reset, where it came from forgotten.
+REDRIVE_READY = {
+    ordered: f"""
 SELECT pos, dead_letter_from FROM items
 WHERE queue_id = $1 AND lease_until IS NULL AND visible_at IS NULL
-ORDER BY priority DESC, pos FOR UPDATE SKIP LOCKED"""
+ORDER BY {_ORDER[ordered]} FOR UPDATE SKIP LOCKED"""
+    for ordered in _BOTH
+}
 REDRIVE = """
 UPDATE items i SET queue_id = u.queue_id, pos = u.new, attempts = 0, ttl_at = NULL,
                    dead_letter_from = NULL
@@ -246,14 +261,11 @@ DELAYS_ENDED = """
 UPDATE items i SET pos = u.new, visible_at = NULL
 FROM unnest($1::bigint[], $2::bigint[]) AS u (old, new) WHERE i.pos = u.old"""
 FRONT_POSITIONS = "SELECT -nextval('items_front') FROM generate_series(1, $1)"
-# Each returns its queue, and whether it held its group (delayed at the front after a
-# lease, contract.holds_group): then its queue's consumers are woken (its group may be
-# free; on a plain queue a wasted look).
 TTLS_ENDED = """
 DELETE FROM items i USING (
     SELECT pos FROM items WHERE ttl_at <= $1 AND lease_until IS NULL
     LIMIT $2 FOR UPDATE SKIP LOCKED) d
-WHERE i.pos = d.pos RETURNING i.queue_id, i.visible_at IS NOT NULL AND i.pos < 0"""
+WHERE i.pos = d.pos RETURNING i.queue_id, i.pos, i.visible_at"""
 NEXT_DEADLINE = """
 SELECT LEAST((SELECT min(lease_until) FROM items WHERE lease_until IS NOT NULL),
              (SELECT min(visible_at) FROM items WHERE visible_at IS NOT NULL),

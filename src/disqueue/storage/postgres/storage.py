@@ -327,13 +327,14 @@ class PostgresStorage:
         """In one transaction: the dead letters in position order, each to its target's
         back (`nextval` in that order), those with no target left where they are."""
 
-        async def redrive(queue_id: int, _: QueueSettings) -> dict[str, int]:
+        async def redrive(queue_id: int, settings: QueueSettings) -> dict[str, int]:
             moved: dict[str, int] = {}
             async with self.connection() as connection, connection.transaction():
                 ids: dict[str, int | None] = {}
                 positions: list[int] = []
                 targets: list[int] = []
-                for pos, origin in await connection.fetch(sql.REDRIVE_READY, queue_id):
+                ready = sql.REDRIVE_READY[settings.ordered]
+                for pos, origin in await connection.fetch(ready, queue_id):
                     if count is not None and len(positions) >= count:
                         break
                     target = contract.redrive_target(origin, to)
@@ -608,7 +609,7 @@ class PostgresStorage:
                 rows = await connection.fetch(take, *args)
         else:
             rows = await self.run("fetch", take, *args)
-        rows.sort(key=lambda row: contract.take_order(row[7], row[0]))
+        rows.sort(key=lambda row: contract.take_order(row[7], row[0], ordered))
         if until is None:
             items = [Item(row[3], row[2], row[1], dead_letter_from=row[5],
                           headers=decode_headers(row[6]), priority=row[7])
