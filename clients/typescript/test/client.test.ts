@@ -226,12 +226,12 @@ describe('HTTP client', () => {
     await client.putItem('a1', {key: 'a'});
     await client.putItem('a2', {key: 'a'});
     await client.putItem('b1', {key: 'b'});
+    // A leased take gets one item of each free group: a2 waits while a1 is in flight.
     const taken = await client.take(null, {count: 3, lease: 30});
-    assert.deepEqual(taken.map((item) => item.value), ['a1', 'a2', 'b1']);
-    await client.putItem('a3', {key: 'a'});
+    assert.deepEqual(taken.map((item) => item.value), ['a1', 'b1']);
     await rejectsWith(client.take('a', {lease: 30}), 'no item to take', 404);
-    await client.ackMany(taken.slice(0, 2));
-    assert.equal((await client.take('a', {lease: 30})).value, 'a3');
+    await client.ackMany(taken.slice(0, 1));
+    assert.equal((await client.take('a', {lease: 30})).value, 'a2');
     await rejectsWith(client.putItem('x', {priority: 1}), "invalid parameter 'priority'", 400);
     await rejectsWith(queueCreate(url, name, undefined, {ordered: false, lease: 5}),
       'queue exists with other settings', 409);
