@@ -14,6 +14,8 @@ import botocore.auth
 import botocore.exceptions
 import pytest
 import requests
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from .helpers import Server, running
 from .sqs import client, query_model
@@ -148,3 +150,28 @@ def test_without_authentication_any_credentials_do(tmp_path: Path) -> None:
     with running(tmp_path, {"storage": {"type": "memory"}, "sqs": {}}) as started:
         anyone = client(started.url, key="whatever", secret="whatever")
         assert anyone.create_queue(QueueName="open")["QueueUrl"].endswith("/open")
+
+
+def test_a_signature_that_leaves_the_body_out_is_refused(server: Server) -> None:
+    """`X-Amz-Content-SHA256: UNSIGNED-PAYLOAD` (an S3 option, which SQS's SDKs never
+    send) would let the body be changed under a valid signature: it is refused."""
+
+    class Unsigned(botocore.auth.SigV4Auth):
+        def payload(self, request: AWSRequest) -> str:
+            return "UNSIGNED-PAYLOAD"
+
+    body = b"{}"
+    request = AWSRequest(
+        "POST",
+        server.url + "/",
+        data=body,
+        headers={
+            "X-Amz-Target": "AmazonSQS.ListQueues",
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD",
+        },
+    )
+    Unsigned(Credentials("AKIDADMIN", "admin-secret"), "sqs", "us-east-1").add_auth(request)
+    answer = requests.post(server.url + "/", data=body, headers=dict(request.headers), timeout=10)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["__type"].endswith("#SignatureDoesNotMatch")

@@ -188,8 +188,10 @@ def verify(
     if "host" not in signed:
         raise SqsError("SignatureDoesNotMatch", "The host header must be signed.")
     body_hash = hashlib.sha256(body).hexdigest()
+    # The body is always signed: UNSIGNED-PAYLOAD (an S3 option that SQS's SDKs never
+    # send) would let it be changed under a valid signature.
     payload = headers.get("x-amz-content-sha256", body_hash)
-    if payload not in (body_hash, "UNSIGNED-PAYLOAD"):
+    if payload != body_hash:
         raise SqsError("SignatureDoesNotMatch", "The body does not match its SHA-256.")
     request = canonical_request(method, raw_path, raw_query, headers, signed, payload)
     to_sign = "\n".join(
