@@ -8,6 +8,9 @@ different items and never wait for each other, and each item goes to exactly one
 from __future__ import annotations
 
 ITEM = "i.pos, i.id, i.key, i.value, i.attempts, i.dead_letter_from, i.headers, i.priority"
+#: A take without a lease deletes its rows: it returns their ttl end too, so that items
+#: whose request went away are put back as they were (`UNTAKE`).
+TAKEN = ITEM + ", i.ttl_at"
 
 QUEUE_BY_NAME = """
 SELECT id, lease, max_attempts, dead_letter, max_items, retry_delays, default_delay,
@@ -88,9 +91,11 @@ RETURNING id"""
 # Items taken for a request that went away before they reached it: back to the front,
 # as if never taken.
 UNTAKE = f"""
-INSERT INTO items (pos, queue_id, id, key, match, value, attempts, headers, priority)
+INSERT INTO items (pos, queue_id, id, key, match, value, attempts, headers, priority, ttl_at,
+                   dead_letter_from)
 SELECT -nextval('items_front'), $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[],
-                                                 $6::int[], $7::text[], $8::smallint[])
+                                                 $6::int[], $7::text[], $8::smallint[],
+                                                 $9::float8[], $10::text[])
 {_EXISTS.format("$1")}"""
 UNLEASE = """
 UPDATE items SET pos = -nextval('items_front'), lease_until = NULL, attempts = attempts - 1
@@ -166,7 +171,7 @@ def _ready(keyed: bool, locked: bool, ordered: bool = False, leased: bool = Fals
 def _take(keyed: bool, ordered: bool) -> str:
     return f"""
 WITH chosen AS ({_ready(keyed, True, ordered)})
-DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {ITEM}"""
+DELETE FROM items i USING chosen c WHERE i.pos = c.pos RETURNING {TAKEN}"""
 
 
 def _lease(keyed: bool, ordered: bool) -> str:

@@ -43,6 +43,9 @@ log = logging.getLogger("disqueue.storage")
 T = TypeVar("T")
 Clock = Callable[[], float]
 Queue = tuple[int, QueueSettings]
+#: A take's share of its statement: its items and, for a take without a lease, each
+#: one's ttl end (the rows are gone: a share whose request went away is put back whole).
+Share = tuple[list[Item], list[float | None]]
 #: What takes gathered into one statement share: (queue id, key, lease, and 0, or on an
 #: ordered queue a number of the take's own: its items are one client's, never shared
 #: out, or two clients would hold one group).
@@ -105,7 +108,7 @@ class PostgresStorage:
             self._put_batch, lanes=1, limit=1000
         )
         self._alone = itertools.count(1)
-        self._takes: Combiner[TakeKey, int, list[Item]] = Combiner(
+        self._takes: Combiner[TakeKey, int, Share] = Combiner(
             self._take_batch, lanes=lanes, limit=10_000, size=lambda count: count,
             orphan=self._orphaned,
         )  # fmt: skip
@@ -578,7 +581,7 @@ class PostgresStorage:
 
         async def take(queue_id: int, settings: QueueSettings) -> list[Item]:
             alone = next(self._alone) if settings.ordered else 0
-            items = await self._takes.submit((queue_id, match, lease, alone), count)
+            items, _ = await self._takes.submit((queue_id, match, lease, alone), count)
             if items:  # counted now: nothing may fail between the take and its answer
                 self.node.count(queue_id, Totals(taken=len(items)))
             return items
@@ -590,7 +593,7 @@ class PostgresStorage:
             self.node.deadline(items[0].lease_expires)
         return items
 
-    async def _take_batch(self, key: TakeKey, counts: list[int]) -> list[list[Item]]:
+    async def _take_batch(self, key: TakeKey, counts: list[int]) -> list[Share]:
         """The takes of one queue and key gathered while the database was busy: one
         take of their added counts, shared out in the order they came. On an ordered
         queue the take waits its turn behind the queue's other takes, on every node."""
@@ -610,6 +613,7 @@ class PostgresStorage:
         else:
             rows = await self.run("fetch", take, *args)
         rows.sort(key=lambda row: contract.take_order(row[7], row[0], ordered))
+        ttls: list[float | None] = [row[8] for row in rows] if until is None else [None] * len(rows)
         if until is None:
             items = [Item(row[3], row[2], row[1], dead_letter_from=row[5],
                           headers=decode_headers(row[6]), priority=row[7])
@@ -620,34 +624,43 @@ class PostgresStorage:
                      decode_headers(row[6]), row[7])
                 for row in rows
             ]  # fmt: skip
-        shares, start = [], 0
+        shares: list[Share] = []
+        start = 0
         for count in counts:
-            shares.append(items[start : start + count])
+            shares.append((items[start : start + count], ttls[start : start + count]))
             start += count
         return shares
 
-    def _orphaned(self, key: TakeKey, items: list[Item]) -> None:
+    def _orphaned(self, key: TakeKey, share: Share) -> None:
         """Items taken for a request that went away meanwhile: put them back."""
-        if items:
-            task = asyncio.get_running_loop().create_task(self._untake(key[0], items))
+        if share[0]:
+            task = asyncio.get_running_loop().create_task(self._untake(key[0], *share))
             self.node.keep(task)
 
-    async def _untake(self, queue_id: int, items: list[Item]) -> None:
+    async def _untake(self, queue_id: int, items: list[Item], ttls: list[float | None]) -> None:
+        """Put back, at the front and in their order, items whose request went away: as
+        they were (attempts, headers, priority, ttl, where a dead letter came from), and
+        wake the queue's consumers, here and on the other nodes."""
         try:
             if items[0].lease_expires is not None:
                 await self.run("execute", sql.UNLEASE, queue_id, [item.id for item in items])
             else:
-                items = items[::-1]  # the last gets the front-most place last: order kept
+                items, ttls = items[::-1], ttls[::-1]  # the last gets the front-most place last
                 await self.run(
                     "execute", sql.UNTAKE, queue_id, [item.id for item in items],
                     [item.key for item in items], [match_key(item.key) for item in items],
                     [item.value for item in items], [item.attempts for item in items],
                     [encode_headers(item.headers) for item in items],
-                    [item.priority for item in items],
+                    [item.priority for item in items], ttls,
+                    [item.dead_letter_from for item in items],
                 )  # fmt: skip
+            names = await self.run("fetch", sql.NAMES_OF, [queue_id])
         except (StorageUnavailable, StorageFailure):
             log.error("storage postgres: %d items taken for a request that went away were "
                       "not put back", len(items))  # fmt: skip
+            return
+        for _, name in names:
+            self.ready(name)
 
     async def take(self, name: str, key: str | None, lease: float | None = None) -> Item | None:
         items = await self.take_many(name, key, 1, lease)
