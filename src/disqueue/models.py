@@ -130,3 +130,17 @@ class QueueInfo:
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """One live server node sharing the storage (PostgreSQL): its random id, host name
+    and process id, when it started and was last seen (Unix time, the database's
+    clock), and whether it is the node answering (`this`)."""
+
+    id: str
+    host: str
+    pid: int
+    started: float
+    last_seen: float
+    this: bool

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -56,3 +57,23 @@ async def test_a_queue_deleted_and_made_anew_on_the_other_node(nodes: Nodes) -> 
     assert await a.take("q", None) is not None
     assert await b.take("q", None) is None
     assert (await a.info("q")).size == 0
+
+
+async def test_each_node_lists_the_live_nodes_and_itself_as_this(nodes: Nodes) -> None:
+    """Two nodes on one schema each list both, each marking itself; a node closed
+    cleanly is gone from the list at once, and a row not refreshed for 30 s (a node
+    that died) no longer counts and is deleted by the next node's refresh."""
+    a, b = nodes
+    for storage in (a, b):
+        listed = await storage.nodes()
+        assert {node.id for node in listed} == {a.node.id, b.node.id}
+        assert [node.id for node in listed if node.this] == [storage.node.id]
+        assert all(node.pid == os.getpid() and node.host for node in listed)
+    await b.close()
+    assert [(node.id, node.this) for node in await a.nodes()] == [(a.node.id, True)]
+    await a.run(
+        "execute", "INSERT INTO nodes VALUES ('dead', 'h', 1, now(), now() - interval '31 s')"
+    )
+    assert [node.id for node in await a.nodes()] == [a.node.id]
+    await a.node._seen()  # what the sweep loop does every few seconds
+    assert await a.run("fetchval", "SELECT count(*) FROM nodes WHERE id = 'dead'") == 0

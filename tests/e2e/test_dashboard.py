@@ -12,6 +12,7 @@ Playwright's own browser download is never used."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +26,8 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+
+from tests import pg
 
 from .helpers import REPO, Api, Server, running
 
@@ -186,6 +189,7 @@ def test_overview_shows_totals_storage_and_live_queues(
     expect(page.locator("#storage-kind")).to_have_text("sqlite")
     expect(page.locator("#storage-health")).to_have_text("ready")
     expect(page.locator("#queue-page")).to_be_hidden()
+    expect(page.locator("#nodes")).to_be_hidden()  # embedded storage: one node, not listed
     with Traffic(server.url, [emails, orders]):
         expect(cell(page, emails, "put_rate")).not_to_have_text("0.0", timeout=15000)
         expect(page.locator('[data-total="put_rate"]')).not_to_have_text("0.0")
@@ -198,6 +202,29 @@ def test_overview_shows_totals_storage_and_live_queues(
         print(f"README screenshot: {REPO / README_SCREENSHOT}")
     icon = requests.get(f"{server.url}/favicon.ico", auth=CREDENTIALS, timeout=10)
     assert icon.status_code == 200 and icon.headers["Content-Type"].startswith("image/svg+xml")
+
+
+def test_overview_lists_the_nodes_on_postgresql(browser: Browser, tmp_path: Path) -> None:
+    """On PostgreSQL the overview lists the nodes sharing the schema, the one answering
+    marked; a node stopped cleanly leaves the list."""
+    passwords = {"passwords": "ops:$plain$secret\n"}
+    with contextlib.ExitStack() as stack:
+        config = {**CONFIG, "storage": pg.storage(stack.enter_context(pg.fresh_schema()))}
+        a, b = (stack.enter_context(running(tmp_path / name, config, passwords)) for name in "ab")
+        page = open_page(browser, f"{a.url}/ui")
+        stack.callback(page.context.close)
+        nodes = page.locator("#nodes-list li")
+        expect(nodes).to_have_count(2, timeout=15000)
+        expect(page.locator("#nodes-count")).to_have_text("2 nodes")
+        expect(page.locator("#nodes-list li.this")).to_have_count(1)
+        expect(page.locator("#nodes-list li.this")).to_contain_text(f"pid {a.proc.pid}")
+        expect(page.locator("#nodes-list li.this")).to_contain_text("this node")
+        expect(nodes.filter(has_text=f"pid {b.proc.pid}")).not_to_contain_text("this node")
+        shot(page, "dashboard-nodes.png")
+        b.shutdown()
+        expect(nodes).to_have_count(1, timeout=15000)
+        expect(page.locator("#nodes-count")).to_have_text("1 node")
+        assert page.errors == []  # type: ignore[attr-defined]
 
 
 def test_table_sorts_and_filters(page: Page, ops: Api) -> None:

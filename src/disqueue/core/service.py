@@ -35,7 +35,7 @@ from disqueue.errors import (
     TooLarge,
 )
 from disqueue.latency import Latencies
-from disqueue.models import Item, NewItem, QueueSettings, match_key
+from disqueue.models import Item, NewItem, NodeInfo, QueueSettings, match_key
 from disqueue.names import QueueNames
 from disqueue.storage.base import Storage
 
@@ -193,6 +193,16 @@ class QueueService:
         commits = getattr(self.storage, "commits", None)
         snapshot = commits.snapshot() if isinstance(commits, Latencies) else None
         return Stats(at, self.storage.kind, queues, snapshot)
+
+    async def nodes(self) -> list[NodeInfo] | None:
+        """The live nodes sharing the storage, None for storage of one node (embedded):
+        only PostgreSQL's has the method. Asked by `GET /stats` alone, not by the
+        history's sampler."""
+        listed = getattr(self.storage, "nodes", None)
+        if listed is None:
+            return None
+        nodes: list[NodeInfo] = await listed()
+        return nodes
 
     async def check(self) -> None:
         """Raise `StorageUnavailable` unless storage is ready and answers in time."""

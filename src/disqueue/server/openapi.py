@@ -128,6 +128,13 @@ _QUEUE_STATS: Schema = {
                      "expired", "dead_lettered")
     } | {"name": _STRING, "oldest_age": {"type": ["number", "null"]}},
 }  # fmt: skip
+#: A live node of a storage several nodes share (`/stats` on PostgreSQL only).
+_NODE: Schema = {
+    "type": "object",
+    "properties": {"id": _STRING, "host": _STRING, "pid": {"type": "integer"},
+                   "started": {"type": "number"}, "last_seen": {"type": "number"},
+                   "this": {"type": "boolean"}},
+}  # fmt: skip
 
 
 def _paths() -> dict[str, Schema]:
@@ -216,6 +223,7 @@ def _paths() -> dict[str, Schema]:
                                "type": "object",
                                "properties": {"time": {"type": "number"}, "storage": _STRING,
                                               "queues": {"type": "array", "items": _QUEUE_STATS},
+                                              "nodes": {"type": "array", "items": _NODE},
                                               "history": {"type": "object"}},
                            }), **_fails(400, 401, 403)}}},
         "/openapi.json": {"get": _text("This document", "application/json")},

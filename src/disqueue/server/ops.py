@@ -8,7 +8,7 @@ import functools
 import logging
 import math
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from importlib import resources
 
 import orjson
@@ -79,6 +79,9 @@ async def stats(request: web.Request) -> web.Response:
     params = await read_params(request)
     snapshot = await _stats(request)
     payload = snapshot.to_wire()
+    nodes = await request.app[SERVICE].nodes()
+    if nodes is not None:  # PostgreSQL: every node sharing the schema, this one marked
+        payload["nodes"] = [asdict(node) for node in nodes]
     if params.has("history"):
         history = request.app[METRICS].history
         seconds, fields = _window(params, history.span), _fields(params)

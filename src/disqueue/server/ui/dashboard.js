@@ -183,9 +183,22 @@ async function health() {
   const ready = storage.ready === true;
   $("storage-health").textContent = ready ? "ready" : `not ready${body.message ? `: ${body.message}` : ""}`;
   $("storage-card").classList.toggle("bad", !ready);
-  const nodes = payload.nodes || storage.nodes;
+}
+
+// The nodes sharing the storage: in /stats on PostgreSQL only (hidden otherwise).
+function renderNodes(stats) {
+  const nodes = stats.nodes;
   $("nodes").hidden = !nodes;
-  if (nodes) $("nodes").textContent = `Nodes: ${JSON.stringify(nodes)}`;
+  if (!nodes) return;
+  $("nodes-count").textContent = `${nodes.length} node${nodes.length === 1 ? "" : "s"}`;
+  $("nodes-list").replaceChildren(...nodes.map((node) => {
+    const item = document.createElement("li");
+    item.dataset.node = node.id;
+    item.classList.toggle("this", node.this);
+    item.textContent = `${node.host} · pid ${node.pid} · started ${age(stats.time - node.started)} ago` +
+      ` · seen ${age(Math.max(0, stats.time - node.last_seen))} ago${node.this ? " · this node" : ""}`;
+    return item;
+  }));
 }
 
 // -- the table ------------------------------------------------------------------------------
@@ -638,6 +651,7 @@ async function poll() {
     state.stats = stats;
     remember(stats);
     totals(stats);
+    renderNodes(stats);
     renderTable(stats);
     document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
     requestAnimationFrame(() => setTimeout(() => {

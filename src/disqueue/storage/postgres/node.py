@@ -11,6 +11,9 @@
 - A safety net, once a second: queues that a consumer here waits on are looked at
   for ready items, in case a notification was lost (the listening connection was
   down, say).
+- Its row in `nodes` (what the dashboard lists): written at start, its `last_seen`
+  refreshed every few seconds from the sweep loop, deleted on a clean close; the rows
+  of nodes not seen for `GONE` seconds are deleted by whichever node looks next.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -26,7 +31,7 @@ import asyncpg
 
 from disqueue.core import contract
 from disqueue.errors import StorageFailure, StorageUnavailable
-from disqueue.models import QueueSettings
+from disqueue.models import NodeInfo, QueueSettings
 from disqueue.storage.common import Totals
 from disqueue.storage.postgres import sql
 
@@ -46,6 +51,10 @@ NOTIFY_GAP = 0.01
 LEFT_BEHIND = 60.0
 #: How long the listening connection may go without a sign of life.
 LISTEN_CHECK = 5.0
+#: How often a node refreshes its row in `nodes`, and after how long without a refresh
+#: a node counts as gone (seconds).
+HEARTBEAT = 5.0
+GONE = 30.0
 
 
 class Settlement(NamedTuple):
@@ -62,6 +71,7 @@ class Node:
     def __init__(self, storage: PostgresStorage) -> None:
         self.storage = storage
         self.id = secrets.token_hex(6)
+        self.started = time.time()
         self.totals: dict[int, Totals] = {}
         #: Held while totals are on their way to the database (and `info` waits).
         self.counting = asyncio.Lock()
@@ -78,6 +88,9 @@ class Node:
         return f"disqueue_{self.storage.schema}"
 
     async def start(self) -> None:
+        # Listed at once; if the database is away now, the sweep loop writes it later.
+        with contextlib.suppress(StorageUnavailable, StorageFailure):
+            await self._seen()
         loop = asyncio.get_running_loop()
         for work in (self._listen, self._notify, self._sweep_forever):
             self._tasks.append(loop.create_task(work()))
@@ -91,6 +104,25 @@ class Node:
         self._tasks.clear()
         with contextlib.suppress(StorageUnavailable, StorageFailure):
             await asyncio.wait_for(self._flush_totals(), timeout=5.0)
+        with contextlib.suppress(StorageUnavailable, StorageFailure, TimeoutError):
+            await asyncio.wait_for(self.storage.run("execute", sql.NODE_LEFT, self.id), 5.0)
+
+    async def nodes(self) -> list[NodeInfo]:
+        """The nodes seen in the last `GONE` seconds, oldest first (`started` is each
+        node's own clock, `last_seen` the database's)."""
+        rows = await self.storage.run("fetch", sql.NODES, GONE)
+        return [
+            NodeInfo(row["id"], row["host"], row["pid"], row["started"], row["last_seen"],
+                     this=row["id"] == self.id)
+            for row in rows
+        ]  # fmt: skip
+
+    async def _seen(self) -> None:
+        """This node's sign of life, and the end of the rows of nodes gone quiet."""
+        await self.storage.run(
+            "execute", sql.NODE_SEEN, self.id, socket.gethostname(), os.getpid(), self.started
+        )
+        await self.storage.run("execute", sql.NODES_GONE, GONE)
 
     # -- what the storage tells the node ------------------------------------------------
 
@@ -229,6 +261,7 @@ class Node:
 
     async def _sweep_forever(self) -> None:
         safety = 0.0
+        seen = time.monotonic() + HEARTBEAT  # `start` wrote it
         while True:
             # At least 5 ms: a due row that another node holds must not make this spin.
             now = self.storage.clock()
@@ -248,6 +281,9 @@ class Node:
                     await self.storage.run(
                         "execute", sql.LEFT_BEHIND, self.storage.clock() - LEFT_BEHIND
                     )
+                if time.monotonic() >= seen:
+                    seen = time.monotonic() + HEARTBEAT
+                    await self._seen()
             except (StorageUnavailable, StorageFailure):
                 self._next = self.storage.clock() + SAFETY  # the database is away: later
             except asyncio.CancelledError:

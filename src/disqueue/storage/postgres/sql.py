@@ -289,3 +289,16 @@ UPDATE queues SET put_total = put_total + $2, taken_total = taken_total + $3,
 WHERE id = $1"""
 
 NOTIFY = "SELECT pg_notify($1, message) FROM unnest($2::text[]) AS message"
+
+# The nodes sharing the schema (node.py): a node's sign of life (its row made anew if a
+# node that thought it gone deleted it), the rows of nodes gone quiet for $1 seconds, the
+# others, and a clean close.
+NODE_SEEN = """
+INSERT INTO nodes (id, host, pid, started) VALUES ($1, $2, $3, to_timestamp($4))
+ON CONFLICT (id) DO UPDATE SET last_seen = now()"""
+NODES_GONE = "DELETE FROM nodes WHERE last_seen < now() - make_interval(secs => $1)"
+NODES = """
+SELECT id, host, pid, extract(epoch FROM started)::float8 AS started,
+       extract(epoch FROM last_seen)::float8 AS last_seen
+FROM nodes WHERE last_seen >= now() - make_interval(secs => $1) ORDER BY started, id"""
+NODE_LEFT = "DELETE FROM nodes WHERE id = $1"

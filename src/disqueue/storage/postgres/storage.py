@@ -31,7 +31,15 @@ from disqueue.errors import (
     StorageUnavailable,
     TooMany,
 )
-from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
+from disqueue.models import (
+    Item,
+    NewItem,
+    NodeInfo,
+    QueueInfo,
+    QueueSettings,
+    match_key,
+    new_item_id,
+)
 from disqueue.storage.base import pending_migrations
 from disqueue.storage.common import NameChanges, Totals, decode_headers, encode_headers
 from disqueue.storage.postgres import sql
@@ -210,13 +218,18 @@ class PostgresStorage:
         await self.run("fetchval", "SELECT 1")
 
     async def close(self) -> None:
-        await self.node.stop()
+        await self.node.stop()  # deletes this node's row in `nodes`
         if self._pool is not None:
             try:
                 await asyncio.wait_for(self._pool.close(), timeout=5.0)
             except TimeoutError:
                 self._pool.terminate()
             self._pool = None
+
+    async def nodes(self) -> list[NodeInfo]:
+        """The live nodes sharing this schema (`GET /stats`, the dashboard); only this
+        backend has more than one, so the core looks for the method with `getattr`."""
+        return await self.node.nodes()
 
     # -- queues -----------------------------------------------------------------------
 
