@@ -16,6 +16,7 @@ from disqueue.core import QueueNames, QueueService
 from disqueue.errors import StorageFailure
 from disqueue.storage import Storage, open_storage
 from disqueue.storage.embedded.memory import MemoryPersistence
+from disqueue.storage.embedded.persistence import Stored
 from disqueue.storage.embedded.rules import RuleStorage
 from tests import pg
 
@@ -123,6 +124,10 @@ class FaultyDisk(MemoryPersistence):
     async def touch(self, pos: int, until: float) -> None:
         await self._fault("touch")
         await super().touch(pos, until)
+
+    async def lease(self, positions: list[int], until: float, token: str) -> list[Stored | None]:
+        await self._fault("lease")
+        return await super().lease(positions, until, token)
 
 
 async def faulty(clock: FakeClock) -> tuple[FaultyDisk, RuleStorage, QueueService]:

@@ -1,6 +1,6 @@
 """Review of "Ordered keys, the core" (fc1cbd4, API.md Part 3): the cases the change's
 own tests leave out, on every backend, with the fake clock. Each bug found in the
-review (NOTE-review15.md) was an xfail (strict) here; fixed (branch ordfix, NOTE-ordfix.md),
+review was an xfail (strict) here until it was fixed (decision 0012 says what changed);
 they pin the behaviour. A leased take of an ordered queue now gets one item per group,
 which the tests of bug 2 (a group's items coming back out of put order) build on."""
 

@@ -11,6 +11,8 @@ from disqueue.errors import TooMany
 from disqueue.models import Item, NewItem
 from disqueue.storage import Storage
 
+from .conftest import FakeClock, faulty
+
 
 class Inbox:
     """A consumer that accepts everything and remembers it."""
@@ -77,3 +79,19 @@ async def test_max_queues_holds_under_concurrent_creates(storage: Storage) -> No
     refused = [r for r in results if isinstance(r, TooMany)]
     assert (len(created), len(refused)) == (3, 5)
     assert len(await service.queues()) == 3
+
+
+async def test_a_put_for_a_waiting_leased_want_is_stored_in_flight_in_one_write() -> None:
+    """A put while a want waits with a lease is stored already leased to it
+    (`Storage.put_leased`, one write) and delivered before the put answers: on a disk
+    that refuses leases it still reaches the want, where a put and then a leased take
+    (the way before) would leave it queued."""
+    disk, _, service = await faulty(FakeClock())
+    name = await service.create_queue()
+    inbox = Inbox()
+    assert await service.want(inbox, "w", name, None, lease=30) is not None
+    disk.failing.add("lease")
+    await service.put(name, NewItem("v"))
+    assert inbox.got == ["v"]
+    info = await service.info(name)
+    assert (info["size"], info["in_flight"]) == (0, 1)

@@ -1,7 +1,7 @@
 """Review of "Ordered keys, the core" (fc1cbd4) on the real server, every backend:
 consumers at once over real sockets (the invariant, not timings), and a WebSocket want
-waiting on a held group. NOTE-review15.md has the findings (each was an xfail here);
-NOTE-ordfix.md the fixes."""
+waiting on a held group. Each finding was a strict xfail here until it was fixed
+(decision 0012 says what changed); they pin the behaviour now."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ async def test_consumers_at_once_never_hold_two_items_of_a_group(
     open_server: Server, api: Api, http: aiohttp.ClientSession
 ) -> None:
     """Many consumers taking from an ordered queue at once (each its own HTTP request):
-    after each round of takes, no key has two items in flight (NOTE-review15.md, bug 1:
+    after each round of takes, no key has two items in flight (the review's bug 1:
     SQLite and PostgreSQL gave one group's items to several consumers at once)."""
     queue = create_queue(api, ordered=1)
     for round_ in range(ROUNDS):
