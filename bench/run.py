@@ -72,10 +72,13 @@ def bare_reference() -> Iterator[str | None]:
 @contextlib.contextmanager
 def disqueue_server(
     storage: dict[str, str] | None = None,
+    http: str = "fast",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Disqueue server on `storage` (memory by default), its listener's API calls on
+    the `http` stack (docs/CONFIG.md)."""
     port = free_port()
     config = {
-        "servers": [{"hostname": "127.0.0.1", "port": port}],
+        "servers": [{"hostname": "127.0.0.1", "port": port, "http": http}],
         "storage": storage or {"type": "memory"},
     }
     # The data folder sits beside the config, under the repository (a real disk, as

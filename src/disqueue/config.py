@@ -56,6 +56,9 @@ class ListenerConfig:
     port: int = DEFAULT_PORT
     tls: TLSConfig | None = None
     authentication: AuthConfig | None = None
+    #: Which HTTP stack serves the API's calls on a plain listener: "fast" (server/fast.py,
+    #: everything else still aiohttp's) or "aiohttp" (all of it). TLS is always aiohttp.
+    http: Literal["fast", "aiohttp"] = "fast"
 
     @property
     def url(self) -> str:
@@ -165,6 +168,9 @@ class Config:
     @classmethod
     def from_dict(cls, data: object, *, base: Path, source: Path | None = None) -> Config:
         return _Reader(source, base).config(data)
+
+
+_STACKS = ("fast", "aiohttp")
 
 
 class _Reader:
@@ -295,7 +301,7 @@ class _Reader:
         return table
 
     def listener(self, data: object, where: str, auths: dict[str, AuthConfig]) -> ListenerConfig:
-        fields = self.obj(data, where, {"hostname", "port", "security", "authentication"})
+        fields = self.obj(data, where, {"hostname", "port", "security", "authentication", "http"})
         auth = None
         if "authentication" in fields:
             name = self.text(fields["authentication"], f"{where}.authentication")
@@ -307,6 +313,7 @@ class _Reader:
             port=self.integer(fields.get("port", DEFAULT_PORT), f"{where}.port", 1, 65535),
             tls=self.tls(fields["security"], f"{where}.security") if "security" in fields else None,
             authentication=auth,
+            http=cast(Any, self.choice(fields.get("http", "fast"), f"{where}.http", _STACKS)),
         )
 
     def tls(self, data: object, where: str) -> TLSConfig:

@@ -15,12 +15,20 @@ class AccessLogger(AbstractAccessLogger):
     """`<client> <method> <path> <status> <bytes> <ms>`, and the same as fields."""
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        fields = {
-            "remote": request.remote,
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "bytes": response.body_length,
-            "ms": round(time * 1000, 3),
-        }
-        self.logger.info("%s %s %s %d %d %.3fms", *fields.values(), extra={"access": fields})
+        log_access(request.remote, request.method, request.path, response.status,
+                   response.body_length, time, self.logger)  # fmt: skip
+
+
+def log_access(
+    remote: str | None,
+    method: str,
+    path: str,
+    status: int,
+    size: int,
+    seconds: float,
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger] = ACCESS_LOG,
+) -> None:
+    """One access line, whichever HTTP stack answered."""
+    fields = {"remote": remote, "method": method, "path": path, "status": status,
+              "bytes": size, "ms": round(seconds * 1000, 3)}  # fmt: skip
+    logger.info("%s %s %s %d %d %.3fms", *fields.values(), extra={"access": fields})

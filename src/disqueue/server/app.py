@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from disqueue.auth import BasicAuth
-from disqueue.auth.permissions import ACCESS, MANAGE, READ, WRITE, Need
+from disqueue.auth.permissions import ACCESS, MANAGE, READ, WRITE, Access, Need
 from disqueue.config import Limits
 from disqueue.core import QueueService
 from disqueue.errors import DisqueueError, MethodNotAllowed, NotFound
@@ -17,7 +17,7 @@ from disqueue.server import http, ops, websocket
 from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import error, from_http_exception
 from disqueue.server.metrics import Metrics, Observe
-from disqueue.server.params import read_params
+from disqueue.server.params import Params, read_params
 from disqueue.server.sqs import Endpoint
 from disqueue.server.state import AUTH, CONNECTIONS, LIMITS, METRICS, SERVICE
 
@@ -26,20 +26,10 @@ log = logging.getLogger("disqueue.server")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 #: Every route: path → method → handler. Other methods on these paths are 405s.
-ROUTES: dict[str, dict[str, Handler]] = {
-    "/queues": {"GET": http.queues, "POST": http.create_queue},
-    "/queue": {"POST": http.info, "DELETE": http.delete_queue},
-    "/queue/settings": {"POST": http.change_settings},
-    "/put": {"POST": http.put},
-    "/take": {"POST": http.take},
-    "/peek": {"POST": http.peek},
-    "/ack": {"POST": http.ack},
-    "/release": {"POST": http.release},
-    "/touch": {"POST": http.touch},
-    "/purge": {"POST": http.purge},
-    "/redrive": {"POST": http.redrive},
-    "/pause": {"POST": http.pause},
-    "/resume": {"POST": http.resume},
+ROUTES: dict[str, dict[str, Handler]] = {}
+for (_method, _path), _run in http.CALLS.items():
+    ROUTES.setdefault(_path, {})[_method] = http.handler(_run)
+ROUTES.update({
     "/take/ws": {"GET": websocket.take_ws},
     "/health": {"GET": ops.health},
     "/metrics": {"GET": ops.metrics},
@@ -51,7 +41,7 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/ui/dashboard.css": {"GET": ops.asset},
     "/ui/favicon.svg": {"GET": ops.asset},
     "/favicon.ico": {"GET": ops.favicon},
-}
+})  # fmt: skip
 
 #: The rights each route needs under `permissions` (auth/permissions.py), on the queue
 #: its parameter names. Unlisted routes need only valid credentials; `GET /queues`
@@ -77,6 +67,46 @@ RIGHTS: dict[tuple[str, str], tuple[Need, ...]] = {
 OPEN_PATHS = frozenset({"/health"})
 
 
+async def admit(
+    auth: BasicAuth | None,
+    needs: tuple[Need, ...],
+    path: str,
+    header: str | None,
+    remote: str | None,
+    params: Callable[[], Awaitable[Params]],
+) -> Access | None:
+    """Check a request's credentials (`header`: its Authorization) and its rights on
+    the queues its parameters name: the user's access, or None on a listener without
+    authentication or a path open to all. Raises the 401, 403 or 429 to answer."""
+    if auth is None or path in OPEN_PATHS:
+        return None
+    access = await auth.authenticate(header, remote)
+    if access is not None and needs:
+        access.check(needs, (await params()).get)
+    return access
+
+
+def refusal(
+    exc: DisqueueError, auth: BasicAuth | None, method: str, path: str, remote: str | None
+) -> dict[str, str] | None:
+    """The headers of the answer to `exc` (the Basic challenge with a 401), after
+    logging a failed login."""
+    if exc.status in (401, 403) and auth is not None:
+        # A missing header is the first step of every browser's Basic login: note it only.
+        level = logging.INFO if exc.status == 401 else logging.WARNING
+        log.log(level, "authentication failed: %s (%s %s from %s)", exc.message, method,
+                path, remote)  # fmt: skip
+        if exc.status == 401:
+            return {"WWW-Authenticate": auth.challenge}
+    return exc.headers
+
+
+def internal(exc: Exception, method: str, path: str) -> DisqueueError:
+    """A fault of ours, logged with its trace: the answer says what failed, no more."""
+    log.error("request %s %s failed", method, path, exc_info=exc)
+    return DisqueueError(f"internal error: {type(exc).__name__}")
+
+
 def _guarded(
     handler: Handler, auth: BasicAuth | None, observe: Observe, needs: tuple[Need, ...] = ()
 ) -> Handler:
@@ -88,41 +118,24 @@ def _guarded(
     async def guarded(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            if auth is not None and request.path not in OPEN_PATHS:
-                header = request.headers.get("Authorization")
-                access = await auth.authenticate(header, request.remote)
-                if access is not None:
-                    request[ACCESS] = access
-                    if needs:
-                        access.check(needs, (await read_params(request)).get)
+            header = request.headers.get("Authorization")
+            access = await admit(
+                auth, needs, request.path, header, request.remote, lambda: read_params(request)
+            )
+            if access is not None:
+                request[ACCESS] = access
             response = await handler(request)
         except DisqueueError as exc:
-            response = _failure(request, exc, auth)
+            headers = refusal(exc, auth, request.method, request.path, request.remote)
+            response = error(exc, headers)
         except web.HTTPException as exc:
             response = error(from_http_exception(exc))
-        except Exception as exc:  # a fault of ours: say what failed, never a stack trace
-            log.exception("request %s %s failed", request.method, request.path)
-            response = error(DisqueueError(f"internal error: {type(exc).__name__}"))
+        except Exception as exc:
+            response = error(internal(exc, request.method, request.path))
         observe(response.status, time.perf_counter() - started)
         return response
 
     return guarded
-
-
-def _failure(request: web.Request, exc: DisqueueError, auth: BasicAuth | None) -> web.Response:
-    headers = None
-    if exc.status in (401, 403) and auth is not None:
-        _log_auth_failure(request, exc)
-        if exc.status == 401:
-            headers = {"WWW-Authenticate": auth.challenge}
-    return error(exc, headers or exc.headers)
-
-
-def _log_auth_failure(request: web.Request, exc: DisqueueError) -> None:
-    # A missing header is the first step of every browser's Basic login: note it only.
-    level = logging.INFO if exc.status == 401 else logging.WARNING
-    log.log(level, "authentication failed: %s (%s %s from %s)", exc.message, request.method,
-            request.path, request.remote)  # fmt: skip
 
 
 async def _not_found(request: web.Request) -> web.StreamResponse:

@@ -30,9 +30,12 @@ _HTTP_ERRORS: dict[int, type[DisqueueError]] = {
 }
 
 
+def ok_body(payload: Any = None) -> bytes:
+    return orjson.dumps({"success": True, "message": None, "payload": payload})
+
+
 def ok(payload: Any = None) -> web.Response:
-    body = orjson.dumps({"success": True, "message": None, "payload": payload})
-    return web.Response(body=body, content_type=_JSON)
+    return web.Response(body=ok_body(payload), content_type=_JSON)
 
 
 def failure_body(message: str, payload: Any = None) -> bytes:

@@ -133,27 +133,35 @@ async def read_params(request: web.Request) -> Params:
 
 
 async def _read(request: web.Request) -> Params:
-    values: dict[str, Any] = {}
-    query = request.rel_url.raw_query_string  # still percent-encoded: decoded strictly below
+    # The query string still percent-encoded: decoded strictly below.
+    query = request.rel_url.raw_query_string.encode("latin-1", "replace")
+    if not request.body_exists:
+        return Params(values(query))
+    kind = request.content_type
+    if kind != "multipart/form-data":
+        return Params(values(query, kind, await request.read()))
+    found = values(query)
+    try:
+        form = await request.post()
+    except (ValueError, UnicodeDecodeError, AssertionError) as exc:
+        raise BadRequest("invalid request body") from exc
+    for name, value in form.items():
+        if not isinstance(value, str):
+            raise InvalidParameter(name)
+        found[name] = value
+    return Params(found)
+
+
+def values(query: bytes, kind: str | None = None, body: bytes | None = None) -> dict[str, Any]:
+    """The parameters of a query string (still percent-encoded) and a body of type
+    `kind` (JSON, or a form: what the original clients send, with or without the
+    header); the body's win."""
+    found: dict[str, Any] = {}
     if query:
-        values.update(_form_params(query.encode("latin-1", "replace"), "invalid query string"))
-    if request.body_exists:
-        kind = request.content_type
-        if kind == "application/json":
-            values.update(_json_params(await request.read()))
-        elif kind == "multipart/form-data":
-            try:
-                form = await request.post()
-            except (ValueError, UnicodeDecodeError, AssertionError) as exc:
-                raise BadRequest("invalid request body") from exc
-            for name, value in form.items():
-                if not isinstance(value, str):
-                    raise InvalidParameter(name)
-                values[name] = value
-        else:
-            # Form bodies are what the original clients send, with or without the header.
-            values.update(_form_params(await request.read()))
-    return Params(values)
+        found.update(_form_params(query, "invalid query string"))
+    if body is not None:
+        found.update(_json_params(body) if kind == "application/json" else _form_params(body))
+    return found
 
 
 def _form_params(body: bytes, invalid: str = "invalid request body") -> dict[str, str]:

@@ -24,6 +24,7 @@ from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from disqueue.config import Limits
 from disqueue.errors import BadRequest, DisqueueError, HeaderTooLarge
 from disqueue.server.envelope import error, failure_body
+from disqueue.server.fast import Routes
 
 log = logging.getLogger("disqueue.server")
 
@@ -123,9 +124,12 @@ def protocol_factory(
     count: ConnectionCount,
     limits: Limits,
     access: dict[str, Any] | None = None,
+    fast: Routes | None = None,
 ) -> Any:  # a protocol factory for loop.create_server
     """Make the protocol of each new connection of one listener (`access`: the access
-    log's options, as `web.AppRunner` takes them; none by default)."""
+    log's options, as `web.AppRunner` takes them; none by default). With `fast`, a
+    connection starts on the fast stack (`fast.py`), which hands it to aiohttp for
+    anything but the API's calls."""
     loop = asyncio.get_running_loop()
     options: dict[str, Any] = {
         "loop": loop,
@@ -136,10 +140,21 @@ def protocol_factory(
         "max_field_size": limits.max_header_bytes,
     }
 
+    def aiohttp() -> asyncio.Protocol:
+        return _Connection(server, count, **options)
+
+    def opened() -> None:
+        count.open += 1
+
+    def closed() -> None:
+        count.open -= 1
+
     def make() -> asyncio.Protocol:
         if count.full:
             log.warning("connection refused: %d connections open", count.open)
             return _Refused()
-        return _Connection(server, count, **options)
+        if fast is not None:
+            return fast.connection(aiohttp, opened, closed)
+        return aiohttp()
 
     return make

@@ -20,6 +20,7 @@ from disqueue.core.history import FINE, History
 from disqueue.errors import ConfigError, DisqueueError
 from disqueue.server.access import ACCESS_LOG, AccessLogger
 from disqueue.server.app import build_app
+from disqueue.server.fast import Routes
 from disqueue.server.limits import raise_open_files
 from disqueue.server.metrics import Metrics
 from disqueue.server.protocol import ConnectionCount, protocol_factory
@@ -69,15 +70,19 @@ def _auth_for(
 class Listener:
     """One listening socket and the aiohttp application behind it."""
 
-    def __init__(self, runner: web.AppRunner) -> None:
+    def __init__(self, runner: web.AppRunner, fast: Routes | None) -> None:
         self.runner = runner
+        self.fast = fast
         self.socket: asyncio.Server | None = None
 
     async def close(self) -> None:
         """Stop accepting, then finish (or close) the connections, as aiohttp's sites do."""
         if self.socket is not None:
             self.socket.close()
-        await self.runner.cleanup()
+        if self.fast is not None:
+            await asyncio.gather(self.fast.shut(SHUTDOWN_TIMEOUT), self.runner.cleanup())
+        else:
+            await self.runner.cleanup()
 
 
 #: The history's sampler is busy at most 1 / (1 + this) of the time: a snapshot that
@@ -124,13 +129,17 @@ async def _start_listeners(
             app = build_app(service, auth, limits, metrics, sqs)
             runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, **access)
             await runner.setup()
-            started = Listener(runner)
+            # TLS listeners, and those configured so, stay on aiohttp (decision 0015).
+            fast = None
+            if listener.tls is None and listener.http == "fast":
+                fast = Routes(app, access_log=config.log.access)
+            started = Listener(runner, fast)
             listeners.append(started)
             context = tls_context(listener.tls) if listener.tls else None
             assert runner.server is not None
             try:
                 started.socket = await loop.create_server(
-                    protocol_factory(runner.server, count, limits, access),
+                    protocol_factory(runner.server, count, limits, access, fast),
                     listener.hostname,
                     listener.port,
                     ssl=context,
