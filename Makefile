@@ -116,6 +116,7 @@ SQS_ARGS ?=
 bench: $(VENV)/.bench-deps
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python bench/http_stacks.py $(HTTP_ARGS)
 	$(BIN)/python bench/peers.py $(PEERS_ARGS)
 	$(BIN)/python bench/sqs.py $(SQS_ARGS)
 

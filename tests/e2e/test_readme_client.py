@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import StartServer
 from .helpers import PYTHON, REPO, Server, signal_after_first_line
 
 ORIGINAL_URL = 'url, auth = "http://127.0.0.1:3682", None'
@@ -51,11 +52,15 @@ def test_example_runs(open_server: Server, tmp_path: Path, example: str) -> None
         assert line in done.stdout.splitlines(), (line, done.stdout)
 
 
-def test_original_client_example(open_server: Server, tmp_path: Path) -> None:
-    """The original client's example handles its item, then stops on SIGTERM."""
+@pytest.mark.parametrize("storage", ["memory", "sqlite"])
+def test_original_client_example(start_server: StartServer, tmp_path: Path, storage: str) -> None:
+    """The original client's example handles its item, then stops on SIGTERM. It takes
+    the server's first queue, so the server is a new one: on the shared server that
+    queue may hold what another test left in it."""
+    server = start_server({"storage": {"type": storage}})
     example = next(example for example in EXAMPLES if "client.run()" in example)
     assert ORIGINAL_URL in example
     script = tmp_path / "original.py"
-    script.write_text(example.replace(ORIGINAL_URL, f"url, auth = {open_server.url!r}, None"))
+    script.write_text(example.replace(ORIGINAL_URL, f"url, auth = {server.url!r}, None"))
     status, _, err = signal_after_first_line([PYTHON, str(script)], "key value")
     assert status == 0, err
