@@ -22,7 +22,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 
 import aiohttp
 import requests
+from aiohttp import web
 
 REPO = Path(__file__).resolve().parents[2]
 _VENV_PYTHON = REPO / ".venv" / "bin" / "python"
@@ -686,3 +687,20 @@ def durable_config(kind: str, stack: contextlib.ExitStack) -> dict[str, Any]:  #
     from tests import pg
 
     return {"storage": pg.storage(stack.enter_context(pg.fresh_schema()))}
+
+
+@contextlib.asynccontextmanager
+async def take_ws_stand_in(
+    handle: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A listener whose `/take/ws` is `handle` (a fake or a relay), for the block; its URL."""
+    app = web.Application()
+    app.router.add_get("/take/ws", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()

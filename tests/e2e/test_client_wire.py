@@ -19,7 +19,7 @@ from aiohttp import web
 from disqueue.client import AsyncClient, Client, errors
 from disqueue.client.calls import MAX_BATCH
 
-from .helpers import REPO, Server, free_port, ws_url
+from .helpers import REPO, Server, take_ws_stand_in, ws_url
 
 WIRE: dict[str, Any] = json.loads((REPO / "src" / "disqueue" / "wire.json").read_text())
 
@@ -90,14 +90,8 @@ class Relay:
 async def relay(open_server: Server) -> AsyncIterator[tuple[Relay, str]]:
     """A recording relay in front of the shared server, and its URL."""
     recorder = Relay(open_server.url)
-    app = web.Application()
-    app.router.add_get("/take/ws", recorder.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield recorder, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with take_ws_stand_in(recorder.handle) as url:
+        yield recorder, url
 
 
 def schema(side: str, name: str) -> jsonschema.Draft202012Validator:

@@ -91,3 +91,26 @@ def test_priorities() -> None:
     assert drain(index, "a") == [6, 1, 4, 0]
     assert drain(index) == [2, 3, 5]
     assert index.oldest() is None
+
+
+def test_add_unkeyed_is_adding_each_in_turn(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A batch of unkeyed items added at once lands where adding them one by one would,
+    behind keyed and higher-priority items, on a plain and on an ordered queue's index
+    (whose take, past a held group, looks at the lane of unkeyed items)."""
+    monkeypatch.setattr(index_module, "_WALK", 0)
+    for ordered in (False, True):
+        one_by_one, at_once = QueueIndex(ordered=ordered), QueueIndex(ordered=ordered)
+        for index in (one_by_one, at_once):
+            index.priorities[2] = 5
+            index.add(1, "k")
+            index.add(2, None)
+        for pos in (3, 4, 5):
+            one_by_one.add(pos, None)
+        at_once.add_unkeyed([3, 4, 5])
+        assert len(at_once) == len(one_by_one) == 5
+        assert at_once.positions() == one_by_one.positions()
+        if ordered:
+            assert at_once.free_head({"k"}) == one_by_one.free_head({"k"}) == 2
+        assert drain(at_once, "k") == drain(one_by_one, "k") == [1]
+        assert drain(at_once) == drain(one_by_one)
+        assert len(at_once) == 0

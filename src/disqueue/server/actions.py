@@ -74,6 +74,11 @@ def _batch(raw: Any) -> list[NewItem]:
         raise BadRequest("invalid parameter 'items'")
     items = []
     for index, entry in enumerate(raw):
+        if type(entry) is dict and len(entry) == 1:  # the usual item: a value alone
+            value = entry.get("value")
+            if type(value) is str and "\x00" not in value:
+                items.append(NewItem(value))
+                continue
         try:
             if not isinstance(entry, dict):
                 raise BadRequest("must be an object")

@@ -107,6 +107,15 @@ class QueueIndex:
             else:
                 lane.order.append(pos)
 
+    def add_unkeyed(self, positions: list[int]) -> None:
+        """`add` of items without a key or a priority, in order, at the back."""
+        level = self._levels[0]
+        level.live += len(positions)
+        self._alive.update(dict.fromkeys(positions))
+        level.all.order.extend(positions)
+        if level.unkeyed is not None:
+            level.unkeyed.order.extend(positions)
+
     def head(self, match: str | None) -> int | None:
         """The position of the oldest item of the highest priority (with lower-cased key
         `match`), or None."""

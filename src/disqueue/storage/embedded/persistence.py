@@ -47,6 +47,10 @@ class Row(NamedTuple):
     token: str | None = None
 
 
+#: A `Row`'s fields from `attempts` on, for an item put without options (`Row._fields[4:]`).
+NO_OPTIONS = (0, None, None, None, 0, None, None)
+
+
 class LoadedQueue(NamedTuple):
     """A queue as a backend loads it at start."""
 

@@ -27,6 +27,7 @@ from disqueue.errors import QueueFull, QueueNotFound, StorageFailure, TooMany
 from disqueue.models import Item, NewItem, QueueInfo, QueueSettings, match_key, new_item_id
 from disqueue.storage.common import NameChanges, Totals, decode_headers, encode_headers
 from disqueue.storage.embedded.persistence import (
+    NO_OPTIONS,
     LoadedDedup,
     LoadedItem,
     LoadedQueue,
@@ -253,12 +254,30 @@ class RuleStorage:
         ids: list[str] = []
         rows: list[Row] = []
         dedup: list[tuple[str, str, float]] = []
+        # Whether every item stored is unkeyed and plain (no option, no queue default):
+        # they then enter the index together.
+        unkeyed = not contract.defaults(queue.settings)
         for new in items:
             if new.dedup_id is not None:
                 known = queue.remembered(new.dedup_id, now)
                 if known is not None:
                     ids.append(known)
                     continue
+            elif (
+                unkeyed  # the queue has no defaults, and every item so far is plain
+                and new.key is None
+                and new.delay is None
+                and new.ttl is None
+                and new.headers is None
+                and not new.priority
+            ):
+                # (tuple.__new__: a NamedTuple's own __new__ is a Python function)
+                rows.append(
+                    tuple.__new__(Row, (next(self._back), new.id, None, new.value, *NO_OPTIONS))
+                )
+                ids.append(new.id)
+                continue
+            unkeyed = False
             visible_at, ttl_at = contract.placement(new, queue.settings, now)
             rows.append(Row(next(self._back), new.id, new.key, new.value, 0, visible_at, ttl_at,
                             encode_headers(new.headers), new.priority))  # fmt: skip
@@ -280,8 +299,14 @@ class RuleStorage:
             raise
         finally:
             queue.pending -= len(rows)
-        ready = False
         queue.mark(rows[0].pos, now)
+        if unkeyed:
+            queue.index.add_unkeyed([row.pos for row in rows])
+            self._count(queue, Totals(put=len(rows)))
+            if not queue.deleted:
+                self.on_ready(name)
+            return ids
+        ready = False
         for row in rows:
             match = match_key(row.key)
             if row.priority:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
@@ -14,6 +15,7 @@ from disqueue.client.calls import Call, Lease, NewItem
 from disqueue.client.consumer import AsyncConsumer
 from disqueue.client.models import Item, QueueInfo, Settled
 from disqueue.client.options import Options
+from disqueue.client.pipeline import put_batches
 from disqueue.client.sync import connection_failed, http_settings, request_settings
 
 T = TypeVar("T")
@@ -175,12 +177,18 @@ class AsyncClient:
         return await self.send(call)
 
     async def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
-        """Put items in batches of 1000 (each batch stored whole or not at all); their ids."""
-        ids: list[str] = []
-        for batch in calls.batches(items):
-            stored: list[str] = await self.send(calls.put_many(queue, batch))
-            ids.extend(stored)
-        return ids
+        """Put items in batches of 1000 (each batch stored whole or not at all), in
+        order; their ids. One batch is one HTTP request; more go on a WebSocket of their
+        own, several on their way at once (`pipeline.WINDOW`): if one fails, the error
+        is raised once those sent are answered, the batches before it stored, and of the
+        few sent after it each may be stored (`disqueue.client.pipeline`)."""
+        batches = iter(calls.batches(items))
+        first, second = next(batches, None), next(batches, None)
+        if first is None:
+            return []
+        if second is None:
+            return await self.send(calls.put_many(queue, first))
+        return await put_batches(self.options, queue, itertools.chain((first, second), batches))
 
     @overload
     async def take(

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from disqueue.client.errors import ConnectionFailed, error_for
 from disqueue.client.models import Item, QueueInfo, Settled
 
@@ -50,10 +52,20 @@ def _none(payload: Any) -> None:
     return None
 
 
+def json_body(value: dict[str, Any]) -> bytes:
+    """A JSON request body. orjson: a batch of 1000 items is encoded several times
+    faster than by `json` (which still writes what orjson refuses, e.g. huge integers,
+    for the server to answer)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError
+        return json.dumps(value).encode()
+
+
 def read_answer(call: Call[T], status: int, body: bytes) -> T:
     """The payload of a successful answer, read by the call; else the mapped error."""
     try:
-        envelope = json.loads(body)
+        envelope = orjson.loads(body)
         success, message = envelope["success"], envelope["message"]
     except (ValueError, TypeError, KeyError) as exc:
         raise ConnectionFailed(
@@ -192,10 +204,20 @@ def _new_item(item: NewItem) -> dict[str, Any]:
     return {name: value for name, value in item.items() if value is not None}
 
 
+def entries(items: Iterable[NewItem]) -> list[dict[str, Any]]:
+    """The `items` of a batch put."""
+    # (a plain value, the usual item, without a call per item)
+    return [{"value": item} if type(item) is str else _new_item(item) for item in items]
+
+
+def stored_ids(payload: Any) -> list[str]:
+    """The ids of a batch put's answer."""
+    return [str(i) for i in payload["ids"]]
+
+
 def put_many(queue: str, items: Iterable[NewItem]) -> Call[list[str]]:
     """`POST /put` of a batch (1 to 1000 items, all stored or none); their ids."""
-    body = {"name": queue, "items": [_new_item(item) for item in items]}
-    return Call("POST", "/put", lambda payload: [str(i) for i in payload["ids"]], json=body)
+    return Call("POST", "/put", stored_ids, json={"name": queue, "items": entries(items)})
 
 
 def batches(items: Iterable[NewItem], size: int = MAX_BATCH) -> Iterable[list[NewItem]]:

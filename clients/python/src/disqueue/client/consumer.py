@@ -32,7 +32,13 @@ import aiohttp
 import orjson
 
 from disqueue.client.calls import MAX_BATCH, lease_params
-from disqueue.client.errors import ClientError, ConnectionFailed, NoSuchLease, error_for
+from disqueue.client.errors import (
+    HANDSHAKE_REASONS,
+    ClientError,
+    ConnectionFailed,
+    NoSuchLease,
+    error_for,
+)
 from disqueue.client.messages import Message
 from disqueue.client.models import Item
 from disqueue.client.options import Options
@@ -49,7 +55,6 @@ HEARTBEAT = 30.0
 CLOSE_TIMEOUT = 5.0
 #: At most this many receipts in one batch ack of the loop moving on.
 ACK_BATCH = 100
-_HANDSHAKE_REASONS = {401: "authentication required", 403: "invalid credentials"}
 
 
 class AsyncConsumer:
@@ -283,8 +288,8 @@ class AsyncConsumer:
                         delay = BACKOFF_MIN
                         await self._serve(ws)
                 except aiohttp.WSServerHandshakeError as exc:
-                    if exc.status in _HANDSHAKE_REASONS:
-                        return self._fail(error_for(exc.status, _HANDSHAKE_REASONS[exc.status]))
+                    if exc.status in HANDSHAKE_REASONS:
+                        return self._fail(error_for(exc.status, HANDSHAKE_REASONS[exc.status]))
                     log.warning("consumer of %s: handshake failed: %s", self.queue, exc)
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     log.warning("consumer of %s: connection failed: %s", self.queue, exc)

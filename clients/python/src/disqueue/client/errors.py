@@ -88,6 +88,9 @@ class ServerError(ClientError):
     """5xx: the server failed (`storage failure`) or cannot serve now (503)."""
 
 
+#: What a refused WebSocket handshake means, by its status.
+HANDSHAKE_REASONS = {401: "authentication required", 403: "invalid credentials"}
+
 _BY_MESSAGE: dict[str, type[ClientError]] = {
     "queue does not exist": QueueNotFound,
     "queue not found": QueueNotFound,  # the WebSocket's wording
@@ -99,6 +102,10 @@ _BY_MESSAGE: dict[str, type[ClientError]] = {
     "queue exists with other settings": QueueExists,
     "authentication required": AuthError,
     "invalid credentials": AuthError,
+    # A WebSocket op's error has no status: these name their class (the ones a put can get).
+    "permission denied": PermissionDenied,
+    "storage failure": ServerError,
+    "storage unavailable": ServerError,
 }
 
 _BY_STATUS: dict[int, type[ClientError]] = {
@@ -119,6 +126,6 @@ def error_for(status: int | None, message: str) -> ClientError:
     if kind is None and status is not None:
         kind = _BY_STATUS.get(status, ServerError if status >= 500 else ClientError)
     if kind is None:
-        malformed = message.startswith(("invalid", "missing", "parameter"))
+        malformed = message.startswith(("invalid", "missing", "parameter", "items["))
         kind = BadRequest if malformed else ClientError
     return kind(message, status)

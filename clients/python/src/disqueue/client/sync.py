@@ -31,13 +31,16 @@ def http_settings(options: Options) -> dict[str, Any]:
     }
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 def request_settings(call: Call[Any], options: Options) -> dict[str, Any]:
     """The keyword arguments of one `request`: body and a timeout that covers `wait`."""
-    return {
-        "data": call.form,
-        "json": call.json,
-        "timeout": options.timeout + call.wait,
-    }
+    settings: dict[str, Any] = {"data": call.form, "timeout": options.timeout + call.wait}
+    if call.json is not None:
+        settings["content"] = calls.json_body(call.json)
+        settings["headers"] = _JSON
+    return settings
 
 
 def connection_failed(exc: httpx.HTTPError, options: Options) -> ConnectionFailed:
