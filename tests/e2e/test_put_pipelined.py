@@ -96,6 +96,28 @@ async def test_the_websocket_batches_need_the_write_right(
             assert (await admin.info(queue)).size == (1500 if error is None else 0)
 
 
+async def test_a_consumer_with_credentials(tmp_path: Any) -> None:
+    """`consume` on a listener with authentication: the reader's WebSocket carries its
+    Basic credentials (no deprecated aiohttp.BasicAuth: warnings fail the tests), and
+    wrong ones are refused."""
+    passwords = "".join(f"{name}:$plain${name}-pw\n" for name in RIGHTS)
+    with running(tmp_path, AUTH, {"passwords": passwords}) as server:
+        async with AsyncClient(server.url, auth=("admin", "admin-pw")) as admin:
+            queue = await admin.create_queue()
+            await admin.put_many(queue, ["a", "b"])
+        async with AsyncClient(server.url, auth=("reader", "reader-pw")) as reader:
+            got = []
+            async for item in reader.consume(queue, lease=30, stop_signals=()):
+                got.append(item.value)
+                if len(got) == 2:
+                    break
+        assert got == ["a", "b"]
+        async with AsyncClient(server.url, auth=("reader", "wrong")) as stranger:
+            with pytest.raises(errors.AuthError):
+                async for _ in stranger.consume(queue, lease=30, stop_signals=()):
+                    pass
+
+
 OP = jsonschema.Draft202012Validator(WIRE["websocket"]["client"]["op"])
 REPLY = jsonschema.Draft202012Validator(WIRE["websocket"]["server"]["reply"])
 

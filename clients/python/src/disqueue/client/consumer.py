@@ -274,13 +274,12 @@ class AsyncConsumer:
 
     async def _run(self) -> None:
         delay = BACKOFF_MIN
-        auth = aiohttp.BasicAuth(*self.options.auth) if self.options.auth else None
         async with aiohttp.ClientSession() as session:
             while not self._stopping:
                 try:
                     async with session.ws_connect(
                         self.options.ws_url,
-                        auth=auth,
+                        headers=self.options.auth_headers,
                         ssl=self.options.ssl_context or True,
                         heartbeat=HEARTBEAT,
                         max_msg_size=0,

@@ -7,6 +7,7 @@ Arguments win; what is left out comes from the environment (`DISQUEUE_URL`,
 
 from __future__ import annotations
 
+import base64
 import os
 import ssl
 from collections.abc import Mapping
@@ -29,6 +30,15 @@ class Options:
     key: str | None = None
     verify: bool = True
     timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The Basic `Authorization` header of `auth` (none without it), for the
+        WebSocket connections (aiohttp 3.14 deprecates its BasicAuth)."""
+        if self.auth is None:
+            return {}
+        token = base64.b64encode(":".join(self.auth).encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     @classmethod
     def resolve(

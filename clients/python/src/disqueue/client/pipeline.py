@@ -14,7 +14,6 @@ not at all), and of the at most `WINDOW - 1` sent after it each may be stored.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 
 import aiohttp
@@ -37,16 +36,14 @@ WINDOW = 4
 
 async def put_batches(options: Options, queue: str, batches: Iterable[list[NewItem]]) -> list[str]:
     """Put `batches` in order on a WebSocket of their own; the ids of their items."""
-    headers = {}
-    if options.auth:  # (as httpx writes it; aiohttp 3.14 deprecates its BasicAuth)
-        user, password = options.auth
-        token = base64.b64encode(f"{user}:{password}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
     try:
         async with (
             aiohttp.ClientSession() as session,
             session.ws_connect(
-                options.ws_url, headers=headers, ssl=options.ssl_context or True, max_msg_size=0
+                options.ws_url,
+                headers=options.auth_headers,
+                ssl=options.ssl_context or True,
+                max_msg_size=0,
             ) as ws,
         ):
             return await _put(ws, queue, batches, options.timeout)
