@@ -16,14 +16,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from procs import free_port, running
+from procs import free_port, running, worker_result
 
 BENCH = Path(__file__).resolve().parent
 TICK = os.sysconf("SC_CLK_TCK")
@@ -80,12 +79,7 @@ def measure(checkout: Path, items: int) -> dict[str, float]:
         with running(cmd, f"http://127.0.0.1:{port}/health", env=env) as server:
             worker = [sys.executable, __file__, "--worker", f"http://127.0.0.1:{port}"]
             worker += [str(items), str(server.pid)]
-            done = subprocess.run(worker, capture_output=True, text=True, env=env, timeout=600)
-    for line in done.stdout.splitlines():
-        if line.startswith("RESULT "):
-            result: dict[str, float] = json.loads(line[7:])
-            return result
-    raise RuntimeError(f"{checkout}: the worker failed:\n{done.stderr[-3000:]}")
+            return worker_result(worker, str(checkout), env, timeout=600)
 
 
 def main() -> None:
