@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from procs import free_port, running
+from procs import free_port, running, worker_result
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -497,12 +497,7 @@ def measure(system: System, items: int, samples: int) -> dict[str, float]:
             env["PYTHONPATH"] = system.pythonpath
         cmd = [sys.executable, str(Path(__file__)), "--worker", system.kind, url]
         cmd += [str(items), str(samples)]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-        for line in done.stdout.splitlines():
-            if line.startswith("RESULT "):
-                result: dict[str, float] = json.loads(line[7:])
-                return result
-        raise RuntimeError(f"{system.label}: the load failed:\n{done.stderr[-3000:]}")
+        return worker_result(cmd, system.label, env)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import subprocess
 import tempfile
@@ -89,3 +90,16 @@ def post_form(url: str, **fields: str) -> tuple[int, bytes]:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
+
+
+def worker_result(
+    cmd: Sequence[str], what: str, env: Mapping[str, str] | None = None, timeout: float = 900
+) -> dict[str, float]:
+    """Run a load worker (a process of its own) to its end: the JSON of the line it
+    prints as `RESULT {...}`; if there is none, an error with the tail of its stderr."""
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, float] = json.loads(line[7:])
+            return result
+    raise RuntimeError(f"{what}: the load failed:\n{done.stderr[-3000:]}")

@@ -20,14 +20,13 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from procs import free_port, running
+from procs import free_port, running, worker_result
 
 BENCH = Path(__file__).resolve().parent
 BODY = "m" * 100
@@ -101,12 +100,7 @@ SYSTEMS = {
 def _round(label: str, messages: int) -> dict[str, float]:
     with SYSTEMS[label]() as url:
         cmd = [sys.executable, str(Path(__file__)), "--worker", url, str(messages)]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, check=False)
-        for line in done.stdout.splitlines():
-            if line.startswith("RESULT "):
-                result: dict[str, float] = json.loads(line[7:])
-                return result
-        raise RuntimeError(f"{label}: the load failed:\n{done.stderr[-3000:]}")
+        return worker_result(cmd, label)
 
 
 def main() -> None:

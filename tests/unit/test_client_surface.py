@@ -81,3 +81,21 @@ def test_options_from_environment() -> None:
     assert (options.url, options.auth, options.ssl_context) == ("http://h:1", ("a", "b"), None)
     defaults = Options.resolve(env={})
     assert (defaults.url, defaults.auth) == ("http://127.0.0.1:3682", None)
+
+
+def test_item_from_payload_is_the_item_its_fields_make() -> None:
+    """`Item.from_payload` (which sets the slots itself) makes the same frozen item as
+    the constructor, with the defaults for what a payload leaves out."""
+    import dataclasses
+
+    from disqueue.client.models import Item
+
+    full = {"value": "v", "key": "k", "id": "i", "attempts": 2, "lease_expires": 1.5,
+            "receipt": "i.t", "dead_letter_from": "q", "headers": {"a": "b"}, "priority": 3,
+            "unknown": True}  # fmt: skip
+    made = Item.from_payload(full)
+    assert made == Item("v", "k", "i", 2, 1.5, "i.t", "q", {"a": "b"}, 3)
+    assert Item.from_payload({"value": "v"}) == Item("v")
+    assert hash(Item.from_payload({"value": "v"})) == hash(Item("v"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.value = "w"  # type: ignore[misc]

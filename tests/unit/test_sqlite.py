@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from disqueue.errors import ConfigError
 from disqueue.models import Item
 from disqueue.storage.base import migrations
+from disqueue.storage.embedded import sqlite_writer
 from disqueue.storage.embedded.sqlite import SQLiteStorage
 
 Q = "6f1c0b2e-0000-4000-8000-000000000001"
@@ -112,3 +114,32 @@ async def test_schema_is_migrated_to_the_latest_version(tmp_path: Path) -> None:
     await storage.close()
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (len(migrations("sqlite")),)
+
+
+async def test_totals_alone_wait_for_the_next_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The totals a put leaves behind (statistics, never waited for) make no commit,
+    and so no fsync, of their own: they go with the next batch that writes something,
+    which would else queue behind their commit. Closing writes them; they come back."""
+    monkeypatch.setattr(sqlite_writer, "TOTALS_DELAY", 600.0)  # none run out here
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+
+    def put_total() -> int:
+        with contextlib.closing(sqlite3.connect(path)) as reader:
+            (total,) = reader.execute("SELECT put_total FROM queues").fetchone()
+            return int(total)
+
+    await storage.put(Q, Item(value="a"))
+    writer, start = storage.sqlite._writer, storage.sqlite._writer.batches
+    await asyncio.sleep(0.2)  # (the totals are handed to the writer on the next turn)
+    assert (writer.batches, put_total()) == (start, 0)  # held back
+    await storage.put(Q, Item(value="b"))
+    await asyncio.sleep(0.2)
+    assert (writer.batches, put_total()) == (start + 1, 1)  # with the second insert
+    await storage.close()
+    storage = await opened(path)
+    assert (await storage.info(Q)).put == 2
+    await storage.close()

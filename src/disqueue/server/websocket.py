@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import struct
 from collections import deque
 from typing import Any
 
@@ -51,8 +52,22 @@ HANDOFF_PATIENCE = 5.0
 PIPELINE = 256
 
 
+def _payload(payload: Any) -> bytes:
+    return orjson.dumps({"success": True, "message": None, "payload": payload})
+
+
 def _frame(payload: Any) -> str:
-    return orjson.dumps({"success": True, "message": None, "payload": payload}).decode()
+    return _payload(payload).decode()
+
+
+def _text_frame(data: bytes) -> bytes:
+    """One final, unmasked text frame (RFC 6455 section 5.2), as a server sends it."""
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + data
+    return struct.pack("!BBQ", 0x81, 127, size) + data
 
 
 def _settle(future: asyncio.Future[None]) -> None:
@@ -77,6 +92,8 @@ class WebSocketConsumer:
     ) -> None:
         self.ws = ws
         self.transport = transport
+        # (asyncio.get_running_loop() costs a system call, getpid, each time)
+        self._loop = asyncio.get_running_loop()
         self.service = service
         # What the user may do (None: everything), and how many wants may wait at once.
         self.access = access
@@ -100,6 +117,13 @@ class WebSocketConsumer:
         self.pipelined = service.decides_at_once
         self.in_progress: deque[asyncio.Task[None]] = deque()
         self._answered: asyncio.Future[None] | None = None
+        # Text frames not yet written, and their size: written together at the end of
+        # this pass of the event loop (`flush`).
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._pending_items: list[tuple[Want, Item, asyncio.Future[None] | None]] = []
+        self._flush_scheduled = False
+        self.closing = False
 
     # -- delivery -----------------------------------------------------------------
 
@@ -111,7 +135,8 @@ class WebSocketConsumer:
         if self.outbox:
             return False
         transport = self.transport
-        return transport is None or transport.get_write_buffer_size() <= HANDOFF_BACKLOG
+        backlog = self._pending_size
+        return transport is None or transport.get_write_buffer_size() + backlog <= HANDOFF_BACKLOG
 
     def deliver(self, want: Want, item: Item, written: asyncio.Future[None] | None) -> bool:
         if not self.open or self.ws.closed:
@@ -124,12 +149,20 @@ class WebSocketConsumer:
         # A hand-off's put waits until its item is written: when that put is this
         # connection's own message, the handler cannot write the item itself afterwards.
         if self.sender is None and (written is not None or not self.handling):
-            self.sender = asyncio.get_running_loop().create_task(self._send_outbox())
+            self.sender = self._loop.create_task(self._send_outbox())
         return True
 
     async def _send_outbox(self) -> None:
         try:
             while self.outbox and self.open:
+                if self._write_outbox():
+                    # Now, not at the end of this pass: the client starts on a want's
+                    # items while the others of the same commit are made ready here.
+                    self.flush()
+                    continue
+                self.flush()  # what was buffered goes first (or back to the outbox)
+                if not self.open:
+                    break
                 want, item, written = self.outbox[0]
                 frame = _frame({"id": want.identifier, "item": item.to_wire()})
                 try:
@@ -154,6 +187,79 @@ class WebSocketConsumer:
             self.sender = None
             await self._give_back_outbox()
 
+    def _write_outbox(self) -> bool:
+        """Move what the outbox holds to the connection's write buffer (`_pending`),
+        each item its own text frame; False if frames must go through aiohttp now
+        (`_send_outbox`)."""
+        outbox = self.outbox
+        if not self._bufferable():
+            return False
+        pending, items = self._pending, self._pending_items
+        while outbox and self._pending_size <= HANDOFF_BACKLOG:
+            entry = outbox.popleft()
+            want, item, _ = entry
+            frame = _text_frame(_payload({"id": want.identifier, "item": item.to_wire()}))
+            pending.append(frame)
+            items.append(entry)
+            self._pending_size += len(frame)
+        self._schedule_flush()
+        return True
+
+    # -- writing ------------------------------------------------------------------
+
+    def _bufferable(self) -> bool:
+        """Whether a text frame may go to the write buffer: where aiohttp's writer
+        would write the same bytes at once (no compression negotiated, the socket's
+        buffer not backed up), and the connection is open."""
+        transport = self.transport
+        return not (
+            transport is None
+            or self.ws.compress
+            or self.ws.closed
+            or transport.is_closing()
+            or transport.get_write_buffer_size() + self._pending_size > HANDOFF_BACKLOG
+        )
+
+    def _schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the buffered frames, in one system call: every answer and item made
+        ready in one pass of the event loop (one commit's) goes out together, and the
+        client reads them together, instead of a write and a read each."""
+        self._flush_scheduled = False
+        pending, self._pending, self._pending_size = self._pending, [], 0
+        items, self._pending_items = self._pending_items, []
+        if not pending:
+            return
+        transport = self.transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            # Not written: the items go back (`_give_back_outbox`), as when aiohttp's
+            # write fails; answers are lost with the connection.
+            self.open = False
+            self.outbox.extendleft(reversed(items))
+            if self.sender is None and not self.closing:
+                self.sender = self._loop.create_task(self._send_outbox())
+            return
+        transport.write(b"".join(pending))
+        for _, _, written in items:
+            if written is not None and not written.done():
+                written.set_result(None)  # in the socket's buffer, as after aiohttp's write
+
+    async def _send(self, text: str) -> None:
+        """Send one text frame after everything sent before it: buffered when it can
+        be, else through aiohttp (which waits for a backed-up socket to drain)."""
+        if self._bufferable():
+            frame = _text_frame(text.encode())
+            self._pending.append(frame)
+            self._pending_size += len(frame)
+            self._schedule_flush()
+            return
+        self.flush()  # what was buffered goes first
+        await self.ws.send_str(text)
+
     async def _give_back_outbox(self) -> None:
         """Return every item not yet written, once the connection can take no more."""
         if self.open:
@@ -177,14 +283,14 @@ class WebSocketConsumer:
 
     async def receive(self, text: str) -> None:
         """Start one message; with pipelining it goes on while the next is read."""
-        before, answered = self._answered, asyncio.get_running_loop().create_future()
+        before, answered = self._answered, self._loop.create_future()
         self._answered = answered
         self.handling += 1
         if not self.pipelined:
             return await self._process(text, before, answered)
         # Tasks start in the order they are made, each running until its first wait:
         # messages take effect in the order they came (`decides_at_once`).
-        task = asyncio.get_running_loop().create_task(self._process(text, before, answered))
+        task = self._loop.create_task(self._process(text, before, answered))
         self.in_progress.append(task)
         task.add_done_callback(self._finished)
         # (a task cancelled before it ran must not hold up the answers after it)
@@ -239,7 +345,7 @@ class WebSocketConsumer:
         if self.ws.closed:
             return
         try:
-            await self.ws.send_str(text)
+            await self._send(text)
         except (ConnectionError, RuntimeError):
             self.open = False  # nothing more is delivered here
 
@@ -328,6 +434,8 @@ class WebSocketConsumer:
     async def close(self) -> None:
         """The connection is gone: cancel its wants, release its leases, give back
         what it did not get."""
+        self.closing = True
+        self.flush()  # (what cannot be written any more goes back to the outbox)
         self.open = False
         for want in self.wants:
             self.service.cancel(want)
@@ -354,6 +462,7 @@ class WebSocketConsumer:
     async def shut(self) -> None:
         """Server shutdown: a close frame (1001), or, from a peer that does not take it
         in time, a cut connection; either way the outbox is given back."""
+        self.flush()  # before the close frame
         try:
             await asyncio.wait_for(
                 self.ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown"),
@@ -389,6 +498,7 @@ async def take_ws(request: web.Request) -> web.StreamResponse:
         connections.discard(consumer)
         await consumer.drain()
         await consumer.close()
+        consumer.flush()  # before the close frame
         if not ws.closed:
             await ws.close()
     return ws

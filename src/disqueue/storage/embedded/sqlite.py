@@ -122,9 +122,9 @@ class SQLitePersistence:
 
     async def close(self) -> None:
         self._flush_totals()
+        await self._writer.stop()  # (it commits what is queued, totals held back included)
         if self._counting:
             await asyncio.gather(*self._counting, return_exceptions=True)
-        await self._writer.stop()
 
     # -- changes ------------------------------------------------------------------
 

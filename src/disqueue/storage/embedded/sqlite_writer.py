@@ -33,6 +33,8 @@ log = logging.getLogger("disqueue.storage")
 
 #: At most this many operations share one transaction.
 MAX_BATCH = 4096
+#: At most this long (seconds) totals wait for a batch that writes something else.
+TOTALS_DELAY = 1.0
 #: Positions per `... WHERE pos IN (...)` statement.
 _CHUNK = 500
 
@@ -109,11 +111,22 @@ class SQLiteWriter:
             connection.close()
 
     def _batches(self) -> Iterator[list[_Task]]:
+        # Totals alone (statistics, never waited for) do not make a transaction of their
+        # own: they wait for the next batch that writes something else, or TOTALS_DELAY.
+        # A commit (an fsync) for them alone would hold up the put or ack behind it.
+        held: list[_Task] = []
         while True:
-            first = self._tasks.get()
+            try:
+                first = self._tasks.get(timeout=TOTALS_DELAY) if held else self._tasks.get()
+            except queue.Empty:
+                batch, held = held, []
+                yield batch
+                continue
             if first is None:
+                if held:
+                    yield held
                 return
-            batch = [first]
+            batch, held = [*held, first], []
             stopping = False
             while len(batch) < MAX_BATCH:
                 try:
@@ -124,6 +137,9 @@ class SQLiteWriter:
                     stopping = True
                     break
                 batch.append(task)
+            if not stopping and all(task[0] == COUNT for task in batch):
+                held = batch
+                continue
             yield batch
             if stopping:
                 return

@@ -29,18 +29,16 @@ class Item:
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Item:
-        """The item object of the protocol (extra fields are ignored)."""
-        return cls(
-            value=payload["value"],
-            key=payload.get("key"),
-            id=payload.get("id"),
-            attempts=payload.get("attempts"),
-            lease_expires=payload.get("lease_expires"),
-            receipt=payload.get("receipt"),
-            dead_letter_from=payload.get("dead_letter_from"),
-            headers=payload.get("headers"),
-            priority=payload.get("priority", 0),
-        )
+        """The item object of the protocol (extra fields are ignored). Made without
+        the frozen `__init__` (an `object.__setattr__` a field): a consumer makes one
+        an item, and this takes less than half the time."""
+        item = object.__new__(cls)
+        get = payload.get
+        _set_value(item, payload["value"])
+        for setter, name in _OPTIONAL:
+            setter(item, get(name))
+        _set_priority(item, get("priority", 0))
+        return item
 
     def to_dict(self) -> dict[str, Any]:
         """The item as the protocol writes it, without the fields that are not set."""
@@ -53,6 +51,17 @@ class Item:
         if self.priority:
             wire["priority"] = self.priority
         return wire
+
+
+# Item's slots, set directly by `Item.from_payload` (every field but `value` and
+# `priority` defaults to None).
+_set_value = Item.__dict__["value"].__set__
+_set_priority = Item.__dict__["priority"].__set__
+_OPTIONAL = tuple(
+    (Item.__dict__[field.name].__set__, field.name)
+    for field in fields(Item)
+    if field.name not in ("value", "priority")
+)
 
 
 @dataclass(frozen=True, slots=True)
