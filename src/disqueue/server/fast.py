@@ -116,9 +116,12 @@ class Routes:
 class _Head:
     """What llhttp reads of one request's head (httptools calls these methods)."""
 
-    __slots__ = ("begun", "body_seen", "complete", "headers", "message_done", "url")
+    __slots__ = ("begun", "body_seen", "complete", "headers", "keep_alive", "message_done",
+                 "parser", "url")  # fmt: skip
 
     def __init__(self) -> None:
+        self.parser: httptools.HttpRequestParser | None = None
+        self.keep_alive = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.begun = 0
@@ -137,6 +140,11 @@ class _Head:
 
     def on_headers_complete(self) -> None:
         self.complete = True
+        # Now, not after the head: llhttp forgets the Connection header once a message
+        # without a body is complete, and would then say every HTTP/1.1 request keeps
+        # the connection and no HTTP/1.0 one does.
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body_seen = True
@@ -164,7 +172,7 @@ def read_head(head: bytes, routes: Routes) -> _Request | None:
     """The request whose head is `head` (ending with its blank line), or None when it
     is aiohttp's to answer."""
     seen = _Head()
-    parser = httptools.HttpRequestParser(seen)
+    parser = seen.parser = httptools.HttpRequestParser(seen)
     try:
         parser.feed_data(head)
     except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # refused, or an upgrade
@@ -180,7 +188,7 @@ def read_head(head: bytes, routes: Routes) -> _Request | None:
     route = routes.calls.get((method, path))
     if route is None or version not in ("1.1", "1.0"):
         return None
-    request = _Request(route, method, query, version, parser.should_keep_alive(), len(head))
+    request = _Request(route, method, query, version, seen.keep_alive, len(head))
     names: set[bytes] = set()
     for name, value in seen.headers:
         if name in _HANDED or b"\x00" in value or not value.isascii():
