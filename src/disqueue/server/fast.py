@@ -270,9 +270,8 @@ class FastConnection(asyncio.Protocol):
         self._buffer += data
         if self._serving is None:
             self._advance()
-        elif self._reading and len(self._buffer) > self._head_limit + 2**16:
-            self._transport.pause_reading()  # a pipelining client waits for its answers
-            self._reading = False
+        else:
+            self._flow()
 
     def eof_received(self) -> None:
         """The client has closed its side: the connection closes (as under aiohttp, and
@@ -306,6 +305,29 @@ class FastConnection(asyncio.Protocol):
     # -- reading requests -----------------------------------------------------------
 
     def _advance(self) -> None:
+        """Start serving the next whole request in the buffer, if there is one; then
+        pause or resume reading (`_flow`)."""
+        self._next()
+        if self._open:
+            self._flow()
+
+    def _flow(self) -> None:
+        """Read while the buffer is being taken from or is short; pause while it is not
+        (a call is being served, or the client does not read its answers) and holds
+        more than a head and 64 KiB (a pipelining client waits for its answers). A
+        request whose head is read is never left waiting for a body unread."""
+        if self._transport.is_closing():
+            return
+        waiting = self._serving is not None or not self._writable
+        if waiting and len(self._buffer) > self._head_limit + 2**16:
+            if self._reading:
+                self._transport.pause_reading()
+                self._reading = False
+        elif not self._reading:
+            self._transport.resume_reading()
+            self._reading = True
+
+    def _next(self) -> None:
         """Start serving the next whole request in the buffer, if there is one."""
         if not self._open or not self._writable:
             return
@@ -334,9 +356,6 @@ class FastConnection(asyncio.Protocol):
         del buffer[:size]
         self._request = None
         self._cancel_timer()
-        if not self._reading:
-            self._transport.resume_reading()
-            self._reading = True
         self._serving = self._loop.create_task(self._serve(request, body))
 
     def _hand_off(self) -> None:
