@@ -5,15 +5,17 @@ bytes go to a listener on each stack (tests/e2e/test_fast_http.py's `same`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import select
 import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .helpers import Server, running
+from .helpers import Server, basic, running
 from .test_fast_http import LIMITS, QUEUE, _form, _port, exchange, pair, same, status
 
 __all__ = ["pair"]  # the fixture: two servers alike but for their HTTP stack
@@ -113,3 +115,123 @@ def test_a_client_that_never_reads_its_answers_is_not_read_from(
     for server in pair:
         sent = _sent_before_stalling(server, b"GET /queues HTTP/1.1\r\nHost: x\r\n\r\n", most)
         assert sent < most // 4, server.config["servers"]
+
+
+# -- authentication, /metrics and the access log ----------------------------------------------
+
+PASSWORDS = "alice:$plain$pw\nbob:$plain$pw\n"
+READABLE = str(uuid.uuid4())  # bob may read this queue, and nothing else
+
+
+def _auth_config(max_failed_logins: int) -> dict[str, Any]:
+    """A listener with Basic authentication and permissions (the stack under test), and
+    an open one on aiohttp to read /metrics from; access lines in JSON."""
+    return {
+        "servers": [{"authentication": "default"}, {"http": "aiohttp"}],
+        "authentication": {
+            "default": {
+                "type": "plaintext",
+                "file": "passwords",
+                "permissions": {"alice": {"*": "rwm"}, "bob": {READABLE: "r"}},
+            }
+        },
+        "limits": {**LIMITS, "max_failed_logins": max_failed_logins},
+        "log": {"access": True, "format": "json"},
+    }
+
+
+@contextlib.contextmanager
+def _auth_pair(folder: Path, max_failed_logins: int) -> Iterator[tuple[Server, Server]]:
+    config = _auth_config(max_failed_logins)
+
+    def stack(http: str) -> dict[str, Any]:
+        return {**config, "servers": [{**config["servers"][0], "http": http}, config["servers"][1]]}
+
+    files = {"passwords": PASSWORDS}
+    with (
+        running(folder / "fast", stack("fast"), files) as fast,
+        running(folder / "aiohttp", stack("aiohttp"), files) as slow,
+    ):
+        for server in (fast, slow):
+            for queue in (QUEUE, READABLE):
+                created = exchange(server, _form("/queues", f"name={queue}", _auth("alice")))
+                assert status(created) == [200], created
+        yield fast, slow
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server]]:
+    with _auth_pair(tmp_path_factory.mktemp("guarded"), 1_000_000) as servers:
+        yield servers
+
+
+def _auth(user: str, password: str = "pw") -> str:
+    return f"Authorization: {basic(user, password)}\r\n"
+
+
+def _access_lines(server: Server) -> list[dict[str, Any]]:
+    """The access log's lines so far, without their times."""
+    lines = []
+    for line in server.stderr_path.read_text().splitlines():
+        if '"disqueue.access"' in line:
+            fields = json.loads(line)
+            lines.append({name: fields[name] for name in ("method", "path", "status", "bytes")})
+    return lines
+
+
+def _request_counts(server: Server) -> list[str]:
+    """The request counters of /metrics (read from the open listener)."""
+    with socket.create_connection(("127.0.0.1", server.ports[1]), timeout=5) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        text = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    return sorted(line for line in text.splitlines() if line.startswith(_COUNTER))
+
+
+_COUNTER = "disqueue_http_request_duration_seconds_count{"
+
+GUARDED = [
+    _form("/put", f"name={QUEUE}&value=v"),  # 401, with the challenge
+    _form("/put", f"name={QUEUE}&value=v", _auth("alice", "wrong")),  # 403
+    _form("/put", f"name={READABLE}&value=v", _auth("bob")),  # 403 permission denied
+    _form("/take", f"name={READABLE}", _auth("bob")),
+    _form("/take", f"name={QUEUE}", _auth("bob")),
+    _form("/take", "name=not-a-queue", _auth("bob")),
+    b"GET /queues HTTP/1.1\r\nHost: x\r\n" + _auth("bob").encode() + b"\r\n",
+    _form("/put", f"name={QUEUE}&value=v", _auth("alice")),
+    _form("/take", f"name={QUEUE}", _auth("alice")),
+]
+
+
+def test_refusals_and_access_lines_are_the_same(guarded: tuple[Server, Server]) -> None:
+    """401, 403 and permission answers byte for byte (the fast stack put WWW-Authenticate
+    after Server, aiohttp before Content-Type), and the same access lines: the fast
+    stack logged the body's bytes where aiohttp logs the whole answer's."""
+    before = [len(_access_lines(server)) for server in guarded]
+    answers = [status(same(guarded, request)) for request in GUARDED]
+    assert answers == [[401], [403], [403], [404], [403], [403], [200], [200], [200]]
+    fast, slow = (_access_lines(s)[n:] for s, n in zip(guarded, before, strict=True))
+    # A put's id is as long as the server makes it: its answer's size is its own.
+    fast[-2]["bytes"] = slow[-2]["bytes"] = 0
+    assert len(fast) == len(GUARDED) and fast == slow
+
+
+def test_a_408_is_counted_and_logged(guarded: tuple[Server, Server]) -> None:
+    """The fast stack answered a late body 408 without counting it in /metrics or
+    logging it."""
+    head = f"POST /take HTTP/1.1\r\nHost: x\r\n{_auth('alice')}Content-Length: 100\r\n\r\n"
+    for server in guarded:
+        assert status(exchange(server, head.encode(), quiet=2.5)) == [408]
+    fast, slow = (_request_counts(server) for server in guarded)
+    assert fast == slow and any('status="408"' in line for line in fast)
+    assert [line["status"] for line in _access_lines(guarded[0])].count(408) == 1
+
+
+def test_too_many_failed_logins_is_429_on_both(tmp_path: Path) -> None:
+    """The 429's Retry-After where aiohttp puts it, and the same counts in /metrics."""
+    with _auth_pair(tmp_path, 2) as servers:
+        wrong = _form("/take", f"name={QUEUE}", _auth("alice", "wrong"))
+        assert status(same(servers, wrong, wrong)) == [403, 403]
+        answer = same(servers, _form("/take", f"name={QUEUE}", _auth("alice")))
+        assert status(answer) == [429] and b"\r\nRetry-After: " in answer
+        fast, slow = (_request_counts(server) for server in servers)
+        assert fast == slow and any('status="429"' in line for line in fast)

@@ -166,6 +166,7 @@ class _Request:
     length: int = 0
     kind: str | None = None
     authorization: str | None = None
+    started: float = 0.0  # when its head was read (for `/metrics` and the access log)
 
 
 def read_head(head: bytes, routes: Routes) -> _Request | None:
@@ -345,6 +346,7 @@ class FastConnection(asyncio.Protocol):
             if request is None:
                 self._hand_off()
                 return
+            request.started = time.perf_counter()
             self._request = request
             self._wait_for(self._routes.limits.body_timeout, self._body_late)
         size = request.head_size + request.length
@@ -381,28 +383,20 @@ class FastConnection(asyncio.Protocol):
     # -- answering ------------------------------------------------------------------
 
     async def _serve(self, request: _Request, body: bytes | None) -> None:
-        routes = self._routes
-        run, needs, observe, path = request.route
-        started = time.perf_counter()
+        run, needs, _, path = request.route
         headers: dict[str, str] | None = None
         try:
             status, payload = 200, ok_body(await self._call(request, body, run, needs, path))
         except DisqueueError as exc:
             method = request.method.decode()
-            headers = refusal(exc, routes.auth, method, path, self._remote())
+            headers = refusal(exc, self._routes.auth, method, path, self._remote())
             status, payload = exc.status, failure_body(exc.message)
         except Exception as exc:
             problem = internal(exc, request.method.decode(), path)
             status, payload = problem.status, failure_body(problem.message)
-        elapsed = time.perf_counter() - started
-        observe(status, elapsed)
-        if routes.access_log:
-            log_access(self._remote(), request.method.decode(), path, status, len(payload),
-                       elapsed)  # fmt: skip
         self._serving = None
-        routes.answered.set()
-        if self._open:
-            self._answer(request, status, payload, headers)
+        self._routes.answered.set()
+        self._answer(request, status, payload, headers)
 
     async def _call(
         self, request: _Request, body: bytes | None, run: Run, needs: tuple[Need, ...], path: str
@@ -422,21 +416,35 @@ class FastConnection(asyncio.Protocol):
     def _answer(
         self, request: _Request, status: int, body: bytes, headers: dict[str, str] | None
     ) -> None:
+        """Count and log the answer as aiohttp does (`/metrics`, the access log with the
+        bytes of the whole answer), and send it if the connection is still open."""
         keep = request.keep_alive and not self._ending
         version = b"HTTP/1.0 " if request.version == "1.0" else b"HTTP/1.1 "
+        # The headers in aiohttp's order: the answer's own (a 401's challenge, a 429's
+        # Retry-After) first, Connection last.
         extra = b""
         if headers:
             extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode()
+        connection = b""
         if request.version == "1.0" and keep:
-            extra += b"Connection: keep-alive\r\n"
+            connection = b"Connection: keep-alive\r\n"
         elif request.version == "1.1" and not keep:
-            extra += b"Connection: close\r\n"
-        self._transport.write(
-            b"%s%d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            connection = b"Connection: close\r\n"
+        answer = (
+            b"%s%d %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"Date: %s\r\nServer: %s\r\n%s\r\n%s"
-            % (version, status, _REASONS.get(status, b"Unknown"), len(body),
-               self._routes.date(), _SERVER, extra, body)
+            % (version, status, _REASONS.get(status, b"Unknown"), extra, len(body),
+               self._routes.date(), _SERVER, connection, body)
         )  # fmt: skip
+        _, _, observe, path = request.route
+        elapsed = time.perf_counter() - request.started
+        observe(status, elapsed)
+        if self._routes.access_log:
+            log_access(self._remote(), request.method.decode(), path, status, len(answer),
+                       elapsed)  # fmt: skip
+        if not self._open:
+            return
+        self._transport.write(answer)
         if not keep:
             self._close()
             return
