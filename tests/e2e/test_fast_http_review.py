@@ -123,7 +123,7 @@ PASSWORDS = "alice:$plain$pw\nbob:$plain$pw\n"
 READABLE = str(uuid.uuid4())  # bob may read this queue, and nothing else
 
 
-def _auth_config(max_failed_logins: int) -> dict[str, Any]:
+def _auth_config(max_failed_logins: int, **limits: int) -> dict[str, Any]:
     """A listener with Basic authentication and permissions (the stack under test), and
     an open one on aiohttp to read /metrics from; access lines in JSON."""
     return {
@@ -135,14 +135,16 @@ def _auth_config(max_failed_logins: int) -> dict[str, Any]:
                 "permissions": {"alice": {"*": "rwm"}, "bob": {READABLE: "r"}},
             }
         },
-        "limits": {**LIMITS, "max_failed_logins": max_failed_logins},
+        "limits": {**LIMITS, "max_failed_logins": max_failed_logins, **limits},
         "log": {"access": True, "format": "json"},
     }
 
 
 @contextlib.contextmanager
-def _auth_pair(folder: Path, max_failed_logins: int) -> Iterator[tuple[Server, Server]]:
-    config = _auth_config(max_failed_logins)
+def _auth_pair(
+    folder: Path, max_failed_logins: int, **limits: int
+) -> Iterator[tuple[Server, Server]]:
+    config = _auth_config(max_failed_logins, **limits)
 
     def stack(http: str) -> dict[str, Any]:
         return {**config, "servers": [{**config["servers"][0], "http": http}, config["servers"][1]]}
@@ -235,3 +237,14 @@ def test_too_many_failed_logins_is_429_on_both(tmp_path: Path) -> None:
         assert status(answer) == [429] and b"\r\nRetry-After: " in answer
         fast, slow = (_request_counts(server) for server in servers)
         assert fast == slow and any('status="429"' in line for line in fast)
+
+
+def test_credentials_are_checked_before_a_large_body_is_read(tmp_path: Path) -> None:
+    """aiohttp answers a request without credentials 401 at its head; the fast stack
+    waited for (and held) the whole body, up to max_body_bytes, first."""
+    with _auth_pair(tmp_path, 1_000_000, max_body_bytes=1 << 20) as servers:
+        head = b"POST /put HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n"
+        assert status(same(servers, head)) == [401]
+        body = f"name={QUEUE}&value=".encode().ljust(500_000, b"v")
+        then = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+        assert status(same(servers, head, body + then, pause=0.2)) == [401, 200]

@@ -58,6 +58,9 @@ _HANDED = frozenset({b"transfer-encoding", b"expect", b"upgrade", b"content-enco
 #: A Content-Type the fast stack reads (a type/subtype token, then parameters or not);
 #: others are aiohttp's.
 _MEDIA_TYPE = re.compile(rb"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+[ \t]*(;.*)?")
+#: How many bytes of requests not being served yet a connection holds (past a head), and
+#: of a body before credentials are checked.
+_UNREAD = 2**16
 #: aiohttp refuses a request with more headers than this.
 _MAX_HEADERS = 100
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -320,7 +323,7 @@ class FastConnection(asyncio.Protocol):
         if self._transport.is_closing():
             return
         waiting = self._serving is not None or not self._writable
-        if waiting and len(self._buffer) > self._head_limit + 2**16:
+        if waiting and len(self._buffer) > self._head_limit + _UNREAD:
             if self._reading:
                 self._transport.pause_reading()
                 self._reading = False
@@ -343,7 +346,14 @@ class FastConnection(asyncio.Protocol):
                     self._close()
                 return
             request = read_head(bytes(buffer[: end + 4]), self._routes)
-            if request is None:
+            # aiohttp checks credentials before it reads a body: a large body still to
+            # come on a listener with authentication is its to read, so that no client
+            # without credentials makes the server hold `max_body_bytes` of it.
+            if request is None or (
+                self._routes.auth is not None
+                and request.length > _UNREAD
+                and len(buffer) < request.head_size + request.length
+            ):
                 self._hand_off()
                 return
             request.started = time.perf_counter()
