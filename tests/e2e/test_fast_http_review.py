@@ -8,6 +8,8 @@ import contextlib
 import json
 import select
 import socket
+import struct
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -248,3 +250,50 @@ def test_credentials_are_checked_before_a_large_body_is_read(tmp_path: Path) -> 
         body = f"name={QUEUE}&value=".encode().ljust(500_000, b"v")
         then = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
         assert status(same(servers, head, body + then, pause=0.2)) == [401, 200]
+
+
+# -- connection accounting ---------------------------------------------------------------------
+
+
+def test_the_connection_count_does_not_drift(tmp_path: Path) -> None:
+    """After connections served, handed to aiohttp, refused, cut off idle or late, and
+    reset by their clients, exactly `max_connections` can be open again on both."""
+    limits = {**LIMITS, "max_connections": 3, "idle_timeout": 1}
+    with pair_with(tmp_path, {"limits": limits}) as servers:
+        for server in servers:
+            for _ in range(2):
+                _open_and_close_every_way(server)
+            held = [socket.create_connection(("127.0.0.1", _port(server))) for _ in range(3)]
+            for sock in held:
+                sock.sendall(b"GET /queues HTTP/1.1\r\nHost: x\r\n\r\n")
+                assert status(sock.recv(65536)) == [200]
+            assert status(exchange(server, b"GET /queues HTTP/1.1\r\nHost: x\r\n\r\n")) == [503]
+            for sock in held:
+                sock.close()
+
+
+def _open_and_close_every_way(server: Server) -> None:
+    info = _form("/queue", f"name={QUEUE}")
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    for sent in [
+        info,  # served, closed by the client
+        _form("/queue", f"name={QUEUE}", "Connection: close\r\n"),  # closed by the server
+        health,  # handed to aiohttp
+        info + health + info,  # handed mid-stream
+        b"GARBAGE\r\n\r\n",  # handed, refused, closed by aiohttp
+    ]:
+        exchange(server, sent)
+    exchange(server, b"POST /take HTTP/1.1\r\nHo", quiet=1.5)  # cut off idle
+    exchange(server, b"POST /take HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nna", quiet=1.5)
+    for sent in [b"", info, health]:  # reset by the client (at once, after an answer)
+        sock = socket.create_connection(("127.0.0.1", _port(server)))
+        if sent:
+            sock.sendall(sent)
+            sock.recv(65536)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    held = [socket.create_connection(("127.0.0.1", _port(server))) for _ in range(3)]
+    exchange(server, health)  # refused: over the cap
+    for sock in held:
+        sock.close()
+    time.sleep(0.5)  # the server sees those closes before what comes next
