@@ -297,3 +297,24 @@ def _open_and_close_every_way(server: Server) -> None:
     for sock in held:
         sock.close()
     time.sleep(0.5)  # the server sees those closes before what comes next
+
+
+def test_a_client_slow_to_read_its_answers_is_not_idle(tmp_path: Path) -> None:
+    """Requests waiting for a client to read the answers before them are not an idle
+    connection: the fast stack cut such a client off after `idle_timeout`, its
+    requests unanswered; aiohttp waits on its write, and so does the fast stack now."""
+    with pair_with(tmp_path, {"limits": {**LIMITS, "idle_timeout": 1}}) as servers:
+        request = b"GET /queues HTTP/1.1\r\nHost: x\r\n\r\n"
+        for server in servers:
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                sock.connect(("127.0.0.1", _port(server)))
+                sock.setblocking(False)
+                sent = 0
+                while select.select([], [sock], [], 1.0)[1]:
+                    with contextlib.suppress(BlockingIOError):
+                        sent += sock.send(request * 1000)
+                time.sleep(2.5)  # not reading, for longer than idle_timeout
+                sock.settimeout(30)
+                answers = b"".join(iter(lambda: sock.recv(1 << 20), b""))
+            assert len(status(answers)) == sent // len(request), server.config["servers"]

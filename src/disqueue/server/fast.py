@@ -283,11 +283,15 @@ class FastConnection(asyncio.Protocol):
         self._ending = True
 
     def pause_writing(self) -> None:
+        """The client is not reading its answers: no request is taken from the buffer,
+        and the connection is not idle (as under aiohttp, which waits on its write)."""
         self._writable = False
+        self._cancel_timer()
 
     def resume_writing(self) -> None:
         self._writable = True
         if self._serving is None:
+            self._wait_for(self._routes.limits.idle_timeout)
             self._advance()
 
     def shut(self) -> None:
@@ -458,7 +462,8 @@ class FastConnection(asyncio.Protocol):
         if not keep:
             self._close()
             return
-        self._wait_for(self._routes.limits.idle_timeout)
+        if self._writable:  # else from when the client reads again (resume_writing)
+            self._wait_for(self._routes.limits.idle_timeout)
         if self._buffer or self._ending:
             self._advance()
 
