@@ -336,8 +336,10 @@ class FastConnection(asyncio.Protocol):
             self._reading = True
 
     def _next(self) -> None:
-        """Start serving the next whole request in the buffer, if there is one."""
-        if not self._open or not self._writable:
+        """Start serving the next whole request in the buffer, if there is one (none
+        once closing: a transport draining its last answer resumes writing, and what
+        follows that answer is dropped unread)."""
+        if not self._open or not self._writable or self._transport.is_closing():
             return
         request = self._request
         buffer = self._buffer
