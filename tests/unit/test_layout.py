@@ -88,3 +88,41 @@ def test_the_core_and_storage_know_nothing_of_the_edges(layer: str) -> None:
         if name == layer or name.startswith(layer + "."):
             edges = {m for m in imported if m.split(".")[1] in ("server", "client", "cli")}
             assert not edges, f"{name} imports {edges}"
+
+
+def _module_level_imports(path: Path) -> set[str]:
+    """The top-level names of what `path` imports when it is loaded: module-level
+    imports, not those in functions, under `if TYPE_CHECKING:` or in a `try:` (optional)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+    return found
+
+
+def test_what_the_server_imports_on_loading_is_a_dependency() -> None:
+    """A module the server cannot start without is in pyproject.toml's `dependencies`,
+    not only in an extra (httptools, for server/fast.py, was once only in `bench`)."""
+    import re
+    import sys
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    root = Path(__file__).parents[2]
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = {
+        re.split(r"[ <>=;\[!~]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        for requirement in project["dependencies"]
+    }
+    distributions = packages_distributions()
+    missing = {}
+    for path in (root / "src" / "disqueue").rglob("*.py"):
+        for module in _module_level_imports(path):
+            if module in sys.stdlib_module_names or module == "disqueue":
+                continue
+            names = {name.lower().replace("_", "-") for name in distributions.get(module, [])}
+            if not names & declared:
+                missing[module] = str(path.relative_to(root))
+    assert not missing, f"imported on loading but not a dependency: {missing}"

@@ -58,6 +58,9 @@ _HANDED = frozenset({b"transfer-encoding", b"expect", b"upgrade", b"content-enco
 #: A Content-Type the fast stack reads (a type/subtype token, then parameters or not);
 #: others are aiohttp's.
 _MEDIA_TYPE = re.compile(rb"[A-Za-z0-9!#$&^_.+-]+/[A-Za-z0-9!#$&^_.+-]+[ \t]*(;.*)?")
+#: How many bytes of requests not being served yet a connection holds (past a head), and
+#: of a body before credentials are checked.
+_UNREAD = 2**16
 #: aiohttp refuses a request with more headers than this.
 _MAX_HEADERS = 100
 _REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
@@ -116,9 +119,12 @@ class Routes:
 class _Head:
     """What llhttp reads of one request's head (httptools calls these methods)."""
 
-    __slots__ = ("begun", "body_seen", "complete", "headers", "message_done", "url")
+    __slots__ = ("begun", "body_seen", "complete", "headers", "keep_alive", "message_done",
+                 "parser", "url")  # fmt: skip
 
     def __init__(self) -> None:
+        self.parser: httptools.HttpRequestParser | None = None
+        self.keep_alive = False
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.begun = 0
@@ -137,6 +143,11 @@ class _Head:
 
     def on_headers_complete(self) -> None:
         self.complete = True
+        # Now, not after the head: llhttp forgets the Connection header once a message
+        # without a body is complete, and would then say every HTTP/1.1 request keeps
+        # the connection and no HTTP/1.0 one does.
+        assert self.parser is not None
+        self.keep_alive = self.parser.should_keep_alive()
 
     def on_body(self, body: bytes) -> None:
         self.body_seen = True
@@ -158,13 +169,14 @@ class _Request:
     length: int = 0
     kind: str | None = None
     authorization: str | None = None
+    started: float = 0.0  # when its head was read (for `/metrics` and the access log)
 
 
 def read_head(head: bytes, routes: Routes) -> _Request | None:
     """The request whose head is `head` (ending with its blank line), or None when it
     is aiohttp's to answer."""
     seen = _Head()
-    parser = httptools.HttpRequestParser(seen)
+    parser = seen.parser = httptools.HttpRequestParser(seen)
     try:
         parser.feed_data(head)
     except (httptools.HttpParserError, httptools.HttpParserUpgrade):  # refused, or an upgrade
@@ -180,7 +192,7 @@ def read_head(head: bytes, routes: Routes) -> _Request | None:
     route = routes.calls.get((method, path))
     if route is None or version not in ("1.1", "1.0"):
         return None
-    request = _Request(route, method, query, version, parser.should_keep_alive(), len(head))
+    request = _Request(route, method, query, version, seen.keep_alive, len(head))
     names: set[bytes] = set()
     for name, value in seen.headers:
         if name in _HANDED or b"\x00" in value or not value.isascii():
@@ -262,9 +274,8 @@ class FastConnection(asyncio.Protocol):
         self._buffer += data
         if self._serving is None:
             self._advance()
-        elif self._reading and len(self._buffer) > self._head_limit + 2**16:
-            self._transport.pause_reading()  # a pipelining client waits for its answers
-            self._reading = False
+        else:
+            self._flow()
 
     def eof_received(self) -> None:
         """The client has closed its side: the connection closes (as under aiohttp, and
@@ -272,11 +283,15 @@ class FastConnection(asyncio.Protocol):
         self._ending = True
 
     def pause_writing(self) -> None:
+        """The client is not reading its answers: no request is taken from the buffer,
+        and the connection is not idle (as under aiohttp, which waits on its write)."""
         self._writable = False
+        self._cancel_timer()
 
     def resume_writing(self) -> None:
         self._writable = True
         if self._serving is None:
+            self._wait_for(self._routes.limits.idle_timeout)
             self._advance()
 
     def shut(self) -> None:
@@ -298,8 +313,33 @@ class FastConnection(asyncio.Protocol):
     # -- reading requests -----------------------------------------------------------
 
     def _advance(self) -> None:
-        """Start serving the next whole request in the buffer, if there is one."""
-        if not self._open or not self._writable:
+        """Start serving the next whole request in the buffer, if there is one; then
+        pause or resume reading (`_flow`)."""
+        self._next()
+        if self._open:
+            self._flow()
+
+    def _flow(self) -> None:
+        """Read while the buffer is being taken from or is short; pause while it is not
+        (a call is being served, or the client does not read its answers) and holds
+        more than a head and 64 KiB (a pipelining client waits for its answers). A
+        request whose head is read is never left waiting for a body unread."""
+        if self._transport.is_closing():
+            return
+        waiting = self._serving is not None or not self._writable
+        if waiting and len(self._buffer) > self._head_limit + _UNREAD:
+            if self._reading:
+                self._transport.pause_reading()
+                self._reading = False
+        elif not self._reading:
+            self._transport.resume_reading()
+            self._reading = True
+
+    def _next(self) -> None:
+        """Start serving the next whole request in the buffer, if there is one (none
+        once closing: a transport draining its last answer resumes writing, and what
+        follows that answer is dropped unread)."""
+        if not self._open or not self._writable or self._transport.is_closing():
             return
         request = self._request
         buffer = self._buffer
@@ -312,9 +352,17 @@ class FastConnection(asyncio.Protocol):
                     self._close()
                 return
             request = read_head(bytes(buffer[: end + 4]), self._routes)
-            if request is None:
+            # aiohttp checks credentials before it reads a body: a large body still to
+            # come on a listener with authentication is its to read, so that no client
+            # without credentials makes the server hold `max_body_bytes` of it.
+            if request is None or (
+                self._routes.auth is not None
+                and request.length > _UNREAD
+                and len(buffer) < request.head_size + request.length
+            ):
                 self._hand_off()
                 return
+            request.started = time.perf_counter()
             self._request = request
             self._wait_for(self._routes.limits.body_timeout, self._body_late)
         size = request.head_size + request.length
@@ -326,9 +374,6 @@ class FastConnection(asyncio.Protocol):
         del buffer[:size]
         self._request = None
         self._cancel_timer()
-        if not self._reading:
-            self._transport.resume_reading()
-            self._reading = True
         self._serving = self._loop.create_task(self._serve(request, body))
 
     def _hand_off(self) -> None:
@@ -354,28 +399,20 @@ class FastConnection(asyncio.Protocol):
     # -- answering ------------------------------------------------------------------
 
     async def _serve(self, request: _Request, body: bytes | None) -> None:
-        routes = self._routes
-        run, needs, observe, path = request.route
-        started = time.perf_counter()
+        run, needs, _, path = request.route
         headers: dict[str, str] | None = None
         try:
             status, payload = 200, ok_body(await self._call(request, body, run, needs, path))
         except DisqueueError as exc:
             method = request.method.decode()
-            headers = refusal(exc, routes.auth, method, path, self._remote())
+            headers = refusal(exc, self._routes.auth, method, path, self._remote())
             status, payload = exc.status, failure_body(exc.message)
         except Exception as exc:
             problem = internal(exc, request.method.decode(), path)
             status, payload = problem.status, failure_body(problem.message)
-        elapsed = time.perf_counter() - started
-        observe(status, elapsed)
-        if routes.access_log:
-            log_access(self._remote(), request.method.decode(), path, status, len(payload),
-                       elapsed)  # fmt: skip
         self._serving = None
-        routes.answered.set()
-        if self._open:
-            self._answer(request, status, payload, headers)
+        self._routes.answered.set()
+        self._answer(request, status, payload, headers)
 
     async def _call(
         self, request: _Request, body: bytes | None, run: Run, needs: tuple[Need, ...], path: str
@@ -395,25 +432,40 @@ class FastConnection(asyncio.Protocol):
     def _answer(
         self, request: _Request, status: int, body: bytes, headers: dict[str, str] | None
     ) -> None:
+        """Count and log the answer as aiohttp does (`/metrics`, the access log with the
+        bytes of the whole answer), and send it if the connection is still open."""
         keep = request.keep_alive and not self._ending
         version = b"HTTP/1.0 " if request.version == "1.0" else b"HTTP/1.1 "
+        # The headers in aiohttp's order: the answer's own (a 401's challenge, a 429's
+        # Retry-After) first, Connection last.
         extra = b""
         if headers:
             extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode()
+        connection = b""
         if request.version == "1.0" and keep:
-            extra += b"Connection: keep-alive\r\n"
+            connection = b"Connection: keep-alive\r\n"
         elif request.version == "1.1" and not keep:
-            extra += b"Connection: close\r\n"
-        self._transport.write(
-            b"%s%d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            connection = b"Connection: close\r\n"
+        answer = (
+            b"%s%d %s\r\n%sContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"Date: %s\r\nServer: %s\r\n%s\r\n%s"
-            % (version, status, _REASONS.get(status, b"Unknown"), len(body),
-               self._routes.date(), _SERVER, extra, body)
+            % (version, status, _REASONS.get(status, b"Unknown"), extra, len(body),
+               self._routes.date(), _SERVER, connection, body)
         )  # fmt: skip
+        _, _, observe, path = request.route
+        elapsed = time.perf_counter() - request.started
+        observe(status, elapsed)
+        if self._routes.access_log:
+            log_access(self._remote(), request.method.decode(), path, status, len(answer),
+                       elapsed)  # fmt: skip
+        if not self._open:
+            return
+        self._transport.write(answer)
         if not keep:
             self._close()
             return
-        self._wait_for(self._routes.limits.idle_timeout)
+        if self._writable:  # else from when the client reads again (resume_writing)
+            self._wait_for(self._routes.limits.idle_timeout)
         if self._buffer or self._ending:
             self._advance()
 
