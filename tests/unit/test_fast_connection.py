@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from disqueue.config import Limits
-from disqueue.server.fast import FastConnection
+from disqueue.server.fast import FastConnection, Routes
 
 
 class _Transport:
@@ -42,9 +42,17 @@ class _Transport:
 
 
 class _Routes:
-    """The Routes of a listener without authentication, whose one call is `GET /x`."""
+    """The Routes of a listener without authentication, whose one call is `GET /x`
+    (on storage that decides at once: calls start outside a task). Answers leave as
+    Routes sends them, together at the end of the loop's pass."""
+
+    send = Routes.send
+    flush = Routes.flush
 
     def __init__(self) -> None:
+        self.eager = True
+        self._out: list[tuple[Any, bytes, bool]] = []
+        self._loop = asyncio.get_running_loop()
         self.service = None
         self.auth = None
         self.limits = Limits()

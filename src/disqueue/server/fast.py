@@ -28,7 +28,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
@@ -84,6 +84,9 @@ class Routes:
         }  # fmt: skip
         self._date = (0, b"")
         self.connections: set[FastConnection] = set()
+        self.eager = self.service.decides_at_once  # see FastConnection._start
+        self._out: list[tuple[Any, bytes, bool]] = []  # see send
+        self._loop = asyncio.get_running_loop()
         self.answered = asyncio.Event()  # set each time a call is answered (for shut)
 
     def connection(
@@ -107,6 +110,24 @@ class Routes:
                     await self.answered.wait()
         for connection in list(self.connections):
             connection.abort()
+
+    def send(self, transport: Any, data: bytes, close: bool) -> None:
+        """Write `data` (then close, with `close`) once this pass of the event loop has
+        read what it will: the answers of a pass leave together, in order, and a client
+        busy with several connections is woken once for them, not once each (alone, a
+        write after every call made the server slower than a task per call)."""
+        self._out.append((transport, data, close))
+        if len(self._out) == 1:
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the answers waiting in `send`, now."""
+        out, self._out = self._out, []
+        for transport, data, close in out:
+            if not transport.is_closing():
+                transport.write(data)
+                if close:
+                    transport.close()
 
     def date(self) -> bytes:
         """The Date header's value, made once a second."""
@@ -247,6 +268,9 @@ class FastConnection(asyncio.Protocol):
         self._reading = True
         self._writable = True
         self._ending = False  # close once the request being served is answered
+        self._finished = False  # its last answer is sent: nothing more is read from it
+        self._advancing = False  # in `_advance`: `_again` asks it for one more round
+        self._again = False
         self._head_limit = routes.limits.max_header_bytes
         # Python 3.11's asyncio.get_running_loop() makes a getpid() system call.
         self._loop = asyncio.get_running_loop()
@@ -279,8 +303,9 @@ class FastConnection(asyncio.Protocol):
 
     def eof_received(self) -> None:
         """The client has closed its side: the connection closes (as under aiohttp, and
-        so a long poll sees its client gone)."""
+        so a long poll sees its client gone); what was answered leaves first."""
         self._ending = True
+        self._routes.flush()
 
     def pause_writing(self) -> None:
         """The client is not reading its answers: no request is taken from the buffer,
@@ -303,6 +328,9 @@ class FastConnection(asyncio.Protocol):
     def abort(self) -> None:
         """Close now, whatever is being served (its answer is dropped)."""
         self._ending = True
+        if self._serving is not None and self._serving is not _STARTING:
+            self._serving.cancel()  # as aiohttp cancels its handlers after the grace
+        self._routes.flush()
         if self._transport is not None:
             self._transport.close()
 
@@ -313,9 +341,21 @@ class FastConnection(asyncio.Protocol):
     # -- reading requests -----------------------------------------------------------
 
     def _advance(self) -> None:
-        """Start serving the next whole request in the buffer, if there is one; then
-        pause or resume reading (`_flow`)."""
-        self._next()
+        """Serve the whole requests in the buffer, one at a time, then pause or resume
+        reading (`_flow`). A call answered at once (`_start`) asks for the next request
+        from inside this loop, which serves it: a burst of pipelined requests is a loop,
+        not a recursion."""
+        if self._advancing:
+            self._again = True
+            return
+        self._advancing = True
+        try:
+            self._again = True
+            while self._again and self._serving is None:
+                self._again = False
+                self._next()
+        finally:
+            self._advancing = False
         if self._open:
             self._flow()
 
@@ -339,7 +379,9 @@ class FastConnection(asyncio.Protocol):
         """Start serving the next whole request in the buffer, if there is one (none
         once closing: a transport draining its last answer resumes writing, and what
         follows that answer is dropped unread)."""
-        if not self._open or not self._writable or self._transport.is_closing():
+        if self._finished or not self._open or not self._writable:
+            return
+        if self._transport.is_closing():
             return
         request = self._request
         buffer = self._buffer
@@ -374,11 +416,31 @@ class FastConnection(asyncio.Protocol):
         del buffer[:size]
         self._request = None
         self._cancel_timer()
-        self._serving = self._loop.create_task(self._serve(request, body))
+        self._start(self._serve(request, body))
+
+    def _start(self, serve: Coroutine[Any, Any, None]) -> None:
+        """Run `serve` up to its first wait now, rather than in a task of its own: on
+        storage that decides at once (memory, SQLite) a call that waits for nothing is
+        answered here, and one that waits (a commit) goes on in a task from where it
+        stopped. Other storage (PostgreSQL: its driver's timeouts need a task around
+        them from the start) gets a task at once."""
+        if not self._routes.eager:
+            self._serving = self._loop.create_task(serve)
+            return
+        self._serving = _STARTING
+        try:
+            waits_for = serve.send(None)
+        except StopIteration:
+            return
+        except BaseException:
+            self._serving = None
+            raise
+        self._serving = self._loop.create_task(_Resumed(serve, waits_for).run())
 
     def _hand_off(self) -> None:
         """Give the connection, from the first byte of the request in the buffer on, to
         aiohttp."""
+        self._routes.flush()  # the answers before this request leave before aiohttp's
         self._cancel_timer()
         if self._timer is not None:
             self._timer.cancel()
@@ -460,9 +522,10 @@ class FastConnection(asyncio.Protocol):
                        elapsed)  # fmt: skip
         if not self._open:
             return
-        self._transport.write(answer)
+        self._routes.send(self._transport, answer, not keep)
         if not keep:
-            self._close()
+            self._finished = True
+            self._cancel_timer()
             return
         if self._writable:  # else from when the client reads again (resume_writing)
             self._wait_for(self._routes.limits.idle_timeout)
@@ -512,9 +575,47 @@ class FastConnection(asyncio.Protocol):
         self._due = None
 
     def _close(self) -> None:
+        self._routes.flush()  # answers already given leave first
         self._cancel_timer()
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()
 
 
 _SERVER = SERVER_SOFTWARE.encode()
+
+
+class _Starting:
+    """`FastConnection._serving` while a call runs its first step outside a task."""
+
+
+_STARTING: Any = _Starting()
+
+
+class _Resumed:
+    """A coroutine that ran its first step outside any task, continued inside one: each
+    future it waits for is handed to the task as its own (what `await` on that future
+    does), and the task's wake-ups and cancellation go back into it."""
+
+    __slots__ = ("coro", "waits_for")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waits_for: Any) -> None:
+        self.coro, self.waits_for = coro, waits_for
+
+    async def run(self) -> None:
+        await self
+
+    def __await__(self) -> Generator[Any, None, None]:
+        waits_for = self.waits_for
+        while True:
+            try:
+                yield waits_for  # a future (still marked blocking), or None: a bare yield
+            except BaseException as exc:  # the task was cancelled, or thrown into
+                try:
+                    waits_for = self.coro.throw(exc)
+                except StopIteration:
+                    return
+                continue
+            try:
+                waits_for = self.coro.send(None)
+            except StopIteration:
+                return
