@@ -31,6 +31,9 @@ class _Transport:
     def is_closing(self) -> bool:
         return self.closing
 
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
     def pause_reading(self) -> None:
         pass
 
@@ -64,7 +67,7 @@ class _Routes:
 
     async def _run(self, call: Any) -> str:
         self.ran.append(call.params.get("n"))
-        return "x" * 1000
+        return call.params.get("n") + "x" * 1000
 
     def date(self) -> bytes:
         return b"D"
@@ -91,3 +94,44 @@ async def test_nothing_after_connection_close_is_run_while_the_answer_drains() -
         await asyncio.sleep(0)
     assert routes.ran == ["1"] and len(transport.written) == 1
     connection.connection_lost(None)
+
+
+class _Aiohttp(asyncio.Protocol):
+    """The protocol a hand-off gives the connection to: what had been written on the
+    transport when it took over, and the bytes it was given."""
+
+    def __init__(self, transport: _Transport) -> None:
+        self.transport = transport
+        self.written_before: int | None = None
+        self.data = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.written_before = len(self.transport.written)
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+
+
+async def test_answers_of_a_pass_leave_together_in_order_and_before_a_hand_off() -> None:
+    """Calls that wait for nothing are answered at once, but their answers are written
+    at the end of the loop's pass, in order; a request for aiohttp after them gets the
+    connection only once they are written."""
+    routes = _Routes()
+    transport = _Transport(high=10**9)
+    aiohttp = _Aiohttp(transport)
+    connection = FastConnection(routes, lambda: aiohttp, lambda: None, lambda: None)  # type: ignore[arg-type]
+    transport.protocol = connection
+    connection.connection_made(transport)  # type: ignore[arg-type]
+    connection.data_received(
+        b"GET /x?n=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /x?n=2 HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert routes.ran == ["1", "2"] and transport.written == []  # answered, not yet sent
+    await asyncio.sleep(0)
+    bodies = [answer.split(b"\r\n\r\n", 1)[1] for answer in transport.written]
+    assert [body[body.index(b'"payload":"') + 11] for body in bodies] == [ord("1"), ord("2")]
+    connection.data_received(
+        b"GET /x?n=3 HTTP/1.1\r\nHost: x\r\n\r\nGET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    assert routes.ran == ["1", "2", "3"]
+    assert aiohttp.written_before == 3  # the third answer left before aiohttp took over
+    assert aiohttp.data == b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n"
