@@ -118,6 +118,30 @@ describe('the protocol description', () => {
     }
   });
 
+  test('consume() never wants less than a quarter of its window', async () => {
+    const relay = new Relay(server.url);
+    const url = await relay.url();
+    const name = await queueCreate(server.url);
+    const producer = new QueueClient(server.url, name);
+    await producer.putMany(Array.from({length: 40}, (_, index) => ({value: String(index)})));
+    const client = new Disqueue(url);
+    let seen = 0;
+    try {
+      for await (const item of client.consume(name, {lease: 30, prefetch: 8})) {
+        await item.ack();
+        if (++seen === 40) break;
+      }
+    } finally {
+      await client.close();
+      relay.close();
+    }
+    const wants = relay.sent.filter((frame) => frame.op === undefined);
+    assert.ok(wants.length >= 5, JSON.stringify(wants));
+    for (const want of wants) {
+      assert.ok(typeof want.count === 'number' && want.count >= 2, `a want for less than 2 of 8: ${JSON.stringify(want)}`);
+    }
+  });
+
   test('the frames of a leased consume loop and of a handler match the schemas', async () => {
     const relay = new Relay(server.url);
     const url = await relay.url();
