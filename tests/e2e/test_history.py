@@ -17,6 +17,12 @@ from tests import pg
 from .conftest import StartServer
 from .helpers import Api, Server, lease_call, take_leased, wait_until
 
+#: How long a test waits for a sample: the sampler spaces its samples out when a
+#: snapshot is slow (`runner.SAMPLER_REST`: 19x the snapshot's time), and the shared
+#: PostgreSQL server holds every queue of the session; a loaded machine once took over
+#: 15 s for a new queue's first sample there.
+SAMPLED = 40
+
 FIELDS = {
     "ready", "delayed", "in_flight", "consumers", "oldest_age", "put_rate", "take_rate",
     "ack_rate", "redelivery_rate", "expiry_rate", "dead_letter_rate",
@@ -70,14 +76,14 @@ def sampled(server: Server) -> None:
         for number in range(3):
             api.put(queue, f"v{number}")
         wait_until(lambda: 3 in ready(history(api, history="60", queue=queue), queue),
-                   timeout=15, what="a sample with 3 ready")  # fmt: skip
+                   timeout=SAMPLED, what="a sample with 3 ready")  # fmt: skip
         api.put(queue, "v3")
         api.put(queue, "v4")
         got = wait_until(
             lambda: (
                 (h := history(api, history="60", queue=queue)) and ready(h, queue)[-1:] == [5] and h
             ),
-            timeout=15,
+            timeout=SAMPLED,
             what="a sample with 5 ready",
         )
         assert got["step"] == 1
@@ -100,7 +106,7 @@ def sampled(server: Server) -> None:
                 >= {queue, other}
                 and h
             ),
-            timeout=15,  # both there since the first sample, of both tiers
+            timeout=SAMPLED,  # both there since the first sample, of both tiers
             what="both queues in the coarse tier",
         )
         assert both["step"] == 60
@@ -139,7 +145,7 @@ def test_history_shows_only_the_queues_a_user_may_read(start_server: StartServer
         ops.new_queue("private-payroll")
     with Api(server.url, auth=("viewer", "look")) as viewer:
         seen = wait_until(
-            lambda: history(viewer, history="30")["queues"], timeout=15, what="a sample"
+            lambda: history(viewer, history="30")["queues"], timeout=SAMPLED, what="a sample"
         )
         assert set(seen) == {"public-orders"}
         assert history(viewer, history="30", queue="private-payroll")["queues"] == {}
@@ -154,7 +160,7 @@ def test_redeliveries_are_counted_and_sampled(api: Api) -> None:
         api.put(queue, value)
     wait_until(  # a rate is the increase since the queue's last sample: one first
         lambda: queue in history(api, history="60", queue=queue)["queues"],
-        timeout=15,
+        timeout=SAMPLED,
         what="a first sample of the queue",
     )
     first = take_leased(api, queue, 30)
@@ -175,5 +181,5 @@ def test_redeliveries_are_counted_and_sampled(api: Api) -> None:
         series = history(api, history="60", queue=queue)["queues"].get(queue, {})
         return [rate for rate in series.get("redelivery_rate", []) if rate]
 
-    rates = wait_until(sampled_rates, timeout=15, what="a sample with a redelivery rate")
+    rates = wait_until(sampled_rates, timeout=SAMPLED, what="a sample with a redelivery rate")
     assert all(rate > 0 for rate in rates)
