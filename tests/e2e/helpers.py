@@ -674,8 +674,9 @@ async def recv_reply(
     assert "item" not in payload, data
     if data["success"]:
         assert data["message"] is None, data
-    else:
-        assert set(payload) == {"id"}, data
+    else:  # with the HTTP status of the same failure
+        assert set(payload) == {"id", "status"}, data
+        assert isinstance(payload["status"], int) and 400 <= payload["status"] < 600, data
     return data
 
 

@@ -211,7 +211,8 @@ async def test_max_items_over_websocket_put(
     async with http.ws_connect(ws_url(open_server.url)) as ws:
         await send_op(ws, "put", "full", queue, value="more")
         reply = await recv_reply(ws, "full")
-    assert reply == {"success": False, "message": "queue is full", "payload": {"id": "full"}}
+    payload = {"id": "full", "status": 429}
+    assert reply == {"success": False, "message": "queue is full", "payload": payload}
     assert api.info(queue)["size"] == 1
 
 

@@ -122,15 +122,15 @@ async def test_op_touch_extends_the_lease(
 
 
 @pytest.mark.parametrize(
-    ("op", "fields", "message"),
+    ("op", "fields", "message", "status"),
     [
-        ("ack", {"id": "no-such-id"}, "no such lease"),
-        ("release", {"id": "no-such-id"}, "no such lease"),
-        ("touch", {"id": "no-such-id", "lease": 1}, "no such lease"),
-        ("touch", {"id": "no-such-id"}, "missing parameter 'lease'"),
-        ("ack", {}, "missing parameter 'id'"),
-        ("put", {}, "missing parameter 'value'"),
-        ("frobnicate", {"id": "x"}, "unknown op"),
+        ("ack", {"id": "no-such-id"}, "no such lease", 404),
+        ("release", {"id": "no-such-id"}, "no such lease", 404),
+        ("touch", {"id": "no-such-id", "lease": 1}, "no such lease", 404),
+        ("touch", {"id": "no-such-id"}, "missing parameter 'lease'", 400),
+        ("ack", {}, "missing parameter 'id'", 400),
+        ("put", {}, "missing parameter 'value'", 400),
+        ("frobnicate", {"id": "x"}, "unknown op", 400),
     ],
 )
 async def test_op_errors_carry_the_identifier(
@@ -140,12 +140,15 @@ async def test_op_errors_carry_the_identifier(
     op: str,
     fields: dict[str, Any],
     message: str,
+    status: int,
 ) -> None:
-    """A failed op → {"success": false, "message": reason, "payload": {"id": X}}."""
+    """A failed op → {"success": false, "message": reason, "payload": {"id": X, "status": S}},
+    S the HTTP status of the same failure over HTTP."""
     async with http.ws_connect(ws_url(open_server.url)) as ws:
         await send_op(ws, op, "bad-op", queue, **fields)
         reply = await recv_reply(ws, "bad-op")
-        assert reply == {"success": False, "message": message, "payload": {"id": "bad-op"}}
+        payload = {"id": "bad-op", "status": status}
+        assert reply == {"success": False, "message": message, "payload": payload}
         # the connection stays usable
         await send_op(ws, "put", "ok-op", queue, value="after")
         assert (await recv_reply(ws, "ok-op"))["success"] is True
@@ -160,7 +163,8 @@ async def test_op_on_unknown_queue(
     async with http.ws_connect(ws_url(open_server.url)) as ws:
         await send_op(ws, op, "nq", UNKNOWN_QUEUE, **fields)
         reply = await recv_reply(ws, "nq")
-    assert reply == {"success": False, "message": "queue does not exist", "payload": {"id": "nq"}}
+    payload = {"id": "nq", "status": 404}
+    assert reply == {"success": False, "message": "queue does not exist", "payload": payload}
 
 
 async def test_op_put_stores_the_item(

@@ -28,7 +28,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from disqueue.auth.permissions import ACCESS, READ, Access
 from disqueue.core import QueueService, Want, contract
 from disqueue.core.contract import LeaseRef, parse_receipt
-from disqueue.errors import DisqueueError, InvalidQueueId, QueueNotFound, TooMany
+from disqueue.errors import BadRequest, DisqueueError, InvalidQueueId, QueueNotFound, TooMany
 from disqueue.models import Item
 from disqueue.server.actions import ACTIONS
 from disqueue.server.envelope import failure_body
@@ -403,12 +403,14 @@ class WebSocketConsumer:
             action = ACTIONS.get(message["op"]) if isinstance(message["op"], str) else None
             queue = params.require("queue")
             if action is None:
-                return _failure("unknown op", identifier)
+                raise BadRequest("unknown op")
             if self.access is not None:
                 self.access.check(action.needs, lambda p: queue if p == "name" else params.get(p))
             result = await action.run(self.service, queue, params) or {}
         except DisqueueError as exc:
-            return _failure(exc.message, identifier)
+            # With the HTTP status the same failure gets over HTTP: a client that sends
+            # its requests here raises the same error either way.
+            return failure_body(exc.message, {"id": identifier, "status": exc.status}).decode()
         if message["op"] in ("ack", "release"):
             self._forget_leases(queue, params)
         if message["op"] == "put" and "id" in result:

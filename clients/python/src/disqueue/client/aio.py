@@ -14,6 +14,7 @@ from disqueue.client import calls
 from disqueue.client.calls import Call, Lease, NewItem
 from disqueue.client.consumer import AsyncConsumer
 from disqueue.client.models import Item, QueueInfo, Settled
+from disqueue.client.opsocket import OpSocket
 from disqueue.client.options import Options
 from disqueue.client.pipeline import put_batches
 from disqueue.client.sync import JSON_HEADERS, connection_failed
@@ -53,11 +54,14 @@ class AsyncClient:
         # inside the loop that uses it.
         self._http: aiohttp.ClientSession | None = None
         self._consumers: set[AsyncConsumer] = set()
+        # Single puts go as messages on a WebSocket of this client (`opsocket`).
+        self._ops = OpSocket(self.options)
 
     async def aclose(self) -> None:
-        """Close every consumer and the connection pool."""
+        """Close every consumer, the puts' WebSocket and the connection pool."""
         for consumer in list(self._consumers):
             await consumer.aclose()
+        await self._ops.close()
         if self._http is not None:
             await self._http.close()
 
@@ -185,18 +189,17 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         priority: int | None = None,
     ) -> str:
-        """Put one item (`priority` 0-9: the highest is taken first); its id."""
-        call = calls.put(
-            queue,
-            value,
-            key,
-            delay=delay,
-            ttl=ttl,
-            dedup_id=dedup_id,
-            headers=headers,
+        """Put one item (`priority` 0-9: the highest is taken first); its id. Sent as a
+        message on a WebSocket this client keeps open (`disqueue.client.opsocket`), or
+        over HTTP when another put is on its way there or the socket cannot be had."""
+        fields = calls.put_fields(
+            queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, headers=headers,
             priority=priority,
-        )
-        return await self.send(call)
+        )  # fmt: skip
+        item_id = await self._ops.put(self._session(), fields)
+        if item_id is not None:
+            return item_id
+        return await self.send(calls.put(fields))
 
     async def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
         """Put items in batches of 1000 (each batch stored whole or not at all), in

@@ -176,7 +176,17 @@ def resume(queue: str) -> Call[QueueInfo]:
     return Call("POST", "/resume", QueueInfo.from_payload, _form(name=queue))
 
 
-def put(
+def put(fields: Mapping[str, Any]) -> Call[str]:
+    """`POST /put` of one item (`put_fields`); its id. `headers` go as JSON text, as a
+    form sends them."""
+    form = {
+        "name" if name == "queue" else name: json.dumps(given) if name == "headers" else given
+        for name, given in fields.items()
+    }
+    return Call("POST", "/put", lambda payload: str(payload["id"]), _form(**form))
+
+
+def put_fields(
     queue: str,
     value: str,
     key: str | None = None,
@@ -186,13 +196,15 @@ def put(
     dedup_id: str | None = None,
     headers: Mapping[str, str] | None = None,
     priority: int | None = None,
-) -> Call[str]:
-    """`POST /put` of one item; its id. `headers` go as JSON text, as a form sends them."""
-    form = _form(
-        name=queue, value=value, key=key, delay=delay, ttl=ttl, dedup_id=dedup_id,
-        headers=json.dumps(dict(headers)) if headers else None, priority=priority,
-    )  # fmt: skip
-    return Call("POST", "/put", lambda payload: str(payload["id"]), form)
+) -> dict[str, Any]:
+    """One item's put: the fields of a WebSocket put (headers a JSON object), which
+    `put` makes a form of."""
+    fields = {
+        "queue": queue, "value": value, "key": key, "delay": delay, "ttl": ttl,
+        "dedup_id": dedup_id, "headers": dict(headers) if headers else None,
+        "priority": priority,
+    }  # fmt: skip
+    return {name: given for name, given in fields.items() if given is not None}
 
 
 def _new_item(item: NewItem) -> dict[str, Any]:

@@ -55,7 +55,7 @@ class QueueClient:
 
     def put(self, key: str | None, value: str) -> None:
         """Put `value` (with `key`, which may be None) into the queue."""
-        self._send(calls.put(self.queue_id, value, key))
+        self._send(calls.put(calls.put_fields(self.queue_id, value, key)))
 
     def take(self, key: str | None = None) -> dict[str, Any]:
         """Take the oldest item (matching `key`); raises `QueueException` if none."""

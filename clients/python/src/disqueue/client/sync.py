@@ -190,18 +190,11 @@ class Client:
         priority: int | None = None,
     ) -> str:
         """Put one item (`priority` 0-9: the highest is taken first); its id."""
-        return self.send(
-            calls.put(
-                queue,
-                value,
-                key,
-                delay=delay,
-                ttl=ttl,
-                dedup_id=dedup_id,
-                headers=headers,
-                priority=priority,
-            )
-        )
+        fields = calls.put_fields(
+            queue, value, key, delay=delay, ttl=ttl, dedup_id=dedup_id, headers=headers,
+            priority=priority,
+        )  # fmt: skip
+        return self.send(calls.put(fields))
 
     def put_many(self, queue: str, items: Iterable[NewItem]) -> list[str]:
         """Put items in batches of 1000 (each batch stored whole or not at all); their ids."""

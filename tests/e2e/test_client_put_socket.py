@@ -1,0 +1,233 @@
+"""`AsyncClient.put` as a message on a WebSocket of the client's own (client/opsocket.py):
+one put at a time there, the others over HTTP; the same answers and errors as HTTP; HTTP
+whenever the socket cannot be had; a new socket after the server went away."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from disqueue.client import AsyncClient, Client, ClientError, ConnectionFailed
+
+from .conftest import StartServer
+from .helpers import Server, running
+
+USERS = {"admin": "rwm", "reader": "r"}
+AUTH_CONFIG = {
+    "servers": [{"authentication": "default"}],
+    "authentication": {
+        "default": {
+            "type": "plaintext",
+            "file": "passwords",
+            "permissions": {user: {"*": rights} for user, rights in USERS.items()},
+        }
+    },
+}
+
+
+def http_puts(server: Server, auth: tuple[str, str] | None = None) -> int:
+    """How many `POST /put` the server has answered (any status), from `/metrics`."""
+    response = requests.get(f"{server.url}/metrics", auth=auth, timeout=10)
+    assert response.status_code == 200, response.text
+    return sum(
+        int(sample.value)
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+        if sample.name == "disqueue_http_request_duration_seconds_count"
+        and sample.labels.get("route") == "/put"
+    )
+
+
+def websockets(server: Server, auth: tuple[str, str] | None = None) -> int:
+    response = requests.get(f"{server.url}/metrics", auth=auth, timeout=10)
+    for family in text_string_to_metric_families(response.text):
+        if family.name == "disqueue_websocket_connections":
+            return int(family.samples[0].value)
+    raise AssertionError("no disqueue_websocket_connections in /metrics")
+
+
+def drain(server: Server, queue: str, auth: tuple[str, str] | None = None) -> list[str]:
+    with Client(server.url, auth) as client:
+        return [item.value for item in client.take(queue, count=1000)]
+
+
+async def test_puts_go_on_one_websocket_in_order(open_server: Server) -> None:
+    """Puts one after another: no HTTP request, one connection, stored in order."""
+    async with AsyncClient(open_server.url) as client:
+        queue = await client.create_queue()
+        before = http_puts(open_server)
+        ids = [await client.put(queue, f"v{n}", key="k" if n % 2 else None) for n in range(5)]
+        assert http_puts(open_server) == before
+        assert len(set(ids)) == 5
+        items = await client.take(queue, count=10)
+        assert [(item.value, item.key, item.id) for item in items] == [
+            (f"v{n}", "k" if n % 2 else None, ids[n]) for n in range(5)
+        ]
+        await client.delete_queue(queue)
+
+
+async def test_options_travel_as_over_http(open_server: Server) -> None:
+    """headers, priority, delay, ttl and dedup_id mean over the socket what they mean over
+    HTTP."""
+    async with AsyncClient(open_server.url) as client:
+        queue = await client.create_queue()
+        first = await client.put(queue, "low", headers={"h": "1"})
+        await client.put(queue, "high", priority=9)
+        again = await client.put(queue, "dup", dedup_id="d1")
+        assert await client.put(queue, "dup", dedup_id="d1") == again
+        await client.put(queue, "later", delay=60)
+        await client.put(queue, "mortal", ttl=60)
+        items = await client.take(queue, count=10)
+        assert [item.value for item in items] == ["high", "low", "dup", "mortal"]
+        assert items[1].id == first and items[1].headers == {"h": "1"}
+        assert (await client.info(queue)).delayed == 1
+        await client.delete_queue(queue)
+
+
+async def test_concurrent_puts_beside_the_socket_go_over_http(open_server: Server) -> None:
+    """While one put is on the socket the others go over HTTP (on PostgreSQL a connection's
+    messages run one after another): all are stored."""
+    async with AsyncClient(open_server.url) as client:
+        queue = await client.create_queue()
+        before = http_puts(open_server)
+        ids = await asyncio.gather(*(client.put(queue, f"v{n}") for n in range(20)))
+        # The first takes the socket before it waits; the 19 others find it busy.
+        assert http_puts(open_server) - before == 19
+        values = sorted(item.value for item in await client.take(queue, count=100))
+        assert values == sorted(f"v{n}" for n in range(20))
+        assert len(set(ids)) == 20
+        await client.delete_queue(queue)
+
+
+ERRORS: list[tuple[str, dict[str, Any]]] = [
+    ("missing queue", {"value": "v"}),
+    ("invalid queue id", {"value": "v"}),
+    ("full", {"value": "v"}),
+    ("priority", {"value": "v", "priority": 10}),
+    ("delay", {"value": "v", "delay": -1}),
+    ("headers", {"value": "v", "headers": {"": "x"}}),
+    ("value too large", {"value": "x" * 60000}),
+]
+
+
+@pytest.mark.parametrize(("case", "fields"), ERRORS, ids=[case for case, _ in ERRORS])
+async def test_errors_are_those_of_http(
+    start_server: StartServer, case: str, fields: dict[str, Any]
+) -> None:
+    """Each refusal raises the class, message and status the same put gets over HTTP (the
+    sync Client), and stores nothing."""
+    server = start_server({"limits": {"max_value_bytes": 50000}})
+    with Client(server.url) as sync:
+        queue = sync.create_queue(max_items=1)
+        if case == "full":
+            sync.put(queue, "first")
+        target = {
+            "missing queue": "00000000-0000-4000-8000-000000000000",
+            "invalid queue id": "not a queue",
+        }.get(case, queue)
+        with pytest.raises(ClientError) as over_http:
+            sync.put(target, **fields)
+        async with AsyncClient(server.url) as client:
+            before = http_puts(server)
+            with pytest.raises(ClientError) as over_socket:
+                await client.put(target, **fields)
+            assert http_puts(server) == before  # it went on the socket
+        assert type(over_socket.value) is type(over_http.value)
+        assert over_socket.value.message == over_http.value.message
+        assert over_socket.value.status == over_http.value.status
+        assert over_http.value.status is not None
+        assert sync.info(queue).size == (1 if case == "full" else 0)
+
+
+async def test_a_value_too_large_for_a_message_goes_over_http(open_server: Server) -> None:
+    """A put over 64 KiB goes over HTTP (the socket's messages stay small)."""
+    async with AsyncClient(open_server.url) as client:
+        queue = await client.create_queue()
+        before = http_puts(open_server)
+        await client.put(queue, "x" * 70000)
+        assert http_puts(open_server) - before == 1
+        assert (await client.take(queue)).value == "x" * 70000
+        await client.delete_queue(queue)
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    passwords = "".join(f"{user}:$plain${user}-pw\n" for user in USERS)
+    folder = tmp_path_factory.mktemp("put-socket-auth")
+    with running(folder, AUTH_CONFIG, {"passwords": passwords}) as server:
+        yield server
+
+
+@pytest.mark.parametrize(
+    "auth", [None, ("admin", "wrong"), ("reader", "reader-pw")], ids=["none", "wrong", "reader"]
+)
+async def test_credentials_refused_as_over_http(guarded: Server, auth: Any) -> None:
+    """No credentials, wrong ones, or a user without `w`: the error HTTP gives, and
+    nothing stored."""
+    admin = ("admin", "admin-pw")
+    with Client(guarded.url, admin) as sync:
+        queue = sync.create_queue()
+        with Client(guarded.url, auth) as other, pytest.raises(ClientError) as over_http:
+            other.put(queue, "v")
+        async with AsyncClient(guarded.url, auth) as client:
+            for _ in range(2):  # (the second after the socket was refused, or with it open)
+                with pytest.raises(ClientError) as over_socket:
+                    await client.put(queue, "v")
+                assert type(over_socket.value) is type(over_http.value)
+                assert over_socket.value.message == over_http.value.message
+                assert over_socket.value.status == over_http.value.status
+        assert sync.info(queue).size == 0
+
+
+async def test_puts_with_credentials_use_the_socket(guarded: Server) -> None:
+    admin = ("admin", "admin-pw")
+    async with AsyncClient(guarded.url, admin) as client:
+        queue = await client.create_queue()
+        before = http_puts(guarded, admin)
+        await client.put(queue, "one")
+        await client.put(queue, "two")
+        assert http_puts(guarded, admin) == before
+        assert websockets(guarded, admin) == 1
+    assert drain(guarded, queue, admin) == ["one", "two"]
+
+
+async def test_a_new_socket_after_a_restart(start_server: StartServer, tmp_path: Path) -> None:
+    """The server stops (its close reaches the socket) and starts again on the same port:
+    the next put opens a new socket."""
+    server = start_server({"storage": {"type": "sqlite"}}, directory=tmp_path / "node")
+    async with AsyncClient(server.url) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "before")
+        server.stop()
+        await asyncio.sleep(0.2)  # the loop runs: the close frame reaches the socket
+        again = start_server(server.config, directory=tmp_path / "node")
+        assert again.url == server.url
+        await client.put(queue, "after")
+        assert http_puts(again) == 0  # on a socket: a new one
+        assert websockets(again) == 1
+    assert drain(again, queue) == ["before", "after"]
+
+
+async def test_a_socket_killed_under_a_put_raises_connection_failed(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """kill -9 between puts: the next put fails as an HTTP request to a dead server does,
+    and after a restart puts work again (over HTTP until the socket is tried again)."""
+    server = start_server({"storage": {"type": "sqlite"}}, directory=tmp_path / "node")
+    async with AsyncClient(server.url) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "kept")
+        server.proc.kill()
+        server.proc.wait()
+        await asyncio.sleep(0.2)
+        with pytest.raises(ConnectionFailed):
+            await client.put(queue, "lost")
+        again = start_server(server.config, directory=tmp_path / "node")
+        await client.put(queue, "after")
+        assert drain(again, queue) == ["kept", "after"]
