@@ -5,6 +5,7 @@ whenever the socket cannot be had; a new socket after the server went away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,25 @@ async def test_a_socket_killed_under_a_put_raises_connection_failed(
         again = start_server(server.config, directory=tmp_path / "node")
         await client.put(queue, "after")
         assert drain(again, queue) == ["kept", "after"]
+
+
+async def test_a_put_given_up_on_does_not_answer_the_next(open_server: Server) -> None:
+    """A put cancelled after it was sent is answered later; that answer goes to nobody,
+    and the next put gets its own (and its id)."""
+    async with AsyncClient(open_server.url) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "opens the socket")
+        task = asyncio.create_task(client.put(queue, "given up"))
+        await asyncio.sleep(0)  # sent, not answered
+        task.cancel()
+        # (Cancelled, as a rule; had its answer come within that one pass, it is done.)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        before = http_puts(open_server)
+        second = await client.put(queue, "next")
+        assert http_puts(open_server) == before  # on the socket
+        items = await client.take(queue, count=10)
+        by_value = {item.value: item.id for item in items}
+        assert by_value["next"] == second  # not the id of "given up"
+        assert "given up" in by_value  # (sent: the server stored it)
+        await client.delete_queue(queue)

@@ -48,7 +48,7 @@ class OpSocket:
         self.options = options
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
-        self._answer: asyncio.Future[Any] | None = None
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._busy = False
         self._retry_at = 0.0
         self._refused = False
@@ -68,24 +68,21 @@ class OpSocket:
             ws = await self._open(session)
             if ws is None:
                 return None
-            answer = self._answer = asyncio.get_running_loop().create_future()
+            # By identifier: the answer to a put given up on (timed out, cancelled) may
+            # still come, and goes to nobody.
+            answer = self._waiting[identifier] = asyncio.get_running_loop().create_future()
             try:
                 await ws.send_str(frame.decode())
                 reply = await asyncio.wait_for(answer, self.options.timeout)
-            except (ConnectionError, RuntimeError, aiohttp.ClientError) as exc:
-                raise self._lost(exc) from exc
-            except TimeoutError as exc:
-                # Its answer may still come: the connection cannot be trusted to match
-                # the next put's answer to it.
-                await self._drop()
-                raise self._lost(exc) from exc
+            except (ConnectionError, RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
+                raise ConnectionFailed(
+                    f"cannot reach {self.options.ws_url}: {exc or type(exc).__name__} "
+                    "(the put may or may not be stored)"
+                ) from exc
         finally:
-            self._answer = None
+            self._waiting.pop(identifier, None)
             self._busy = False
-        payload = reply.get("payload")
-        if not isinstance(payload, dict) or payload.get("id") != identifier:
-            await self._drop()
-            raise ConnectionFailed(f"{self.options.ws_url} answered a put with {reply!r}")
+        payload = reply["payload"]
         if reply.get("success") is True:
             return str(payload["item_id"])
         status = payload.get("status")
@@ -125,34 +122,29 @@ class OpSocket:
             async for message in ws:
                 if message.type != aiohttp.WSMsgType.TEXT:
                     continue
-                answer = self._answer
+                reply = None
+                with contextlib.suppress(ValueError):
+                    reply = orjson.loads(message.data)
+                payload = reply.get("payload") if isinstance(reply, dict) else None
+                number = payload.get("id") if isinstance(payload, dict) else None
+                answer = self._waiting.get(number) if isinstance(number, int) else None
                 if answer is not None and not answer.done():
-                    answer.set_result(orjson.loads(message.data))
-        except (aiohttp.ClientError, ValueError):
+                    answer.set_result(reply)
+        except aiohttp.ClientError:
             pass
         finally:
             if self._ws is ws:
                 self._ws = None
-            answer = self._answer
-            if answer is not None and not answer.done():
-                code = ws.close_code
-                answer.set_exception(ConnectionError(f"connection closed ({code})"))
+            for answer in self._waiting.values():
+                if not answer.done():
+                    answer.set_exception(ConnectionError(f"connection closed ({ws.close_code})"))
 
-    def _lost(self, exc: BaseException) -> ConnectionFailed:
-        return ConnectionFailed(
-            f"cannot reach {self.options.ws_url}: {exc or type(exc).__name__} "
-            "(the put may or may not be stored)"
-        )
-
-    async def _drop(self) -> None:
+    async def close(self) -> None:
+        """Close the connection (at `AsyncClient.aclose`)."""
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):
                 await ws.close()
-
-    async def close(self) -> None:
-        """Close the connection (at `AsyncClient.aclose`)."""
-        await self._drop()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
