@@ -14,10 +14,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from disqueue.client import AsyncClient, Client, ClientError, ConnectionFailed
+from disqueue.client import AsyncClient, Client, ClientError, ConnectionFailed, ServerError
 
 from .conftest import StartServer
-from .helpers import Server, running
+from .helpers import Server, running, wait_until
 
 USERS = {"admin": "rwm", "reader": "r"}
 AUTH_CONFIG = {
@@ -254,3 +254,35 @@ async def test_a_put_given_up_on_does_not_answer_the_next(open_server: Server) -
         assert by_value["next"] == second  # not the id of "given up"
         assert "given up" in by_value  # (sent: the server stored it)
         await client.delete_queue(queue)
+
+
+async def _when_there_is_room(call: Any) -> Any:
+    """`call()` once the server has closed its side of the readiness probe's connection."""
+    for _ in range(250):
+        with contextlib.suppress(ServerError):
+            return await call()
+        await asyncio.sleep(0.02)
+    raise AssertionError("the server kept refusing a first connection")
+
+
+async def test_at_the_connection_limit_put_many_goes_over_http(
+    start_server: StartServer,
+) -> None:
+    """With `max_connections` taken by the client's own HTTP connection, put_many's socket
+    is refused (503): its batches go over HTTP on that connection, and every item is
+    stored (put_many used to raise ConnectionFailed). A single put then works too (its
+    socket may take over the kept-alive connection, or it goes over HTTP)."""
+    server = start_server({"limits": {"max_connections": 1}})
+    async with AsyncClient(server.url) as client:
+        queue = await _when_there_is_room(client.create_queue)  # the one connection
+        ids = await client.put_many(queue, [f"v{n}" for n in range(1500)])
+        assert len(ids) == 1500
+        assert await client.put(queue, "single")
+    # (once the client's connections are closed there is room for another)
+
+    def size() -> int | None:
+        with Client(server.url) as sync, contextlib.suppress(ServerError):
+            return sync.info(queue).size
+        return None
+
+    assert wait_until(size, 5.0, what="a connection for info") == 1501

@@ -16,7 +16,7 @@ from disqueue.client.consumer import AsyncConsumer
 from disqueue.client.models import Item, QueueInfo, Settled
 from disqueue.client.opsocket import OpSocket
 from disqueue.client.options import Options
-from disqueue.client.pipeline import put_batches
+from disqueue.client.pipeline import NoSocket, put_batches
 from disqueue.client.sync import JSON_HEADERS, connection_failed
 
 T = TypeVar("T")
@@ -213,7 +213,15 @@ class AsyncClient:
             return []
         if second is None:
             return await self.send(calls.put_many(queue, first))
-        return await put_batches(self.options, queue, itertools.chain((first, second), batches))
+        every = itertools.chain((first, second), batches)
+        try:
+            return await put_batches(self.options, queue, every)
+        except NoSocket:  # (nothing was sent: `every` is whole)
+            return [
+                item_id
+                for batch in every
+                for item_id in await self.send(calls.put_many(queue, batch))
+            ]
 
     @overload
     async def take(

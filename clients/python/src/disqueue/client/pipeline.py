@@ -7,7 +7,9 @@ while the last one commits, stores its puts in the order they were sent, and ans
 each once it is stored (docs/API.md "WebSocket put"). So up to `WINDOW` batches are
 sent ahead of their answers, and batches sent together may share one commit.
 
-A batch that fails stops the sending; put_many raises its error once every batch sent
+If the socket cannot be opened, the batches go over HTTP one after another (the server
+answers there what it has to say: wrong credentials, too many connections). A batch
+that fails stops the sending; put_many raises its error once every batch sent
 is answered. The batches before it are stored, it is not (a batch is stored whole or
 not at all), and of the at most `WINDOW - 1` sent after it each may be stored.
 """
@@ -22,7 +24,6 @@ import orjson
 from disqueue.client import calls
 from disqueue.client.calls import NewItem
 from disqueue.client.errors import (
-    HANDSHAKE_REASONS,
     ClientError,
     ConnectionFailed,
     TooLarge,
@@ -34,28 +35,32 @@ from disqueue.client.options import Options
 WINDOW = 4
 
 
+class NoSocket(Exception):
+    """The WebSocket could not be opened (nothing was sent): put the batches over HTTP,
+    which answers what the server has to say (wrong credentials, too many connections),
+    or fails as HTTP does."""
+
+
 async def put_batches(options: Options, queue: str, batches: Iterable[list[NewItem]]) -> list[str]:
-    """Put `batches` in order on a WebSocket of their own; the ids of their items."""
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.ws_connect(
+    """Put `batches` in order on a WebSocket of their own; the ids of their items.
+    Raises `NoSocket` if the socket cannot be opened."""
+    async with aiohttp.ClientSession() as session:
+        try:
+            ws = await session.ws_connect(
                 options.ws_url,
                 headers=options.auth_headers,
                 ssl=options.ssl_context or True,
                 max_msg_size=0,
-            ) as ws,
-        ):
-            return await _put(ws, queue, batches, options.timeout)
-    except aiohttp.WSServerHandshakeError as exc:
-        reason = HANDSHAKE_REASONS.get(exc.status)
-        if reason is None:
-            raise ConnectionFailed(f"cannot reach {options.ws_url}: {exc}", exc.status) from exc
-        raise error_for(exc.status, reason) from exc
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        raise ConnectionFailed(
-            f"cannot reach {options.ws_url}: {exc or type(exc).__name__}"
-        ) from exc
+            )
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise NoSocket from exc
+        try:
+            async with ws:
+                return await _put(ws, queue, batches, options.timeout)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise ConnectionFailed(
+                f"cannot reach {options.ws_url}: {exc or type(exc).__name__}"
+            ) from exc
 
 
 async def _put(
@@ -92,7 +97,9 @@ async def _put(
         if answer.get("success"):
             stored[number] = calls.stored_ids(payload)
         elif failure is None:
-            failure = error_for(None, str(answer.get("message") or "error"))
+            status = payload.get("status")  # that of the same failure over HTTP
+            reason = str(answer.get("message") or "error")
+            failure = error_for(status if isinstance(status, int) else None, reason)
     if failure is not None:
         raise failure
     return [item_id for number in range(sent) for item_id in stored[number]]
