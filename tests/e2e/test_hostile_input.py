@@ -41,7 +41,7 @@ async def test_nul_in_websocket_messages(open_server: Server, api: Api, queue: s
         reply = await recv_json(ws)
         assert (reply["message"], reply["payload"]) == (
             "parameter 'value' must not contain NUL characters",
-            {"id": "p"},
+            {"id": "p", "status": 400},
         )
     assert api.info(queue)["size"] == 0
 
