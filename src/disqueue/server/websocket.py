@@ -427,9 +427,11 @@ class WebSocketConsumer:
             leases.pop((name, params.get("id") or ""), None)  # whatever lease it had
             return
         for text in params.raw("receipts") if params.has("receipts") else [params.get("receipt")]:
-            ref = contract.parse_receipt(text) if isinstance(text, str) else None
-            if ref is not None and leases.get((name, ref.item_id)) == text:
-                del leases[(name, ref.item_id)]
+            # (the receipt held is compared as text: one that is no receipt names none)
+            if isinstance(text, str):
+                lease = (name, contract.receipt_item(text))
+                if leases.get(lease) == text:
+                    del leases[lease]
 
     async def close(self) -> None:
         """The connection is gone: cancel its wants, release its leases, give back
