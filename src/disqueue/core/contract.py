@@ -106,6 +106,19 @@ def parse_receipt(text: str) -> LeaseRef | None:
     return _lease_ref(LeaseRef, (item_id, token))
 
 
+def parse_receipts(texts: list[str]) -> list[LeaseRef | None]:
+    """`parse_receipt` of each of `texts` (a batch ack's: in one loop, without a call
+    each)."""
+    refs: list[LeaseRef | None] = []
+    for text in texts:
+        item_id, sep, token = text.rpartition(_RECEIPT_SEP)
+        if not sep or not item_id or not token or "\x00" in text:
+            refs.append(None)
+        else:
+            refs.append(_lease_ref(LeaseRef, (item_id, token)))
+    return refs
+
+
 def receipt_item(text: str) -> str:
     """The item id in a receipt (as `parse_receipt` reads it; "" if it names none)."""
     return text.rpartition(_RECEIPT_SEP)[0]

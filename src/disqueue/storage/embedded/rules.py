@@ -627,11 +627,14 @@ class RuleStorage:
                     lease.ending = False
                 self._rearm(queue, claimed)
                 raise
+            in_flight, origins, priorities = queue.leases, queue.origins, queue.index.priorities
+            ordered = queue.settings.ordered  # (only its groups are held)
             for item_id, lease in claimed:
-                del queue.leases[item_id]
-                queue.unhold(lease.match)
-                queue.origins.pop(lease.pos, None)
-                queue.index.priorities.pop(lease.pos, None)
+                del in_flight[item_id]
+                if ordered:
+                    queue.unhold(lease.match)
+                origins.pop(lease.pos, None)
+                priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
             self._freed(queue)
         return [lease is not None for lease in leases]
