@@ -504,17 +504,18 @@ class QueueService:
         *,
         lease: float | None = None,
         count: int = 1,
+        grouped: bool = False,
     ) -> Want | None:
         """Register a want for `count` items; it is served now from storage as far as
         storage has items, and later by puts. Returns the want while it waits, None
-        once it is fully served.
+        once it is fully served. (`grouped`: see `Want`.)
 
         The want is registered before storage is asked, so a put that lands
         meanwhile either finds the want or is found by the take.
         """
         name = self.names.parse(name)
         lease = await self._lease_for(name, lease)
-        want = Want(consumer, identifier, name, key, lease=lease, count=count)
+        want = Want(consumer, identifier, name, key, lease=lease, count=count, grouped=grouped)
         registry = self._registry(want)
         registry.add(want)
         try:

@@ -8,7 +8,8 @@ released the leases of the old connection, so those items are dropped from the
 buffer here and come again. Acks of items from an old connection are not sent: their
 lease is gone, and the item will be delivered again (at-least-once).
 
-The acks of the loop moving on are sent in batches (`{"op": "ack", "receipts": [...]}`,
+Wants ask for several items a frame (`"frames": "batch"`, API.md Part 3). The acks of
+the loop moving on are sent in batches (`{"op": "ack", "receipts": [...]}`,
 API.md Part 3): gathered while the loop body runs without waiting, and sent as soon as
 it waits (the event loop runs), before the next want, or when ACK_BATCH are gathered.
 A receipt the server reports `missing` is logged, as a failed single ack was.
@@ -283,7 +284,8 @@ class AsyncConsumer:
         identifier = f"{self._prefix}-w{next(self._sequence)}"
         self._wants[identifier] = room
         self._requested += room
-        want: dict[str, Any] = {"identifier": identifier, "queue": self.queue}
+        # (several items a frame: the server's work and this reader's, per item, is less)
+        want: dict[str, Any] = {"identifier": identifier, "queue": self.queue, "frames": "batch"}
         if self.key is not None:
             want["key"] = self.key
         if self.lease is not None:
@@ -365,6 +367,9 @@ class AsyncConsumer:
         if data.get("success"):
             if isinstance(payload, dict) and "item" in payload:
                 self._delivered(identifier, payload["item"])
+            elif isinstance(payload, dict) and "items" in payload:  # `"frames": "batch"`
+                for wire in payload["items"]:
+                    self._delivered(identifier, wire)
             elif (future := self._ops.pop(str(identifier), None)) is not None:
                 future.set_result(payload)
             else:
