@@ -146,6 +146,13 @@ export class Connection {
       this.events.delivery(id ?? '', (payload as {item: QueueItem}).item);
       return;
     }
+    if (frame.success === true && Array.isArray((payload as {items?: unknown}).items)) {
+      // several items of a want that asked for `frames: 'batch'`, in their order
+      for (const item of (payload as {items: QueueItem[]}).items) {
+        this.events.delivery(id ?? '', item);
+      }
+      return;
+    }
     const waiting = id === undefined ? undefined : this.pending.get(id);
     const message = typeof frame.message === 'string' ? frame.message : 'unknown error';
     if (waiting !== undefined && id !== undefined) {

@@ -198,7 +198,8 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
     if (this.done || deficit < lowWater || !this.connection.isOpen) {
       return;
     }
-    const want: Record<string, unknown> = {identifier: randomUUID(), queue: this.queue};
+    // (several items a frame: the server's work and this reader's, per item, is less)
+    const want: Record<string, unknown> = {identifier: randomUUID(), queue: this.queue, frames: 'batch'};
     if (this.options.key != null) want.key = this.options.key;
     if (this.options.lease !== undefined) want.lease = this.options.lease;
     if (deficit > 1) want.count = deficit;

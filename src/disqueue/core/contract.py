@@ -103,7 +103,30 @@ def parse_receipt(text: str) -> LeaseRef | None:
     # No receipt holds a NUL (and PostgreSQL cannot even compare text that does).
     if not sep or not item_id or not token or "\x00" in text:
         return None
-    return LeaseRef(item_id, token)
+    return _lease_ref(LeaseRef, (item_id, token))
+
+
+def parse_receipts(texts: list[str]) -> list[LeaseRef | None]:
+    """`parse_receipt` of each of `texts` (a batch ack's: in one loop, without a call
+    each)."""
+    refs: list[LeaseRef | None] = []
+    for text in texts:
+        item_id, sep, token = text.rpartition(_RECEIPT_SEP)
+        if not sep or not item_id or not token or "\x00" in text:
+            refs.append(None)
+        else:
+            refs.append(_lease_ref(LeaseRef, (item_id, token)))
+    return refs
+
+
+def receipt_item(text: str) -> str:
+    """The item id in a receipt (as `parse_receipt` reads it; "" if it names none)."""
+    return text.rpartition(_RECEIPT_SEP)[0]
+
+
+# A named tuple's own constructor is a Python function (a frame per call): a receipt of
+# every ack is parsed, so this makes one from C.
+_lease_ref = tuple.__new__
 
 
 def names_lease(ref: LeaseRef, live_token: str | None) -> bool:

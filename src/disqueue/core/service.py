@@ -504,17 +504,18 @@ class QueueService:
         *,
         lease: float | None = None,
         count: int = 1,
+        grouped: bool = False,
     ) -> Want | None:
         """Register a want for `count` items; it is served now from storage as far as
         storage has items, and later by puts. Returns the want while it waits, None
-        once it is fully served.
+        once it is fully served. (`grouped`: see `Want`.)
 
         The want is registered before storage is asked, so a put that lands
         meanwhile either finds the want or is found by the take.
         """
         name = self.names.parse(name)
         lease = await self._lease_for(name, lease)
-        want = Want(consumer, identifier, name, key, lease=lease, count=count)
+        want = Want(consumer, identifier, name, key, lease=lease, count=count, grouped=grouped)
         registry = self._registry(want)
         registry.add(want)
         try:
@@ -547,11 +548,7 @@ class QueueService:
                 raise
             finally:
                 want.busy = False
-            refused = [
-                (item, None)
-                for item in items
-                if not (registry.pending(want) and self._deliver(want, item, None))
-            ]
+            refused = self._deliver_all(want, items)
             if refused:
                 await self.give_back_many(want.queue, refused)
             if len(items) < asked and self._wakes.get(want.queue, 0) == wakes:
@@ -569,6 +566,22 @@ class QueueService:
         if want.remaining > 0:
             registry.add(want)
         return True
+
+    def _deliver_all(self, want: Want, items: list[Item]) -> list[tuple[Item, None]]:
+        """`_deliver` of each of `items` in turn, while the want is pending; those it
+        did not take. (The want goes to the back of the line once, not once an item:
+        nothing else runs in between, so the line ends the same.)"""
+        registry = self._registry(want)
+        if not items or not registry.remove(want):
+            return [(item, None) for item in items]
+        deliver = want.consumer.deliver
+        for index, item in enumerate(items):
+            if want.remaining <= 0 or not deliver(want, item, None):
+                return [(item, None) for item in items[index:]]
+            want.remaining -= 1
+        if want.remaining > 0:
+            registry.add(want)
+        return []
 
     def _wake(self, name: str) -> None:
         """Items became ready in `name`: serve its waiting wants from storage."""

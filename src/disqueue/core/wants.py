@@ -44,7 +44,8 @@ class Want:
     """One outstanding request for `remaining` more items."""
 
     __slots__ = (
-        "busy", "consumer", "identifier", "key", "lease", "match", "queue", "remaining", "seq",
+        "busy", "consumer", "grouped", "identifier", "key", "lease", "match", "queue",
+        "remaining", "seq",
     )  # fmt: skip
 
     def __init__(
@@ -56,6 +57,7 @@ class Want:
         *,
         lease: float | None = None,
         count: int = 1,
+        grouped: bool = False,
     ) -> None:
         self.consumer = consumer
         self.identifier = identifier
@@ -64,6 +66,9 @@ class Want:
         self.match = match_key(key)
         self.lease = lease
         self.remaining = count
+        # Its consumer may send several of its items in one message (a WebSocket want's
+        # `"frames": "batch"`).
+        self.grouped = grouped
         self.seq = next(_arrival)
         # True while storage is asked for this want's items: a put must not be handed to
         # it then, or an item taken from storage for it would have to be stored again.

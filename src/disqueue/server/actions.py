@@ -119,7 +119,7 @@ class _Leases:
             if (
                 not isinstance(raw, list)
                 or not 0 < len(raw) <= MAX_BATCH
-                or not all(isinstance(r, str) for r in raw)
+                or not all([isinstance(r, str) for r in raw])  # (a list: no generator)
             ):
                 raise BadRequest("invalid parameter 'receipts'")
             self.texts: list[str] = raw
@@ -131,9 +131,11 @@ class _Leases:
             return
         else:
             raise MissingParameter("id")
-        parsed = [contract.parse_receipt(text) for text in self.texts]
-        self._valid = [i for i, ref in enumerate(parsed) if ref is not None]
+        parsed = contract.parse_receipts(self.texts)
         self.refs = [ref for ref in parsed if ref is not None]
+        self._valid = None if len(self.refs) == len(parsed) else [
+            i for i, ref in enumerate(parsed) if ref is not None
+        ]  # fmt: skip
 
     def answer(self, found: list[bool], single: Any) -> Any:
         """The payload: `single` for one lease found (404 `no such lease` if it was
@@ -142,9 +144,10 @@ class _Leases:
             if not (found and found[0]):
                 raise NoSuchLease()
             return single
-        hits = set()
-        if self.texts:
-            hits = {self._valid[i] for i, hit in enumerate(found) if hit}
+        if self._valid is None and all(found):  # the usual batch: every lease ended
+            return {"done": len(found), "missing": []}
+        valid = self._valid or range(len(found))
+        hits = {valid[i] for i, hit in enumerate(found) if hit}
         missing = [text for i, text in enumerate(self.texts) if i not in hits]
         return {"done": len(hits), "missing": missing}
 

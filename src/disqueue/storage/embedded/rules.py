@@ -33,6 +33,7 @@ from disqueue.storage.embedded.persistence import (
     LoadedQueue,
     Persistence,
     Row,
+    Stored,
 )
 from disqueue.storage.embedded.state import (
     Clock,
@@ -40,6 +41,7 @@ from disqueue.storage.embedded.state import (
     DelayEnd,
     Lease,
     LeaseEnd,
+    LeasesEnd,
     QueueState,
     Timers,
     TtlEnd,
@@ -460,7 +462,9 @@ class RuleStorage:
         except StorageFailure:
             self._unreserve(queue, chosen, leased)  # nothing changed in storage
             raise
-        items = []
+        items: list[Item] = []
+        if until is not None:
+            items = self._leased(queue, chosen, stored, until, token)
         for (pos, item_match), found in zip(chosen, stored, strict=True):
             if found is None:
                 log.error("queue %s: item at %d vanished from storage", name, pos)
@@ -475,15 +479,33 @@ class RuleStorage:
                 items.append(Item(found.value, found.key, found.id, dead_letter_from=origin,
                                   headers=decode_headers(found.headers),
                                   priority=priority))  # fmt: skip
-            else:
-                queue.leases[found.id] = Lease(pos, item_match, found.attempts, until, token)
-                self._timers.at(LeaseEnd(queue, found.id, pos, until))
-                receipt = contract.receipt(found.id, token)
-                origin = queue.origins.get(pos)
-                items.append(Item(found.value, found.key, found.id, found.attempts, until, receipt,
-                                  origin, decode_headers(found.headers),
-                                  queue.index.priorities.get(pos, 0)))  # fmt: skip
         self._count(queue, Totals(taken=len(items)))
+        return items
+
+    def _leased(
+        self,
+        queue: QueueState,
+        chosen: list[tuple[int, str | None]],
+        stored: list[Stored | None],
+        until: float,
+        token: str,
+    ) -> list[Item]:
+        """The items of a leased take, in flight from now on under one deadline (an
+        item storage did not have is left out: `take_many` says so)."""
+        leases, origins, priorities = queue.leases, queue.origins, queue.index.priorities
+        items, item_ids, positions = [], [], []
+        for (pos, item_match), found in zip(chosen, stored, strict=True):
+            if found is None:
+                continue
+            item_id, key, value, attempts, headers = found
+            leases[item_id] = Lease(pos, item_match, attempts, until, token)
+            item_ids.append(item_id)
+            positions.append(pos)
+            receipt = contract.receipt(item_id, token)
+            items.append(Item(value, key, item_id, attempts, until, receipt, origins.get(pos),
+                              decode_headers(headers), priorities.get(pos, 0)))  # fmt: skip
+        if item_ids:
+            self._timers.at(LeasesEnd(queue, item_ids, positions, until))
         return items
 
     @staticmethod
@@ -605,11 +627,14 @@ class RuleStorage:
                     lease.ending = False
                 self._rearm(queue, claimed)
                 raise
+            in_flight, origins, priorities = queue.leases, queue.origins, queue.index.priorities
+            ordered = queue.settings.ordered  # (only its groups are held)
             for item_id, lease in claimed:
-                del queue.leases[item_id]
-                queue.unhold(lease.match)
-                queue.origins.pop(lease.pos, None)
-                queue.index.priorities.pop(lease.pos, None)
+                del in_flight[item_id]
+                if ordered:
+                    queue.unhold(lease.match)
+                origins.pop(lease.pos, None)
+                priorities.pop(lease.pos, None)
             self._count(queue, ACKED_ONE if len(claimed) == 1 else Totals(acked=len(claimed)))
             self._freed(queue)
         return [lease is not None for lease in leases]

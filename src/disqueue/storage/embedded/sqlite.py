@@ -53,6 +53,9 @@ from disqueue.storage.embedded.state import Clock
 from disqueue.storage.folders import create_folders, sync_folder
 
 log = logging.getLogger("disqueue.storage")
+# A row of five values as a `Stored`, from C: its own constructor is a Python function,
+# a frame for every item a take hands out.
+_stored = tuple.__new__
 
 Sync = Literal["full", "normal"]
 
@@ -143,11 +146,11 @@ class SQLitePersistence:
 
     async def take(self, positions: list[int]) -> list[Stored | None]:
         rows = await self._writer.submit(TAKE, positions)
-        return [None if row is None else Stored(*row) for row in rows]
+        return [None if row is None else _stored(Stored, row) for row in rows]
 
     async def lease(self, positions: list[int], until: float, token: str) -> list[Stored | None]:
         rows = await self._writer.submit(LEASE, (positions, until, token))
-        return [None if row is None else Stored(*row) for row in rows]
+        return [None if row is None else _stored(Stored, row) for row in rows]
 
     async def peek(self, pos: int) -> Stored | None:
         row = await self._writer.submit(PEEK, pos)

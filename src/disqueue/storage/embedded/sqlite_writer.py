@@ -182,8 +182,8 @@ def _returning(
     found: dict[int, Taken] = {}
     for chunk in _chunks(positions):
         marks = ",".join("?" * len(chunk))
-        for pos, *row in connection.execute(sql.format(marks=marks), [*before, *chunk]):
-            found[pos] = tuple(row)
+        rows = connection.execute(sql.format(marks=marks), [*before, *chunk])
+        found.update({row[0]: row[1:] for row in rows})  # (no list per row, as `pos, *row`)
     return found
 
 

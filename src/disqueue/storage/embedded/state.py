@@ -164,6 +164,18 @@ class TtlEnd(NamedTuple):
 Deadline = LeaseEnd | DelayEnd | TtlEnd
 
 
+class LeasesEnd(NamedTuple):
+    """The leases of one take, of `item_ids` at `positions`, run out at `when`: one
+    entry of the heap for them all, each a `LeaseEnd` once due. (A lease ended before
+    leaves its entry in the heap until then: one per item, at a worker's rate over a
+    lease of 30 s, were a million live objects for the garbage collector to walk.)"""
+
+    queue: QueueState
+    item_ids: list[str]
+    positions: list[int]
+    when: float
+
+
 def in_due_order(events: list[Deadline]) -> list[Deadline]:
     """Deadlines due together, in the order the contract handles them."""
     return sorted(events, key=lambda e: contract.due_order(e.kind, e.when, e.pos))
@@ -178,12 +190,12 @@ class Timers:
     def __init__(self, fire: Callable[[list[Deadline]], None], clock: Clock) -> None:
         self._fire = fire
         self._clock = clock
-        self._heap: list[tuple[float, int, Deadline]] = []
+        self._heap: list[tuple[float, int, Deadline | LeasesEnd]] = []
         self._seq = itertools.count()
         self._handle: asyncio.TimerHandle | None = None
         self._armed_for = float("inf")
 
-    def at(self, event: Deadline) -> None:
+    def at(self, event: Deadline | LeasesEnd) -> None:
         """Call `fire` with `event` at its time (or soon after)."""
         heapq.heappush(self._heap, (event.when, next(self._seq), event))
         if event.when < self._armed_for:
@@ -204,9 +216,18 @@ class Timers:
     def due(self) -> list[Deadline]:
         """Take every event due now off the heap, in the contract's order."""
         now = self._clock()
-        due = []
+        due: list[Deadline] = []
         while self._heap and self._heap[0][0] <= now:
-            due.append(heapq.heappop(self._heap)[2])
+            event = heapq.heappop(self._heap)[2]
+            if not isinstance(event, LeasesEnd):
+                due.append(event)
+                continue
+            queue, when, leases = event.queue, event.when, event.queue.leases
+            due += [
+                LeaseEnd(queue, item_id, pos, when)
+                for item_id, pos in zip(event.item_ids, event.positions, strict=True)
+                if item_id in leases  # (else acked or released since: nothing to end)
+            ]
         return in_due_order(due)
 
     def _run(self) -> None:
