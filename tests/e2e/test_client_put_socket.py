@@ -32,8 +32,9 @@ AUTH_CONFIG = {
 }
 
 
-def http_puts(server: Server, auth: tuple[str, str] | None = None) -> int:
-    """How many `POST /put` the server has answered (any status), from `/metrics`."""
+def http_puts(server: Server, auth: tuple[str, str] | None = None, route: str = "/put") -> int:
+    """How many `POST /put` (requests to `route`) the server has answered (any status),
+    from `/metrics`; a `/take/ws` counts once its socket closed."""
     response = requests.get(f"{server.url}/metrics", auth=auth, timeout=10)
     assert response.status_code == 200, response.text
     return sum(
@@ -41,7 +42,7 @@ def http_puts(server: Server, auth: tuple[str, str] | None = None) -> int:
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
         if sample.name == "disqueue_http_request_duration_seconds_count"
-        and sample.labels.get("route") == "/put"
+        and sample.labels.get("route") == route
     )
 
 
@@ -286,3 +287,32 @@ async def test_at_the_connection_limit_put_many_goes_over_http(
         return None
 
     assert wait_until(size, 5.0, what="a connection for info") == 1501
+
+
+async def test_a_message_over_the_servers_body_limit_gets_the_answer_of_http(
+    start_server: StartServer,
+) -> None:
+    """A server whose `max_body_bytes` is below `MAX_FRAME` closes the socket (1009) at a
+    message over it, unread: the put goes over HTTP and raises HTTP's 413, not
+    `ConnectionFailed`; such puts then go over HTTP, and the socket stays for the others."""
+    server = start_server({"limits": {"max_body_bytes": 10000}})
+    with Client(server.url) as sync:
+        queue = sync.create_queue()
+        with pytest.raises(ClientError) as over_http:
+            sync.put(queue, "x" * 20000)
+    async with AsyncClient(server.url) as client:
+        await client.put(queue, "small")
+        for _ in range(2):
+            with pytest.raises(ClientError) as over_socket:
+                await client.put(queue, "x" * 20000)
+            assert type(over_socket.value) is type(over_http.value)
+            assert over_socket.value.message == over_http.value.message
+            assert over_socket.value.status == over_http.value.status == 413
+        before = http_puts(server)
+        await client.put(queue, "small again")
+        assert http_puts(server) == before  # on the socket
+        assert websockets(server) == 1
+        # The second large put did not open (and lose) a socket of its own.
+        wait_until(lambda: http_puts(server, route="/take/ws") == 1, what="the closed one")
+        assert http_puts(server, route="/take/ws") == 1
+    assert drain(server, queue) == ["small", "small again"]

@@ -16,6 +16,9 @@ puts go as messages on one connection of its own, opened at its first put.
   connections, a proxy that passes no WebSocket; the server unreachable) the put goes over
   HTTP, which answers what it answers, and the socket is tried again after `RETRY`
   seconds (never again after a 401 or 403: the credentials do not change).
+- **Messages the server reads no further than** (over its `max_body_bytes`: it closes
+  with 1009, the put unread) go over HTTP, which answers 413, and so do the puts of
+  that size after them.
 - **A lost connection** while a put is on its way raises `ConnectionFailed`, as a lost
   HTTP request does: the put may or may not be stored. The next put opens a new one.
 """
@@ -40,6 +43,10 @@ RETRY = 5.0
 MAX_FRAME = 64 * 1024
 
 
+class _Unread(ConnectionError):
+    """The socket closed with 1009: the server did not read the put waiting on it."""
+
+
 class OpSocket:
     """The WebSocket of one `AsyncClient` for its puts; `put` returns None when the put
     is to go over HTTP instead (nothing was sent)."""
@@ -52,6 +59,7 @@ class OpSocket:
         self._busy = False
         self._retry_at = 0.0
         self._refused = False
+        self._max_frame = MAX_FRAME  # lowered by a 1009 close
         self._sequence = itertools.count(1)
 
     async def put(self, session: aiohttp.ClientSession, fields: dict[str, Any]) -> str | None:
@@ -61,7 +69,7 @@ class OpSocket:
             return None
         identifier = next(self._sequence)
         frame = orjson.dumps({"op": "put", "identifier": identifier, **fields})
-        if len(frame) > MAX_FRAME:
+        if len(frame) > self._max_frame:
             return None
         self._busy = True
         try:
@@ -74,6 +82,9 @@ class OpSocket:
             try:
                 await ws.send_str(frame.decode())
                 reply = await asyncio.wait_for(answer, self.options.timeout)
+            except _Unread:  # (the last message sent, or after the one too large)
+                self._max_frame = min(self._max_frame, len(frame) - 1)
+                return None
             except (ConnectionError, RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
                 raise ConnectionFailed(
                     f"cannot reach {self.options.ws_url}: {exc or type(exc).__name__} "
@@ -135,9 +146,12 @@ class OpSocket:
         finally:
             if self._ws is ws:
                 self._ws = None
+            # 1009: the server read no further than a message over its limit.
+            too_big = ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
             for answer in self._waiting.values():
                 if not answer.done():
-                    answer.set_exception(ConnectionError(f"connection closed ({ws.close_code})"))
+                    kind = _Unread if too_big else ConnectionError
+                    answer.set_exception(kind(f"connection closed ({ws.close_code})"))
 
     async def close(self) -> None:
         """Close the connection (at `AsyncClient.aclose`)."""
