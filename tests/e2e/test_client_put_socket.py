@@ -316,3 +316,28 @@ async def test_a_message_over_the_servers_body_limit_gets_the_answer_of_http(
         wait_until(lambda: http_puts(server, route="/take/ws") == 1, what="the closed one")
         assert http_puts(server, route="/take/ws") == 1
     assert drain(server, queue) == ["small", "small again"]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"delay": float("nan")}, {"delay": float("inf")}, {"ttl": float("-inf")}, {"ttl": 10**20}],
+    ids=["nan", "inf", "-inf", "huge"],
+)
+async def test_numbers_json_cannot_carry_are_refused_as_over_http(
+    start_server: StartServer, fields: dict[str, Any]
+) -> None:
+    """NaN and infinities (JSON has none: orjson writes null, which would put the item
+    without its delay) and integers over 64 bits raise HTTP's BadRequest."""
+    server = start_server()
+    async with AsyncClient(server.url) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "opens the socket")
+        with Client(server.url) as sync, pytest.raises(ClientError) as over_http:
+            sync.put(queue, "v", **fields)
+        with pytest.raises(ClientError) as over_socket:
+            await client.put(queue, "v", **fields)
+        assert type(over_socket.value) is type(over_http.value)
+        assert over_socket.value.message == over_http.value.message
+        assert over_socket.value.status == over_http.value.status == 400
+        assert (await client.info(queue)).size == 1
+        await client.delete_queue(queue)

@@ -18,7 +18,9 @@ puts go as messages on one connection of its own, opened at its first put.
   seconds (never again after a 401 or 403: the credentials do not change).
 - **Messages the server reads no further than** (over its `max_body_bytes`: it closes
   with 1009, the put unread) go over HTTP, which answers 413, and so do the puts of
-  that size after them.
+  that size after them. So do puts with numbers JSON has no text for (NaN, infinities:
+  orjson would write null) or that orjson cannot write (integers over 64 bits): HTTP
+  refuses them as invalid parameters.
 - **A lost connection** while a put is on its way raises `ConnectionFailed`, as a lost
   HTTP request does: the put may or may not be stored. The next put opens a new one.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from typing import Any
 
@@ -67,8 +70,13 @@ class OpSocket:
         or None if it must go over HTTP."""
         if self._busy or self._refused or time.monotonic() < self._retry_at:
             return None
+        if any(isinstance(given, float) and not math.isfinite(given) for given in fields.values()):
+            return None  # JSON has no NaN or infinity: orjson would write null
         identifier = next(self._sequence)
-        frame = orjson.dumps({"op": "put", "identifier": identifier, **fields})
+        try:
+            frame = orjson.dumps({"op": "put", "identifier": identifier, **fields})
+        except orjson.JSONEncodeError:  # an integer over 64 bits: HTTP says what is wrong
+            return None
         if len(frame) > self._max_frame:
             return None
         self._busy = True
