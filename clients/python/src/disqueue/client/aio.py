@@ -99,6 +99,7 @@ class AsyncClient:
                 status, content = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise connection_failed(exc, self.options) from exc
+        self._ops.heard(status)
         return calls.read_answer(call, status, content)
 
     # -- queues ---------------------------------------------------------------

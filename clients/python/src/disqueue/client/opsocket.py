@@ -15,7 +15,10 @@ puts go as messages on one connection of its own, opened at its first put.
 - **When the socket is not to be had** (the upgrade refused: wrong credentials, too many
   connections, a proxy that passes no WebSocket; the server unreachable) the put goes over
   HTTP, which answers what it answers, and the socket is tried again after `RETRY`
-  seconds (never again after a 401 or 403: the credentials do not change).
+  seconds (never again after a 401 or 403: the credentials do not change). With
+  credentials it is first opened once an HTTP answer of this client showed them good: a
+  refused upgrade is a failed login of its own, and the put then goes over HTTP for
+  another, so wrong credentials would reach the server's `max_failed_logins` twice as fast.
 - **Messages the server reads no further than** (over its `max_body_bytes`: it closes
   with 1009, the put unread) go over HTTP, which answers 413, and so do the puts of
   that size after them. So do puts with numbers JSON has no text for (NaN, infinities:
@@ -62,13 +65,14 @@ class OpSocket:
         self._busy = False
         self._retry_at = 0.0
         self._refused = False
+        self._trusted = options.auth is None  # (`heard`)
         self._max_frame = MAX_FRAME  # lowered by a 1009 close
         self._sequence = itertools.count(1)
 
     async def put(self, session: aiohttp.ClientSession, fields: dict[str, Any]) -> str | None:
         """Put the item of `fields` (the op's fields but `op` and `identifier`); its id,
         or None if it must go over HTTP."""
-        if self._busy or self._refused or time.monotonic() < self._retry_at:
+        if self._busy or self._refused or not self._trusted or time.monotonic() < self._retry_at:
             return None
         if any(isinstance(given, float) and not math.isfinite(given) for given in fields.values()):
             return None  # JSON has no NaN or infinity: orjson would write null
@@ -160,6 +164,12 @@ class OpSocket:
                 if not answer.done():
                     kind = _Unread if too_big else ConnectionError
                     answer.set_exception(kind(f"connection closed ({ws.close_code})"))
+
+    def heard(self, status: int) -> None:
+        """An HTTP answer of `status` to this client: any but 401, 403 or 429 (which may
+        be `too many failed logins`) shows its credentials good."""
+        if status not in (401, 403, 429):
+            self._trusted = True
 
     async def close(self) -> None:
         """Close the connection (at `AsyncClient.aclose`)."""
