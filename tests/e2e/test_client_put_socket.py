@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from disqueue.client import AsyncClient, Client, ClientError, ConnectionFailed, ServerError
+from tests import pg
 
 from .conftest import StartServer
 from .helpers import Server, running, wait_until
@@ -359,3 +362,55 @@ async def test_numbers_json_cannot_carry_are_refused_as_over_http(
         assert over_socket.value.status == over_http.value.status == 400
         assert (await client.info(queue)).size == 1
         await client.delete_queue(queue)
+
+
+async def _lock_waiters(connection: asyncpg.Connection) -> int:
+    count = await connection.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND pid <> pg_backend_pid() AND datname = current_database()"
+    )
+    return int(count)
+
+
+async def test_a_put_in_progress_at_shutdown_is_answered_as_over_http(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """SIGTERM while a put waits for its commit (here behind a lock on PostgreSQL): the
+    server finishes it and answers, over the socket as over HTTP (requests in flight are
+    finished), instead of closing (1001) first and leaving a stored put `ConnectionFailed`."""
+    with pg.fresh_schema() as schema:
+        server = start_server({"storage": pg.storage(schema)})
+        blocker = await asyncpg.connect(pg.DSN)
+        try:
+            async with AsyncClient(server.url) as client:
+                queue = await client.create_queue()
+                await client.put(queue, "opens the socket")
+                hold = blocker.transaction()
+                await hold.start()
+                await blocker.execute(f'LOCK TABLE "{schema}".items IN EXCLUSIVE MODE')
+                over_socket = asyncio.create_task(client.put(queue, "on the socket"))
+                with Client(server.url) as sync:
+                    over_http = asyncio.create_task(asyncio.to_thread(sync.put, queue, "http"))
+                    for _ in range(1000):  # (puts share statements: one may wait for it)
+                        if await _lock_waiters(blocker) >= 1:
+                            break
+                        await asyncio.sleep(0.01)
+                    else:
+                        raise AssertionError("the puts never reached the database")
+                    await asyncio.sleep(0.2)  # both are sent
+                    server.proc.send_signal(signal.SIGTERM)
+                    for _ in range(1000):
+                        if "shutting down" in server.output():
+                            break
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.3)  # (the 1001 close would be out by now)
+                    await hold.rollback()
+                    answers = await asyncio.gather(over_http, over_socket, return_exceptions=True)
+        finally:
+            await blocker.close()
+        assert server.stop() == 0
+        again = start_server(server.config, directory=tmp_path / "again")
+        with Client(again.url) as sync:
+            stored = {item.value: item.id for item in sync.take(queue, count=10)}
+        assert "on the socket" in stored  # it was stored: its answer must say so
+        assert answers == [stored["http"], stored["on the socket"]]
