@@ -414,3 +414,79 @@ async def test_a_put_in_progress_at_shutdown_is_answered_as_over_http(
             stored = {item.value: item.id for item in sync.take(queue, count=10)}
         assert "on the socket" in stored  # it was stored: its answer must say so
         assert answers == [stored["http"], stored["on the socket"]]
+
+
+class SilentDrop:
+    """A TCP relay to a server whose connections `drop` stops passing anything (left
+    open, as after a NAT or firewall forgot them); connections made after pass again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.relay: asyncio.Server | None = None
+        self.dropped: list[asyncio.Event] = []
+        self.pipes: list[asyncio.Task[None]] = []
+
+    @property
+    def url(self) -> str:
+        assert self.relay is not None
+        return f"http://127.0.0.1:{self.relay.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> SilentDrop:
+        self.relay = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.relay is not None
+        self.relay.close()
+        for pipe in self.pipes:
+            pipe.cancel()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+
+    def drop(self) -> None:
+        for dropped in self.dropped:
+            dropped.set()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dropped = asyncio.Event()
+        self.dropped.append(dropped)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if not dropped.is_set():
+                    target.write(data)
+
+        pipes = [
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        ]
+        self.pipes += pipes
+        await asyncio.gather(*pipes, return_exceptions=True)
+        writer.close()
+        up_writer.close()
+
+
+@pytest.mark.parametrize("given_up", ["timeout", "cancelled"])
+async def test_a_socket_that_stopped_answering_is_replaced(
+    start_server: StartServer, given_up: str
+) -> None:
+    """A put with no answer within the client's timeout raises `ConnectionFailed`, as over
+    HTTP (or is cancelled by the caller's own); the next put opens a new socket, as HTTP
+    takes a new connection for its next request, instead of waiting on the silent one
+    again (until TCP gives up, a quarter of an hour later)."""
+    server = start_server()
+    timeout = 1.0 if given_up == "timeout" else 30.0
+    async with (
+        SilentDrop(server.ports[0]) as relay,
+        AsyncClient(relay.url, timeout=timeout) as client,
+    ):
+        queue = await client.create_queue()
+        await client.put(queue, "before")
+        relay.drop()
+        with pytest.raises(ConnectionFailed if given_up == "timeout" else TimeoutError):
+            await asyncio.wait_for(client.put(queue, "lost"), 2)
+        ids = [await asyncio.wait_for(client.put(queue, f"after {n}"), 2) for n in range(2)]
+    with Client(server.url) as sync:
+        stored = {item.value: item.id for item in sync.take(queue, count=10)}
+    assert [stored["after 0"], stored["after 1"]] == ids
+    assert "lost" not in stored

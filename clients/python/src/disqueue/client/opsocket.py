@@ -26,6 +26,10 @@ puts go as messages on one connection of its own, opened at its first put.
   refuses them as invalid parameters.
 - **A lost connection** while a put is on its way raises `ConnectionFailed`, as a lost
   HTTP request does: the put may or may not be stored. The next put opens a new one.
+  So it does after a put given up on (no answer within the timeout, or cancelled), as
+  HTTP takes a new connection after a request it gave up on: a connection that went
+  silent (a NAT or firewall that forgot it) would hold every later put for its timeout,
+  until TCP gives up a quarter of an hour later.
 """
 
 from __future__ import annotations
@@ -61,7 +65,9 @@ class OpSocket:
         self.options = options
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
+        # The puts waiting for an answer on the socket `_ws` (each socket its own).
         self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._dropped: set[asyncio.Task[bool]] = set()  # closing (`_drop`)
         self._busy = False
         self._retry_at = 0.0
         self._refused = False
@@ -90,7 +96,8 @@ class OpSocket:
                 return None
             # By identifier: the answer to a put given up on (timed out, cancelled) may
             # still come, and goes to nobody.
-            answer = self._waiting[identifier] = asyncio.get_running_loop().create_future()
+            waiting = self._waiting
+            answer = waiting[identifier] = asyncio.get_running_loop().create_future()
             try:
                 await ws.send_str(frame.decode())
                 reply = await asyncio.wait_for(answer, self.options.timeout)
@@ -98,12 +105,18 @@ class OpSocket:
                 self._max_frame = min(self._max_frame, len(frame) - 1)
                 return None
             except (ConnectionError, RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):
+                    self._drop(ws)
                 raise ConnectionFailed(
-                    f"cannot reach {self.options.ws_url}: {exc or type(exc).__name__} "
+                    f"cannot reach {self.options.ws_url}: {str(exc) or type(exc).__name__} "
                     "(the put may or may not be stored)"
                 ) from exc
+            except asyncio.CancelledError:
+                self._drop(ws)
+                raise
+            finally:
+                waiting.pop(identifier, None)
         finally:
-            self._waiting.pop(identifier, None)
             self._busy = False
         payload = reply["payload"]
         if reply.get("success") is True:
@@ -134,11 +147,21 @@ class OpSocket:
         except (aiohttp.ClientError, OSError):
             self._retry_at = time.monotonic() + RETRY
             return None
-        self._ws = ws
-        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        self._ws, self._waiting = ws, {}
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws, self._waiting))
         return ws
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def _drop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Close `ws` in the background; the next put opens another."""
+        if self._ws is ws:
+            self._ws = None
+        closing = asyncio.get_running_loop().create_task(ws.close())
+        self._dropped.add(closing)
+        closing.add_done_callback(self._dropped.discard)
+
+    async def _read(
+        self, ws: aiohttp.ClientWebSocketResponse, waiting: dict[int, asyncio.Future[Any]]
+    ) -> None:
         """Hand each answer to the put waiting for it; reading also answers the server's
         pings, so an idle socket stays open."""
         try:
@@ -150,7 +173,7 @@ class OpSocket:
                     reply = orjson.loads(message.data)
                 payload = reply.get("payload") if isinstance(reply, dict) else None
                 number = payload.get("id") if isinstance(payload, dict) else None
-                answer = self._waiting.get(number) if isinstance(number, int) else None
+                answer = waiting.get(number) if isinstance(number, int) else None
                 if answer is not None and not answer.done():
                     answer.set_result(reply)
         except aiohttp.ClientError:
@@ -160,7 +183,7 @@ class OpSocket:
                 self._ws = None
             # 1009: the server read no further than a message over its limit.
             too_big = ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
-            for answer in self._waiting.values():
+            for answer in waiting.values():
                 if not answer.done():
                     kind = _Unread if too_big else ConnectionError
                     answer.set_exception(kind(f"connection closed ({ws.close_code})"))
@@ -182,3 +205,7 @@ class OpSocket:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        for closing in list(self._dropped):  # (a silent one would wait for its timeout)
+            closing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await closing
