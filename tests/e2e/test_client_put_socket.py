@@ -490,3 +490,18 @@ async def test_a_socket_that_stopped_answering_is_replaced(
         stored = {item.value: item.id for item in sync.take(queue, count=10)}
     assert [stored["after 0"], stored["after 1"]] == ids
     assert "lost" not in stored
+
+
+async def test_a_socket_gone_silent_while_idle_is_not_used(start_server: StartServer) -> None:
+    """The connection goes silent while the client is idle: the next put, 17 s later, is
+    stored and answered, as over HTTP (aiohttp takes a new connection after 15 s idle);
+    it does not wait on the silent socket and fail."""
+    server = start_server()
+    async with SilentDrop(server.ports[0]) as relay, AsyncClient(relay.url, timeout=2) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "before")
+        relay.drop()
+        await asyncio.sleep(17)
+        item_id = await client.put(queue, "after")
+    with Client(server.url) as sync:
+        assert [item.id for item in sync.take(queue, count=10)][1:] == [item_id]

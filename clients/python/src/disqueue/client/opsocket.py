@@ -51,6 +51,10 @@ from disqueue.client.options import Options
 RETRY = 5.0
 #: Puts whose message would be larger than this (bytes) go over HTTP.
 MAX_FRAME = 64 * 1024
+#: Seconds of silence after which the socket pings the server; no pong within half as
+#: long closes it. A connection gone silent while the client was idle is so found before
+#: a put waits on it, as aiohttp lets an HTTP connection idle for 15 s go.
+HEARTBEAT = 10.0
 
 
 class _Unread(ConnectionError):
@@ -134,6 +138,7 @@ class OpSocket:
                     self.options.ws_url,
                     timeout=aiohttp.ClientWSTimeout(ws_close=self.options.timeout),
                     max_msg_size=0,
+                    heartbeat=HEARTBEAT,
                 ),
                 self.options.timeout,
             )
