@@ -321,22 +321,31 @@ async def test_a_message_over_the_servers_body_limit_gets_the_answer_of_http(
     assert drain(server, queue) == ["small", "small again"]
 
 
-async def test_wrong_credentials_cost_one_failed_login_a_put(start_server: StartServer) -> None:
-    """A put with a wrong password is one failed login, as over HTTP: the server's
-    throttle (`max_failed_logins`) answers 429 only after as many puts as it allows,
-    also to a client made for each put."""
+@pytest.mark.parametrize("call", ["put", "put_many"])
+async def test_wrong_credentials_cost_one_failed_login_a_call(
+    start_server: StartServer, call: str
+) -> None:
+    """A put (or a put_many of several batches, whose socket of its own is refused) with
+    a wrong password is one failed login, as over HTTP: the server's throttle
+    (`max_failed_logins`) answers 429 only after as many calls as it allows, also to a
+    client made for each call."""
     passwords = "".join(f"{user}:$plain${user}-pw\n" for user in USERS)
-    config = {**AUTH_CONFIG, "limits": {"max_failed_logins": 4}}
+    config = {**AUTH_CONFIG, "limits": {"max_failed_logins": 3}}
     server = start_server(config, files={"passwords": passwords})
     with Client(server.url, ("admin", "admin-pw")) as sync:
         queue = sync.create_queue()
     statuses = []
-    for _ in range(5):
+    for _ in range(4):
         async with AsyncClient(server.url, ("admin", "wrong")) as client:
+            attempt = (
+                client.put(queue, "v")
+                if call == "put"
+                else client.put_many(queue, [f"v{n}" for n in range(1500)])
+            )
             with pytest.raises(ClientError) as refused:
-                await client.put(queue, "v")
+                await attempt
             statuses.append((refused.value.status, refused.value.message))
-    assert statuses == [(403, "invalid credentials")] * 4 + [(429, "too many failed logins")]
+    assert statuses == [(403, "invalid credentials")] * 3 + [(429, "too many failed logins")]
 
 
 @pytest.mark.parametrize(

@@ -82,7 +82,7 @@ class OpSocket:
     async def put(self, session: aiohttp.ClientSession, fields: dict[str, Any]) -> str | None:
         """Put the item of `fields` (the op's fields but `op` and `identifier`); its id,
         or None if it must go over HTTP."""
-        if self._busy or self._refused or not self._trusted or time.monotonic() < self._retry_at:
+        if self._busy or self._refused or not self.trusted or time.monotonic() < self._retry_at:
             return None
         if any(isinstance(given, float) and not math.isfinite(given) for given in fields.values()):
             return None  # JSON has no NaN or infinity: orjson would write null
@@ -192,6 +192,13 @@ class OpSocket:
                 if not answer.done():
                     kind = _Unread if too_big else ConnectionError
                     answer.set_exception(kind(f"connection closed ({ws.close_code})"))
+
+    @property
+    def trusted(self) -> bool:
+        """Whether a WebSocket of this client may be opened: no credentials, or an HTTP
+        answer showed them good (`heard`). Before, a refused upgrade would be a failed
+        login of its own, beside the HTTP request's."""
+        return self._trusted
 
     def heard(self, status: int) -> None:
         """An HTTP answer of `status` to this client: any but 401, 403 or 429 (which may
