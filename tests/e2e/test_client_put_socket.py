@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from disqueue.client import AsyncClient, Client, ClientError, ConnectionFailed, ServerError
+from tests import pg
 
 from .conftest import StartServer
 from .helpers import Server, running, wait_until
@@ -32,8 +35,9 @@ AUTH_CONFIG = {
 }
 
 
-def http_puts(server: Server, auth: tuple[str, str] | None = None) -> int:
-    """How many `POST /put` the server has answered (any status), from `/metrics`."""
+def http_puts(server: Server, auth: tuple[str, str] | None = None, route: str = "/put") -> int:
+    """How many `POST /put` (requests to `route`) the server has answered (any status),
+    from `/metrics`; a `/take/ws` counts once its socket closed."""
     response = requests.get(f"{server.url}/metrics", auth=auth, timeout=10)
     assert response.status_code == 200, response.text
     return sum(
@@ -41,7 +45,7 @@ def http_puts(server: Server, auth: tuple[str, str] | None = None) -> int:
         for family in text_string_to_metric_families(response.text)
         for sample in family.samples
         if sample.name == "disqueue_http_request_duration_seconds_count"
-        and sample.labels.get("route") == "/put"
+        and sample.labels.get("route") == route
     )
 
 
@@ -286,3 +290,227 @@ async def test_at_the_connection_limit_put_many_goes_over_http(
         return None
 
     assert wait_until(size, 5.0, what="a connection for info") == 1501
+
+
+async def test_a_message_over_the_servers_body_limit_gets_the_answer_of_http(
+    start_server: StartServer,
+) -> None:
+    """A server whose `max_body_bytes` is below `MAX_FRAME` closes the socket (1009) at a
+    message over it, unread: the put goes over HTTP and raises HTTP's 413, not
+    `ConnectionFailed`; such puts then go over HTTP, and the socket stays for the others."""
+    server = start_server({"limits": {"max_body_bytes": 10000}})
+    with Client(server.url) as sync:
+        queue = sync.create_queue()
+        with pytest.raises(ClientError) as over_http:
+            sync.put(queue, "x" * 20000)
+    async with AsyncClient(server.url) as client:
+        await client.put(queue, "small")
+        for _ in range(2):
+            with pytest.raises(ClientError) as over_socket:
+                await client.put(queue, "x" * 20000)
+            assert type(over_socket.value) is type(over_http.value)
+            assert over_socket.value.message == over_http.value.message
+            assert over_socket.value.status == over_http.value.status == 413
+        before = http_puts(server)
+        await client.put(queue, "small again")
+        assert http_puts(server) == before  # on the socket
+        assert websockets(server) == 1
+        # The second large put did not open (and lose) a socket of its own.
+        wait_until(lambda: http_puts(server, route="/take/ws") == 1, what="the closed one")
+        assert http_puts(server, route="/take/ws") == 1
+    assert drain(server, queue) == ["small", "small again"]
+
+
+@pytest.mark.parametrize("call", ["put", "put_many"])
+async def test_wrong_credentials_cost_one_failed_login_a_call(
+    start_server: StartServer, call: str
+) -> None:
+    """A put (or a put_many of several batches, whose socket of its own is refused) with
+    a wrong password is one failed login, as over HTTP: the server's throttle
+    (`max_failed_logins`) answers 429 only after as many calls as it allows, also to a
+    client made for each call."""
+    passwords = "".join(f"{user}:$plain${user}-pw\n" for user in USERS)
+    config = {**AUTH_CONFIG, "limits": {"max_failed_logins": 3}}
+    server = start_server(config, files={"passwords": passwords})
+    with Client(server.url, ("admin", "admin-pw")) as sync:
+        queue = sync.create_queue()
+    statuses = []
+    for _ in range(4):
+        async with AsyncClient(server.url, ("admin", "wrong")) as client:
+            attempt = (
+                client.put(queue, "v")
+                if call == "put"
+                else client.put_many(queue, [f"v{n}" for n in range(1500)])
+            )
+            with pytest.raises(ClientError) as refused:
+                await attempt
+            statuses.append((refused.value.status, refused.value.message))
+    assert statuses == [(403, "invalid credentials")] * 3 + [(429, "too many failed logins")]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"delay": float("nan")}, {"delay": float("inf")}, {"ttl": float("-inf")}, {"ttl": 10**20}],
+    ids=["nan", "inf", "-inf", "huge"],
+)
+async def test_numbers_json_cannot_carry_are_refused_as_over_http(
+    start_server: StartServer, fields: dict[str, Any]
+) -> None:
+    """NaN and infinities (JSON has none: orjson writes null, which would put the item
+    without its delay) and integers over 64 bits raise HTTP's BadRequest."""
+    server = start_server()
+    async with AsyncClient(server.url) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "opens the socket")
+        with Client(server.url) as sync, pytest.raises(ClientError) as over_http:
+            sync.put(queue, "v", **fields)
+        with pytest.raises(ClientError) as over_socket:
+            await client.put(queue, "v", **fields)
+        assert type(over_socket.value) is type(over_http.value)
+        assert over_socket.value.message == over_http.value.message
+        assert over_socket.value.status == over_http.value.status == 400
+        assert (await client.info(queue)).size == 1
+        await client.delete_queue(queue)
+
+
+async def _lock_waiters(connection: asyncpg.Connection) -> int:
+    count = await connection.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND pid <> pg_backend_pid() AND datname = current_database()"
+    )
+    return int(count)
+
+
+async def test_a_put_in_progress_at_shutdown_is_answered_as_over_http(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """SIGTERM while a put waits for its commit (here behind a lock on PostgreSQL): the
+    server finishes it and answers, over the socket as over HTTP (requests in flight are
+    finished), instead of closing (1001) first and leaving a stored put `ConnectionFailed`."""
+    with pg.fresh_schema() as schema:
+        server = start_server({"storage": pg.storage(schema)})
+        blocker = await asyncpg.connect(pg.DSN)
+        try:
+            async with AsyncClient(server.url) as client:
+                queue = await client.create_queue()
+                await client.put(queue, "opens the socket")
+                hold = blocker.transaction()
+                await hold.start()
+                await blocker.execute(f'LOCK TABLE "{schema}".items IN EXCLUSIVE MODE')
+                over_socket = asyncio.create_task(client.put(queue, "on the socket"))
+                with Client(server.url) as sync:
+                    over_http = asyncio.create_task(asyncio.to_thread(sync.put, queue, "http"))
+                    for _ in range(1000):  # (puts share statements: one may wait for it)
+                        if await _lock_waiters(blocker) >= 1:
+                            break
+                        await asyncio.sleep(0.01)
+                    else:
+                        raise AssertionError("the puts never reached the database")
+                    await asyncio.sleep(0.2)  # both are sent
+                    server.proc.send_signal(signal.SIGTERM)
+                    for _ in range(1000):
+                        if "shutting down" in server.output():
+                            break
+                        await asyncio.sleep(0.01)
+                    await asyncio.sleep(0.3)  # (the 1001 close would be out by now)
+                    await hold.rollback()
+                    answers = await asyncio.gather(over_http, over_socket, return_exceptions=True)
+        finally:
+            await blocker.close()
+        assert server.stop() == 0
+        again = start_server(server.config, directory=tmp_path / "again")
+        with Client(again.url) as sync:
+            stored = {item.value: item.id for item in sync.take(queue, count=10)}
+        assert "on the socket" in stored  # it was stored: its answer must say so
+        assert answers == [stored["http"], stored["on the socket"]]
+
+
+class SilentDrop:
+    """A TCP relay to a server whose connections `drop` stops passing anything (left
+    open, as after a NAT or firewall forgot them); connections made after pass again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.relay: asyncio.Server | None = None
+        self.dropped: list[asyncio.Event] = []
+        self.pipes: list[asyncio.Task[None]] = []
+
+    @property
+    def url(self) -> str:
+        assert self.relay is not None
+        return f"http://127.0.0.1:{self.relay.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> SilentDrop:
+        self.relay = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.relay is not None
+        self.relay.close()
+        for pipe in self.pipes:
+            pipe.cancel()
+        await asyncio.gather(*self.pipes, return_exceptions=True)
+
+    def drop(self) -> None:
+        for dropped in self.dropped:
+            dropped.set()
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        dropped = asyncio.Event()
+        self.dropped.append(dropped)
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+        async def pipe(source: asyncio.StreamReader, target: asyncio.StreamWriter) -> None:
+            while data := await source.read(65536):
+                if not dropped.is_set():
+                    target.write(data)
+
+        pipes = [
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        ]
+        self.pipes += pipes
+        await asyncio.gather(*pipes, return_exceptions=True)
+        writer.close()
+        up_writer.close()
+
+
+@pytest.mark.parametrize("given_up", ["timeout", "cancelled"])
+async def test_a_socket_that_stopped_answering_is_replaced(
+    start_server: StartServer, given_up: str
+) -> None:
+    """A put with no answer within the client's timeout raises `ConnectionFailed`, as over
+    HTTP (or is cancelled by the caller's own); the next put opens a new socket, as HTTP
+    takes a new connection for its next request, instead of waiting on the silent one
+    again (until TCP gives up, a quarter of an hour later)."""
+    server = start_server()
+    timeout = 1.0 if given_up == "timeout" else 30.0
+    async with (
+        SilentDrop(server.ports[0]) as relay,
+        AsyncClient(relay.url, timeout=timeout) as client,
+    ):
+        queue = await client.create_queue()
+        await client.put(queue, "before")
+        relay.drop()
+        with pytest.raises(ConnectionFailed if given_up == "timeout" else TimeoutError):
+            await asyncio.wait_for(client.put(queue, "lost"), 2)
+        ids = [await asyncio.wait_for(client.put(queue, f"after {n}"), 2) for n in range(2)]
+    with Client(server.url) as sync:
+        stored = {item.value: item.id for item in sync.take(queue, count=10)}
+    assert [stored["after 0"], stored["after 1"]] == ids
+    assert "lost" not in stored
+
+
+async def test_a_socket_gone_silent_while_idle_is_not_used(start_server: StartServer) -> None:
+    """The connection goes silent while the client is idle: the next put, 17 s later, is
+    stored and answered, as over HTTP (aiohttp takes a new connection after 15 s idle);
+    it does not wait on the silent socket and fail."""
+    server = start_server()
+    async with SilentDrop(server.ports[0]) as relay, AsyncClient(relay.url, timeout=2) as client:
+        queue = await client.create_queue()
+        await client.put(queue, "before")
+        relay.drop()
+        await asyncio.sleep(17)
+        item_id = await client.put(queue, "after")
+    with Client(server.url) as sync:
+        assert [item.id for item in sync.take(queue, count=10)][1:] == [item_id]

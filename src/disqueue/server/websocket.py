@@ -39,7 +39,8 @@ log = logging.getLogger("disqueue.websocket")
 
 #: Seconds between pings; a peer that does not answer is dropped and its wants cancelled.
 HEARTBEAT = 30.0
-#: At shutdown, how long a connection may take to accept its close frame before it is cut.
+#: At shutdown, how long the messages in progress may take to be answered, and then how
+#: long a connection may take to accept its close frame before it is cut.
 CLOSE_TIMEOUT = 5.0
 #: A connection with more than this many bytes waiting to be sent takes no hand-off.
 HANDOFF_BACKLOG = 64 * 1024
@@ -126,6 +127,8 @@ class WebSocketConsumer:
         self._pending_items: list[tuple[Want, Item, asyncio.Future[None] | None]] = []
         self._flush_scheduled = False
         self.closing = False
+        # Set when no message is in progress any more (`handling` 0), for `shut`.
+        self._quiet: asyncio.Future[None] | None = None
 
     # -- delivery -----------------------------------------------------------------
 
@@ -363,6 +366,8 @@ class WebSocketConsumer:
             if self._answered is answered:
                 self._answered = None
             self.handling -= 1
+            if not self.handling and self._quiet is not None:
+                _settle(self._quiet)
         if self.outbox and self.sender is None and not self.handling:
             self.sender = asyncio.current_task()
             await self._send_outbox()
@@ -500,8 +505,14 @@ class WebSocketConsumer:
             await self._give_back_outbox()
 
     async def shut(self) -> None:
-        """Server shutdown: a close frame (1001), or, from a peer that does not take it
-        in time, a cut connection; either way the outbox is given back."""
+        """Server shutdown: the messages in progress are done and answered first, as
+        HTTP finishes its requests in flight (a put's answer after the close frame would
+        be lost, not its item); then a close frame (1001), or, from a peer that does not
+        take it in time, a cut connection; either way the outbox is given back."""
+        if self.handling:
+            self._quiet = self._loop.create_future()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._quiet), CLOSE_TIMEOUT)
         self.flush()  # before the close frame
         try:
             await asyncio.wait_for(

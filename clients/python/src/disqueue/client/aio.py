@@ -99,6 +99,7 @@ class AsyncClient:
                 status, content = response.status, await response.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise connection_failed(exc, self.options) from exc
+        self._ops.heard(status)
         return calls.read_answer(call, status, content)
 
     # -- queues ---------------------------------------------------------------
@@ -214,10 +215,13 @@ class AsyncClient:
         if second is None:
             return await self.send(calls.put_many(queue, first))
         every = itertools.chain((first, second), batches)
+        ids: list[str] = []
+        if not self._ops.trusted:  # (a refused upgrade would be a failed login of its own)
+            ids = await self.send(calls.put_many(queue, next(every)))
         try:
-            return await put_batches(self.options, queue, every)
+            return ids + await put_batches(self.options, queue, every)
         except NoSocket:  # (nothing was sent: `every` is whole)
-            return [
+            return ids + [
                 item_id
                 for batch in every
                 for item_id in await self.send(calls.put_many(queue, batch))

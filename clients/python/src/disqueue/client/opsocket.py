@@ -15,9 +15,21 @@ puts go as messages on one connection of its own, opened at its first put.
 - **When the socket is not to be had** (the upgrade refused: wrong credentials, too many
   connections, a proxy that passes no WebSocket; the server unreachable) the put goes over
   HTTP, which answers what it answers, and the socket is tried again after `RETRY`
-  seconds (never again after a 401 or 403: the credentials do not change).
+  seconds (never again after a 401 or 403: the credentials do not change). With
+  credentials it is first opened once an HTTP answer of this client showed them good: a
+  refused upgrade is a failed login of its own, and the put then goes over HTTP for
+  another, so wrong credentials would reach the server's `max_failed_logins` twice as fast.
+- **Messages the server reads no further than** (over its `max_body_bytes`: it closes
+  with 1009, the put unread) go over HTTP, which answers 413, and so do the puts of
+  that size after them. So do puts with numbers JSON has no text for (NaN, infinities:
+  orjson would write null) or that orjson cannot write (integers over 64 bits): HTTP
+  refuses them as invalid parameters.
 - **A lost connection** while a put is on its way raises `ConnectionFailed`, as a lost
   HTTP request does: the put may or may not be stored. The next put opens a new one.
+  So it does after a put given up on (no answer within the timeout, or cancelled), as
+  HTTP takes a new connection after a request it gave up on: a connection that went
+  silent (a NAT or firewall that forgot it) would hold every later put for its timeout,
+  until TCP gives up a quarter of an hour later.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import time
 from typing import Any
 
@@ -38,6 +51,14 @@ from disqueue.client.options import Options
 RETRY = 5.0
 #: Puts whose message would be larger than this (bytes) go over HTTP.
 MAX_FRAME = 64 * 1024
+#: Seconds of silence after which the socket pings the server; no pong within half as
+#: long closes it. A connection gone silent while the client was idle is so found before
+#: a put waits on it, as aiohttp lets an HTTP connection idle for 15 s go.
+HEARTBEAT = 10.0
+
+
+class _Unread(ConnectionError):
+    """The socket closed with 1009: the server did not read the put waiting on it."""
 
 
 class OpSocket:
@@ -48,20 +69,29 @@ class OpSocket:
         self.options = options
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
+        # The puts waiting for an answer on the socket `_ws` (each socket its own).
         self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._dropped: set[asyncio.Task[bool]] = set()  # closing (`_drop`)
         self._busy = False
         self._retry_at = 0.0
         self._refused = False
+        self._trusted = options.auth is None  # (`heard`)
+        self._max_frame = MAX_FRAME  # lowered by a 1009 close
         self._sequence = itertools.count(1)
 
     async def put(self, session: aiohttp.ClientSession, fields: dict[str, Any]) -> str | None:
         """Put the item of `fields` (the op's fields but `op` and `identifier`); its id,
         or None if it must go over HTTP."""
-        if self._busy or self._refused or time.monotonic() < self._retry_at:
+        if self._busy or self._refused or not self.trusted or time.monotonic() < self._retry_at:
             return None
+        if any(isinstance(given, float) and not math.isfinite(given) for given in fields.values()):
+            return None  # JSON has no NaN or infinity: orjson would write null
         identifier = next(self._sequence)
-        frame = orjson.dumps({"op": "put", "identifier": identifier, **fields})
-        if len(frame) > MAX_FRAME:
+        try:
+            frame = orjson.dumps({"op": "put", "identifier": identifier, **fields})
+        except orjson.JSONEncodeError:  # an integer over 64 bits: HTTP says what is wrong
+            return None
+        if len(frame) > self._max_frame:
             return None
         self._busy = True
         try:
@@ -70,17 +100,27 @@ class OpSocket:
                 return None
             # By identifier: the answer to a put given up on (timed out, cancelled) may
             # still come, and goes to nobody.
-            answer = self._waiting[identifier] = asyncio.get_running_loop().create_future()
+            waiting = self._waiting
+            answer = waiting[identifier] = asyncio.get_running_loop().create_future()
             try:
                 await ws.send_str(frame.decode())
                 reply = await asyncio.wait_for(answer, self.options.timeout)
+            except _Unread:  # (the last message sent, or after the one too large)
+                self._max_frame = min(self._max_frame, len(frame) - 1)
+                return None
             except (ConnectionError, RuntimeError, aiohttp.ClientError, TimeoutError) as exc:
+                if isinstance(exc, TimeoutError):
+                    self._drop(ws)
                 raise ConnectionFailed(
-                    f"cannot reach {self.options.ws_url}: {exc or type(exc).__name__} "
+                    f"cannot reach {self.options.ws_url}: {str(exc) or type(exc).__name__} "
                     "(the put may or may not be stored)"
                 ) from exc
+            except asyncio.CancelledError:
+                self._drop(ws)
+                raise
+            finally:
+                waiting.pop(identifier, None)
         finally:
-            self._waiting.pop(identifier, None)
             self._busy = False
         payload = reply["payload"]
         if reply.get("success") is True:
@@ -98,6 +138,7 @@ class OpSocket:
                     self.options.ws_url,
                     timeout=aiohttp.ClientWSTimeout(ws_close=self.options.timeout),
                     max_msg_size=0,
+                    heartbeat=HEARTBEAT,
                 ),
                 self.options.timeout,
             )
@@ -111,11 +152,21 @@ class OpSocket:
         except (aiohttp.ClientError, OSError):
             self._retry_at = time.monotonic() + RETRY
             return None
-        self._ws = ws
-        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        self._ws, self._waiting = ws, {}
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws, self._waiting))
         return ws
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def _drop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Close `ws` in the background; the next put opens another."""
+        if self._ws is ws:
+            self._ws = None
+        closing = asyncio.get_running_loop().create_task(ws.close())
+        self._dropped.add(closing)
+        closing.add_done_callback(self._dropped.discard)
+
+    async def _read(
+        self, ws: aiohttp.ClientWebSocketResponse, waiting: dict[int, asyncio.Future[Any]]
+    ) -> None:
         """Hand each answer to the put waiting for it; reading also answers the server's
         pings, so an idle socket stays open."""
         try:
@@ -127,7 +178,7 @@ class OpSocket:
                     reply = orjson.loads(message.data)
                 payload = reply.get("payload") if isinstance(reply, dict) else None
                 number = payload.get("id") if isinstance(payload, dict) else None
-                answer = self._waiting.get(number) if isinstance(number, int) else None
+                answer = waiting.get(number) if isinstance(number, int) else None
                 if answer is not None and not answer.done():
                     answer.set_result(reply)
         except aiohttp.ClientError:
@@ -135,9 +186,25 @@ class OpSocket:
         finally:
             if self._ws is ws:
                 self._ws = None
-            for answer in self._waiting.values():
+            # 1009: the server read no further than a message over its limit.
+            too_big = ws.close_code == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
+            for answer in waiting.values():
                 if not answer.done():
-                    answer.set_exception(ConnectionError(f"connection closed ({ws.close_code})"))
+                    kind = _Unread if too_big else ConnectionError
+                    answer.set_exception(kind(f"connection closed ({ws.close_code})"))
+
+    @property
+    def trusted(self) -> bool:
+        """Whether a WebSocket of this client may be opened: no credentials, or an HTTP
+        answer showed them good (`heard`). Before, a refused upgrade would be a failed
+        login of its own, beside the HTTP request's."""
+        return self._trusted
+
+    def heard(self, status: int) -> None:
+        """An HTTP answer of `status` to this client: any but 401, 403 or 429 (which may
+        be `too many failed logins`) shows its credentials good."""
+        if status not in (401, 403, 429):
+            self._trusted = True
 
     async def close(self) -> None:
         """Close the connection (at `AsyncClient.aclose`)."""
@@ -150,3 +217,7 @@ class OpSocket:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
             self._reader = None
+        for closing in list(self._dropped):  # (a silent one would wait for its timeout)
+            closing.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await closing
