@@ -514,3 +514,25 @@ async def test_a_socket_gone_silent_while_idle_is_not_used(start_server: StartSe
         item_id = await client.put(queue, "after")
     with Client(server.url) as sync:
         assert [item.id for item in sync.take(queue, count=10)][1:] == [item_id]
+
+
+async def test_put_many_to_a_server_that_never_answers_times_out() -> None:
+    """put_many's own socket waits for its upgrade no longer than the client's timeout
+    (it used to wait for aiohttp's default of 5 minutes): ConnectionFailed."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read nothing, answer nothing
+
+    mute = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = mute.sockets[0].getsockname()[1]
+    try:
+        async with AsyncClient(f"http://127.0.0.1:{port}", timeout=0.5) as client:
+            with pytest.raises(ConnectionFailed):
+                # (the bound only keeps a regression from hanging the suite)
+                await asyncio.wait_for(client.put_many("q", ["v"] * 1500), 30)
+    finally:
+        for writer in held:
+            writer.close()
+        mute.close()
+        await mute.wait_closed()

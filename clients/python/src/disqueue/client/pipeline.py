@@ -16,6 +16,7 @@ not at all), and of the at most `WINDOW - 1` sent after it each may be stored.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 import aiohttp
@@ -46,13 +47,18 @@ async def put_batches(options: Options, queue: str, batches: Iterable[list[NewIt
     Raises `NoSocket` if the socket cannot be opened."""
     async with aiohttp.ClientSession() as session:
         try:
-            ws = await session.ws_connect(
-                options.ws_url,
-                headers=options.auth_headers,
-                ssl=options.ssl_context or True,
-                max_msg_size=0,
+            ws = await asyncio.wait_for(
+                session.ws_connect(
+                    options.ws_url,
+                    headers=options.auth_headers,
+                    ssl=options.ssl_context or True,
+                    max_msg_size=0,
+                ),
+                options.timeout,
             )
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except TimeoutError as exc:  # (HTTP would wait as long again for nothing)
+            raise ConnectionFailed(f"cannot reach {options.ws_url}: no answer") from exc
+        except (aiohttp.ClientError, OSError) as exc:
             raise NoSocket from exc
         try:
             async with ws:
