@@ -14,9 +14,9 @@ from disqueue.client import calls
 from disqueue.client.calls import Call, Lease, NewItem
 from disqueue.client.consumer import AsyncConsumer
 from disqueue.client.models import Item, QueueInfo, Settled
-from disqueue.client.opsocket import OpSocket
+from disqueue.client.opsocket import NoSocket, OpSocket
 from disqueue.client.options import Options
-from disqueue.client.pipeline import NoSocket, put_batches
+from disqueue.client.pipeline import put_batches
 from disqueue.client.sync import JSON_HEADERS, connection_failed
 
 T = TypeVar("T")

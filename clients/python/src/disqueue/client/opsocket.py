@@ -57,6 +57,34 @@ MAX_FRAME = 64 * 1024
 HEARTBEAT = 10.0
 
 
+class NoSocket(Exception):
+    """The WebSocket could not be opened (nothing was sent): the caller goes over HTTP,
+    which answers what the server has to say (wrong credentials, too many connections),
+    or fails as HTTP does. `status`: that of a refused upgrade."""
+
+    def __init__(self, status: int | None = None) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+async def open_socket(
+    session: aiohttp.ClientSession, options: Options, **settings: Any
+) -> aiohttp.ClientWebSocketResponse:
+    """`/take/ws` on `session`, waited for no longer than the client's timeout (then
+    `ConnectionFailed`: HTTP would wait as long again for nothing); `NoSocket` if it is
+    refused or cannot be reached."""
+    try:
+        return await asyncio.wait_for(
+            session.ws_connect(options.ws_url, max_msg_size=0, **settings), options.timeout
+        )
+    except TimeoutError as exc:
+        raise ConnectionFailed(f"cannot reach {options.ws_url}: no answer") from exc
+    except aiohttp.WSServerHandshakeError as exc:
+        raise NoSocket(exc.status) from exc
+    except (aiohttp.ClientError, OSError) as exc:
+        raise NoSocket from exc
+
+
 class _Unread(ConnectionError):
     """The socket closed with 1009: the server did not read the put waiting on it."""
 
@@ -133,23 +161,17 @@ class OpSocket:
         if ws is not None and not ws.closed:
             return ws
         try:
-            ws = await asyncio.wait_for(
-                session.ws_connect(
-                    self.options.ws_url,
-                    timeout=aiohttp.ClientWSTimeout(ws_close=self.options.timeout),
-                    max_msg_size=0,
-                    heartbeat=HEARTBEAT,
-                ),
-                self.options.timeout,
+            ws = await open_socket(
+                session,
+                self.options,
+                timeout=aiohttp.ClientWSTimeout(ws_close=self.options.timeout),
+                heartbeat=HEARTBEAT,
             )
-        except TimeoutError as exc:  # HTTP would wait as long again for nothing
+        except ConnectionFailed:
             self._retry_at = time.monotonic() + RETRY
-            raise ConnectionFailed(f"cannot reach {self.options.ws_url}: no answer") from exc
-        except aiohttp.WSServerHandshakeError as exc:
+            raise
+        except NoSocket as exc:
             self._refused = exc.status in (401, 403)
-            self._retry_at = time.monotonic() + RETRY
-            return None
-        except (aiohttp.ClientError, OSError):
             self._retry_at = time.monotonic() + RETRY
             return None
         self._ws, self._waiting = ws, {}

@@ -16,7 +16,6 @@ not at all), and of the at most `WINDOW - 1` sent after it each may be stored.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 import aiohttp
@@ -30,36 +29,20 @@ from disqueue.client.errors import (
     TooLarge,
     error_for,
 )
+from disqueue.client.opsocket import open_socket
 from disqueue.client.options import Options
 
 #: Batches of one put_many on their way at once (sent, not yet answered).
 WINDOW = 4
 
 
-class NoSocket(Exception):
-    """The WebSocket could not be opened (nothing was sent): put the batches over HTTP,
-    which answers what the server has to say (wrong credentials, too many connections),
-    or fails as HTTP does."""
-
-
 async def put_batches(options: Options, queue: str, batches: Iterable[list[NewItem]]) -> list[str]:
     """Put `batches` in order on a WebSocket of their own; the ids of their items.
     Raises `NoSocket` if the socket cannot be opened."""
     async with aiohttp.ClientSession() as session:
-        try:
-            ws = await asyncio.wait_for(
-                session.ws_connect(
-                    options.ws_url,
-                    headers=options.auth_headers,
-                    ssl=options.ssl_context or True,
-                    max_msg_size=0,
-                ),
-                options.timeout,
-            )
-        except TimeoutError as exc:  # (HTTP would wait as long again for nothing)
-            raise ConnectionFailed(f"cannot reach {options.ws_url}: no answer") from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise NoSocket from exc
+        ws = await open_socket(
+            session, options, headers=options.auth_headers, ssl=options.ssl_context or True
+        )
         try:
             async with ws:
                 return await _put(ws, queue, batches, options.timeout)
