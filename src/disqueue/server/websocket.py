@@ -82,6 +82,23 @@ def _failure(message: str, identifier: object = None) -> str:
     return failure_body(message, None if identifier is None else {"id": identifier}).decode()
 
 
+def _is_identifier(value: object) -> bool:
+    """Whether a message's `identifier` can name it: a non-empty string or a number."""
+    return value != "" and not isinstance(value, bool) and isinstance(value, str | int | float)
+
+
+def _failed(text: str, message: str, status: int) -> str:
+    """The answer to a message whose handling raised: with the message's identifier and
+    the HTTP status of the same failure when it has one, so that the request waiting
+    for it (a want, a put) ends with this error instead of its timeout."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        sent = orjson.loads(text)
+        identifier = sent.get("identifier") if isinstance(sent, dict) else None
+        if _is_identifier(identifier):
+            return failure_body(message, {"id": identifier, "status": status}).decode()
+    return _failure(message)
+
+
 class WebSocketConsumer:
     """One WebSocket connection: its wants, its leases, the items on their way to it."""
 
@@ -352,11 +369,11 @@ class WebSocketConsumer:
             try:
                 reply = await self.handle(text)
             except DisqueueError as exc:  # e.g. storage unavailable: the connection stays
-                reply = _failure(exc.message)
+                reply = _failed(text, exc.message, exc.status)
             except Exception as exc:  # a fault of ours: say what failed, and go on
                 # (past the upgrade an HTTP error answer would corrupt the stream)
                 log.exception("WebSocket message failed")
-                reply = _failure(f"internal error: {type(exc).__name__}")
+                reply = _failed(text, f"internal error: {type(exc).__name__}", 500)
             if before is not None and not before.done():
                 await asyncio.shield(before)
             if reply is not None:
@@ -396,11 +413,7 @@ class WebSocketConsumer:
         if not isinstance(message, dict):
             return _failure("failed to read message")
         identifier = message.get("identifier")
-        if (
-            identifier == ""
-            or isinstance(identifier, bool)
-            or not isinstance(identifier, str | int | float)
-        ):
+        if not _is_identifier(identifier):
             return _failure("no identifier")
         if "op" in message:
             return await self._op(message, identifier)
