@@ -117,9 +117,11 @@ class FaultyDisk(MemoryPersistence):
         await self._fault("delete")
         await super().delete(positions)
 
-    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+    async def requeue(
+        self, pos: int, new_pos: int, visible_at: float | None, attempts: int | None = None
+    ) -> None:
         await self._fault("requeue")
-        await super().requeue(pos, new_pos, visible_at)
+        await super().requeue(pos, new_pos, visible_at, attempts)
 
     async def touch(self, pos: int, until: float) -> None:
         await self._fault("touch")

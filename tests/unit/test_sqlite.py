@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from disqueue.core import contract
+from disqueue.core.service import lease_of
 from disqueue.errors import ConfigError
 from disqueue.models import Item
 from disqueue.storage.base import migrations
@@ -142,4 +144,73 @@ async def test_totals_alone_wait_for_the_next_commit(
     await storage.close()
     storage = await opened(path)
     assert (await storage.info(Q)).put == 2
+    await storage.close()
+
+
+def _lease_records(path: Path) -> list[tuple[str, float, str]]:
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        return connection.execute("SELECT token, until, positions FROM leases").fetchall()
+
+
+async def test_a_leased_take_writes_one_record_and_survives_a_restart(tmp_path: Path) -> None:
+    """A leased take of several items writes one lease record, not its items' rows; after
+    a restart its items are in flight again, under the same receipts, with the attempt
+    counted, and the record folded away. Items given back before the stop keep their
+    count and are not in flight; a touch before the stop moves the deadline after it."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    for value in "abcd":
+        await storage.put(Q, Item(value))
+    taken = await storage.take_many(Q, None, 4, 60.0)
+    assert [item.value for item in taken] == list("abcd")
+    assert [item.attempts for item in taken] == [1, 1, 1, 1]
+    records = _lease_records(path)
+    assert len(records) == 1 and records[0][1] == taken[0].lease_expires
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        rows = connection.execute("SELECT attempts, lease_until FROM items").fetchall()
+    assert rows == [(0, None)] * 4  # the rows are not rewritten by the lease
+    a, b, c, d = taken
+    assert await storage.release(Q, [lease_of(b)], 0.0) == [True]  # back, attempt kept
+    assert await storage.ack(Q, [lease_of(c)]) == [True]
+    (touched,) = await storage.touch(Q, [lease_of(d)], 600.0)
+    assert touched is not None and d.lease_expires is not None and touched > d.lease_expires
+    await storage.close()
+
+    storage = await opened(path)
+    assert _lease_records(path) == []  # folded into the items' rows at start
+    info = await storage.info(Q)
+    assert (info.size, info.in_flight) == (1, 2)  # b queued; a and d in flight
+    again = await storage.take_many(Q, None, 4, 60.0)
+    assert [(item.value, item.attempts) for item in again] == [("b", 2)]  # not a, nor d
+    # a's and d's leases are the ones handed out before the stop, receipts included.
+    assert await storage.touch(Q, [lease_of(d)], 1.0) != [None]
+    assert await storage.release(Q, [lease_of(a)], 0.0) == [True]  # its attempt counted
+    (a_again,) = await storage.take_many(Q, None, 4, 60.0)
+    assert (a_again.value, a_again.attempts) == ("a", 2)
+    refs = [lease_of(a_again), lease_of(d), lease_of(again[0])]
+    assert await storage.ack(Q, refs) == [True] * 3
+    info = await storage.info(Q)
+    assert (info.size, info.in_flight) == (0, 0)
+    await storage.close()
+
+
+async def test_lease_records_go_once_their_items_are_out_of_flight(tmp_path: Path) -> None:
+    """A record stays while any of its items is in flight, and goes with the last."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    for value in "abc":
+        await storage.put(Q, Item(value))
+    first = await storage.take_many(Q, None, 2, 60.0)
+    second = await storage.take_many(Q, None, 1, 60.0)
+    assert len(_lease_records(path)) == 2
+    assert await storage.ack(Q, [lease_of(first[0]), lease_of(second[0])]) == [True, True]
+    await storage.put(Q, Item("next"))  # a commit after the records' deletion
+    still = contract.parse_receipt(first[1].receipt or "")
+    assert still is not None
+    assert [token for token, _, _ in _lease_records(path)] == [still.token]
+    assert await storage.release(Q, [lease_of(first[1])], 0.0) == [True]
+    await storage.put(Q, Item("last"))
+    assert _lease_records(path) == []
     await storage.close()

@@ -69,13 +69,15 @@ class MemoryPersistence:
         for pos in positions:
             self._values.pop(pos, None)
 
-    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
+    async def requeue(
+        self, pos: int, new_pos: int, visible_at: float | None, attempts: int | None = None
+    ) -> None:
         self._values[new_pos] = self._values.pop(pos)
 
     async def touch(self, pos: int, until: float) -> None:
         return None
 
-    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str, attempts: int) -> None:
         self._values[new_pos] = self._values.pop(pos)
 
     async def redrive(self, moves: list[tuple[int, int, int]]) -> None:

@@ -140,17 +140,22 @@ class Persistence(Protocol):
         """Remove items (acked, purged, expired, dropped)."""
         ...
 
-    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
-        """Move an item to `new_pos`, out of flight, visible at `visible_at` (None: now)."""
+    async def requeue(
+        self, pos: int, new_pos: int, visible_at: float | None, attempts: int | None = None
+    ) -> None:
+        """Move an item to `new_pos`, out of flight, visible at `visible_at` (None: now),
+        delivered `attempts` times so far (None: as stored; a backend may keep the
+        count of an item in flight elsewhere than in its row)."""
         ...
 
     async def touch(self, pos: int, until: float) -> None:
         """Move a lease's end."""
         ...
 
-    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str, attempts: int) -> None:
         """Dead-letter an item: into another queue at `new_pos`, out of flight, with no
-        delay and no ttl, attempts kept, noting the queue it came from (`origin`)."""
+        delay and no ttl, delivered `attempts` times, noting the queue it came from
+        (`origin`)."""
         ...
 
     async def redrive(self, moves: list[tuple[int, int, int]]) -> None:

@@ -734,7 +734,7 @@ class RuleStorage:
         new_pos = next(self._front)
         lease.ending = True
         try:
-            await self.persistence.requeue(lease.pos, new_pos, outcome.visible_at)
+            await self.persistence.requeue(lease.pos, new_pos, outcome.visible_at, lease.attempts)
         except BaseException:
             lease.ending = False
             raise
@@ -770,7 +770,7 @@ class RuleStorage:
         lease.ending = True
         new_pos = next(self._back)
         try:
-            await self.persistence.move(lease.pos, letters.id, new_pos, queue.name)
+            await self.persistence.move(lease.pos, letters.id, new_pos, queue.name, lease.attempts)
         except BaseException:
             lease.ending = False
             raise

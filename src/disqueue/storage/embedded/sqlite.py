@@ -40,6 +40,7 @@ from disqueue.storage.embedded.sqlite_writer import (
     CREATE,
     DELETE,
     DROP,
+    FORGET,
     INSERT,
     LEASE,
     MOVE,
@@ -48,6 +49,7 @@ from disqueue.storage.embedded.sqlite_writer import (
     TAKE,
     TOUCH,
     SQLiteWriter,
+    fold_leases,
 )
 from disqueue.storage.embedded.state import Clock
 from disqueue.storage.folders import create_folders, sync_folder
@@ -73,6 +75,11 @@ class SQLitePersistence:
         self._counting: set[asyncio.Future[None]] = set()
         self._totals: dict[int, Totals] = {}
         self._totals_flush = False
+        #: The items in flight under a lease record (sqlite_009): position -> token, and
+        #: how many of each record's items are still in flight; a record none of whose
+        #: items is any more is deleted (`_ended`).
+        self._in_flight: dict[int, str] = {}
+        self._flying: dict[str, int] = {}
 
     # -- life cycle -------------------------------------------------------------
 
@@ -87,6 +94,9 @@ class SQLitePersistence:
             connection.execute("PRAGMA journal_mode=WAL").fetchone()
             connection.execute(f"PRAGMA synchronous={self.sync.upper()}")
             self._migrate(connection)
+            folded = fold_leases(connection)
+            if folded:
+                log.info("storage %s: %d items in flight at the last stop", self.path, folded)
             sync_folder(self.path.parent)  # the database's name (and its WAL's) is durable
         except (OSError, sqlite3.DatabaseError) as exc:
             connection.close()
@@ -138,6 +148,7 @@ class SQLitePersistence:
 
     async def drop(self, queue_id: int, positions: list[int]) -> None:
         await self._writer.submit(DROP, queue_id)
+        self._ended(positions)
 
     async def insert(
         self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
@@ -150,6 +161,12 @@ class SQLitePersistence:
 
     async def lease(self, positions: list[int], until: float, token: str) -> list[Stored | None]:
         rows = await self._writer.submit(LEASE, (positions, until, token))
+        leased = [pos for pos, row in zip(positions, rows, strict=True) if row is not None]
+        if leased:
+            self._flying[token] = len(leased)
+            self._in_flight.update(dict.fromkeys(leased, token))
+        else:
+            self._forget([token])
         return [None if row is None else _stored(Stored, row) for row in rows]
 
     async def peek(self, pos: int) -> Stored | None:
@@ -159,15 +176,46 @@ class SQLitePersistence:
     async def delete(self, positions: list[int]) -> None:
         if positions:
             await self._writer.submit(DELETE, positions)
+            self._ended(positions)
 
-    async def requeue(self, pos: int, new_pos: int, visible_at: float | None) -> None:
-        await self._writer.submit(REQUEUE, (pos, new_pos, visible_at))
+    async def requeue(
+        self, pos: int, new_pos: int, visible_at: float | None, attempts: int | None = None
+    ) -> None:
+        await self._writer.submit(REQUEUE, (pos, new_pos, visible_at, attempts))
+        self._ended([pos])
 
     async def touch(self, pos: int, until: float) -> None:
         await self._writer.submit(TOUCH, (pos, until))
 
-    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str) -> None:
-        await self._writer.submit(MOVE, (pos, queue_id, new_pos, origin))
+    async def move(self, pos: int, queue_id: int, new_pos: int, origin: str, attempts: int) -> None:
+        await self._writer.submit(MOVE, (pos, queue_id, new_pos, origin, attempts))
+        self._ended([pos])
+
+    def _ended(self, positions: list[int]) -> None:
+        """Items out of flight (acked, given back, dead-lettered, dropped), their change
+        committed: the lease records left with none of their items in flight go."""
+        in_flight = self._in_flight
+        if not in_flight:
+            return
+        flying, done = self._flying, []
+        for pos in positions:
+            token = in_flight.pop(pos, None)
+            if token is not None:
+                left = flying[token] - 1
+                if left:
+                    flying[token] = left
+                else:
+                    del flying[token]
+                    done.append(token)
+        if done:
+            self._forget(done)
+
+    def _forget(self, tokens: list[str]) -> None:
+        # Never waited for: a record that outlives its items (a crash first) names
+        # nothing at the next start (sqlite_009).
+        future = self._writer.submit(FORGET, tokens)
+        self._counting.add(future)
+        future.add_done_callback(self._counted)
 
     async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
         def update(connection: sqlite3.Connection) -> None:

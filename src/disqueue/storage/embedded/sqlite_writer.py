@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
+
 from disqueue.errors import StorageFailure
 from disqueue.latency import Latencies
 from disqueue.storage.embedded.persistence import NO_OPTIONS
@@ -41,7 +43,9 @@ _CHUNK = 500
 Taken = tuple[str, str | None, str, int, str | None]  # item id, key, value, attempts, headers
 
 # Kinds of operation, in the order a batch runs them.
-CALL, PEEK, CREATE, INSERT, LEASE, TAKE, DELETE, REQUEUE, TOUCH, MOVE, COUNT, DROP = range(12)
+CALL, PEEK, CREATE, INSERT, LEASE, TAKE, DELETE, REQUEUE, TOUCH, MOVE, FORGET, COUNT, DROP = range(
+    13
+)
 
 _Task = tuple[int, Any, "asyncio.Future[Any]"]
 
@@ -170,6 +174,32 @@ class SQLiteWriter:
             self._loop.call_soon_threadsafe(_resolve, results)
 
 
+def fold_leases(connection: sqlite3.Connection) -> int:
+    """At start, before the items are loaded: every lease record becomes what its items'
+    rows say (one more attempt, in flight until its deadline, or until the one a touch
+    wrote, under its token), and the records are deleted, in one transaction. The
+    number of items put back in flight."""
+    records = connection.execute("SELECT token, until, positions FROM leases").fetchall()
+    if not records:
+        return 0
+    folded = 0
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for token, until, positions in records:
+            cursor = connection.executemany(
+                "UPDATE items SET attempts = attempts + 1, lease_until = coalesce(lease_until, ?), "
+                "receipt = ? WHERE pos = ?",
+                [(until, token, pos) for pos in orjson.loads(positions)],
+            )
+            folded += cursor.rowcount
+        connection.execute("DELETE FROM leases")
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return folded
+
+
 def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -215,16 +245,19 @@ def _execute(
     if by_kind[INSERT]:
         _insert(connection, by_kind[INSERT])
         results += [(future, None, False) for _, _, future in by_kind[INSERT]]
-    for _, (positions, until, token), future in by_kind[LEASE]:
-        leased = _returning(
-            connection,
-            "UPDATE items SET attempts = attempts + 1, lease_until = ?, receipt = ? "
-            "WHERE pos IN ({marks}) RETURNING pos, id, key, value, attempts, headers",
-            positions,
-            until,
-            token,
-        )
-        done((future, [leased.get(pos) for pos in positions], False))
+    if by_kind[LEASE]:
+        # One record a take (sqlite_009): the items' rows are read, not rewritten.
+        records = []
+        for _, (positions, until, token), future in by_kind[LEASE]:
+            leased = _returning(
+                connection,
+                "SELECT pos, id, key, value, attempts + 1, headers FROM items "
+                "WHERE pos IN ({marks})",
+                positions,
+            )
+            records.append((token, until, orjson.dumps(positions).decode()))
+            done((future, [leased.get(pos) for pos in positions], False))
+        connection.executemany("INSERT INTO leases VALUES (?, ?, ?)", records)
     if by_kind[TAKE]:
         every = [pos for _, positions, _ in by_kind[TAKE] for pos in positions]
         taken = _returning(
@@ -241,10 +274,11 @@ def _execute(
             marks = ",".join("?" * len(chunk))
             connection.execute(f"DELETE FROM items WHERE pos IN ({marks})", chunk)
         results += [(future, None, False) for _, _, future in by_kind[DELETE]]
-    for _, (pos, new_pos, visible_at), future in by_kind[REQUEUE]:
+    for _, (pos, new_pos, visible_at, attempts), future in by_kind[REQUEUE]:
         connection.execute(
-            "UPDATE items SET pos = ?, lease_until = NULL, visible_at = ? WHERE pos = ?",
-            (new_pos, visible_at, pos),
+            "UPDATE items SET pos = ?, lease_until = NULL, visible_at = ?, "
+            "attempts = coalesce(?, attempts) WHERE pos = ?",
+            (new_pos, visible_at, attempts, pos),
         )
         done((future, None, False))
     if by_kind[TOUCH]:
@@ -253,13 +287,20 @@ def _execute(
             [(until, pos) for _, (pos, until), _ in by_kind[TOUCH]],
         )
         results += [(future, None, False) for _, _, future in by_kind[TOUCH]]
-    for _, (pos, queue_id, new_pos, origin), future in by_kind[MOVE]:
+    for _, (pos, queue_id, new_pos, origin, attempts), future in by_kind[MOVE]:
         connection.execute(
             "UPDATE items SET queue_id = ?, pos = ?, lease_until = NULL, visible_at = NULL, "
-            "ttl_at = NULL, dead_letter_from = ? WHERE pos = ?",
-            (queue_id, new_pos, origin, pos),
+            "ttl_at = NULL, dead_letter_from = ?, attempts = ? WHERE pos = ?",
+            (queue_id, new_pos, origin, attempts, pos),
         )
         done((future, None, False))
+    if by_kind[FORGET]:
+        # Lease records none of whose items is in flight any more.
+        tokens = [token for _, chunk, _ in by_kind[FORGET] for token in chunk]
+        for chunk in _chunks(tokens):
+            marks = ",".join("?" * len(chunk))
+            connection.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)
+        results += [(future, None, False) for _, _, future in by_kind[FORGET]]
     if by_kind[COUNT]:
         totals: dict[int, list[int]] = {}
         for _, (queue_id, changes), future in by_kind[COUNT]:
