@@ -217,6 +217,13 @@ def _returning(
     return found
 
 
+def _delete_all(connection: sqlite3.Connection, sql: str, tasks: list[_Task]) -> None:
+    """Run `sql` (with `{marks}`) over the keys of every task, chunk by chunk."""
+    every = [key for _, keys, _ in tasks for key in keys]
+    for chunk in _chunks(every):
+        connection.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
+
 def _execute(
     connection: sqlite3.Connection, batch: list[_Task], number: int
 ) -> list[tuple[asyncio.Future[Any], Any, bool]]:
@@ -269,10 +276,7 @@ def _execute(
         for _, positions, future in by_kind[TAKE]:
             done((future, [taken.get(pos) for pos in positions], False))
     if by_kind[DELETE]:
-        every = [pos for _, positions, _ in by_kind[DELETE] for pos in positions]
-        for chunk in _chunks(every):
-            marks = ",".join("?" * len(chunk))
-            connection.execute(f"DELETE FROM items WHERE pos IN ({marks})", chunk)
+        _delete_all(connection, "DELETE FROM items WHERE pos IN ({marks})", by_kind[DELETE])
         results += [(future, None, False) for _, _, future in by_kind[DELETE]]
     for _, (pos, new_pos, visible_at, attempts), future in by_kind[REQUEUE]:
         connection.execute(
@@ -294,12 +298,8 @@ def _execute(
             (queue_id, new_pos, origin, attempts, pos),
         )
         done((future, None, False))
-    if by_kind[FORGET]:
-        # Lease records none of whose items is in flight any more.
-        tokens = [token for _, chunk, _ in by_kind[FORGET] for token in chunk]
-        for chunk in _chunks(tokens):
-            marks = ",".join("?" * len(chunk))
-            connection.execute(f"DELETE FROM leases WHERE token IN ({marks})", chunk)
+    if by_kind[FORGET]:  # lease records none of whose items is in flight any more
+        _delete_all(connection, "DELETE FROM leases WHERE token IN ({marks})", by_kind[FORGET])
         results += [(future, None, False) for _, _, future in by_kind[FORGET]]
     if by_kind[COUNT]:
         totals: dict[int, list[int]] = {}
