@@ -109,7 +109,8 @@ $(VENV)/.bench-deps: $(VENV)/.test-deps
 	touch $@
 
 # bench/run.py (the HTTP and WebSocket rows), then bench/peers.py (Disqueue beside
-# Redis, RabbitMQ, NATS and PostgreSQL; PEERS_ARGS="--rounds 3" etc.).
+# Redis, RabbitMQ, NATS and PostgreSQL; PEERS_ARGS="--rounds 3" etc.), bench/sqlite_ceiling.py
+# (what SQLite alone does for the README's worker's durable work).
 PEERS_ARGS ?=
 # bench/sqs.py: the SQS endpoint through boto3 beside moto_server (SQS_ARGS="--rounds 5").
 SQS_ARGS ?=
@@ -118,6 +119,7 @@ bench: $(VENV)/.bench-deps
 	$(BIN)/python bench/run.py $(ARGS)
 	$(BIN)/python bench/http_stacks.py $(HTTP_ARGS)
 	$(BIN)/python bench/peers.py $(PEERS_ARGS)
+	$(BIN)/python bench/sqlite_ceiling.py
 	$(BIN)/python bench/sqs.py $(SQS_ARGS)
 
 clean:
