@@ -214,3 +214,26 @@ async def test_lease_records_go_once_their_items_are_out_of_flight(tmp_path: Pat
     await storage.put(Q, Item("last"))
     assert _lease_records(path) == []
     await storage.close()
+
+
+async def test_a_queue_deleted_while_its_take_is_committing_leaves_no_lease_record(
+    tmp_path: Path,
+) -> None:
+    """A queue deleted while a leased take of it is on its way to the disk: the drop
+    does not know the take's items (reserved, not yet in flight), and the take's record
+    must still go once the items are gone with their queue, not stay for the run."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    await storage.create_queue(R)
+    for value in "ab":
+        await storage.put(Q, Item(value))
+    take = asyncio.ensure_future(storage.take_many(Q, None, 2, 60.0))
+    await asyncio.sleep(0)  # the take's lease is queued for the writer
+    await storage.delete_queue(Q)
+    await take
+    await storage.put(R, Item("later"))  # commits after anything queued before it
+    await storage.put(R, Item("last"))
+    assert _lease_records(path) == []
+    assert storage.sqlite._in_flight == {}
+    await storage.close()

@@ -147,8 +147,14 @@ class SQLitePersistence:
         return queue_id
 
     async def drop(self, queue_id: int, positions: list[int]) -> None:
-        await self._writer.submit(DROP, queue_id)
-        self._ended(positions)
+        # Its items' lease records went with them, a take's the caller did not know of
+        # yet (not in `positions`: reserved, not in flight) included.
+        tokens = set(await self._writer.submit(DROP, queue_id))
+        if tokens:
+            for token in tokens:
+                self._flying.pop(token, None)
+            for pos in [pos for pos, token in self._in_flight.items() if token in tokens]:
+                del self._in_flight[pos]
 
     async def insert(
         self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]

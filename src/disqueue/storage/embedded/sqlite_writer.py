@@ -315,10 +315,18 @@ def _execute(
             [(*changes, queue_id) for queue_id, changes in totals.items()],
         )
     for _, queue_id, future in by_kind[DROP]:
+        # The lease records of its items go with them (sqlite_009), those of a take the
+        # drop's caller did not know of yet included: the tokens.
+        dropped = connection.execute(
+            "DELETE FROM leases WHERE token IN (SELECT token FROM leases, "
+            "json_each(leases.positions) JOIN items ON items.pos = json_each.value "
+            "WHERE items.queue_id = ?) RETURNING token",
+            (queue_id,),
+        ).fetchall()
         connection.execute("DELETE FROM items WHERE queue_id = ?", (queue_id,))
         connection.execute("DELETE FROM dedup WHERE queue_id = ?", (queue_id,))
         connection.execute("DELETE FROM queues WHERE id = ?", (queue_id,))
-        done((future, None, False))
+        done((future, [token for (token,) in dropped], False))
     if number % _DEDUP_SWEEP == 0:
         connection.execute("DELETE FROM dedup WHERE until < ?", (time.time(),))
     return results
