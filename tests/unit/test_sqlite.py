@@ -237,3 +237,23 @@ async def test_a_queue_deleted_while_its_take_is_committing_leaves_no_lease_reco
     assert _lease_records(path) == []
     assert storage.sqlite._in_flight == {}
     await storage.close()
+
+
+async def test_a_damaged_lease_record_is_refused_at_start(tmp_path: Path) -> None:
+    """A lease record whose positions are not JSON is an error at start that names the
+    file, and nothing is folded: the items keep their rows as they were."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    await storage.put(Q, Item("a"))
+    await storage.take_many(Q, None, 1, 60.0)
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE leases SET positions = '[1,'")
+    with pytest.raises(ConfigError, match=r"disqueue\.db.*lease record .* is damaged"):
+        await opened(path)
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("SELECT attempts, lease_until FROM items").fetchall() == [
+            (0, None)
+        ]
+        assert len(connection.execute("SELECT * FROM leases").fetchall()) == 1

@@ -186,10 +186,14 @@ def fold_leases(connection: sqlite3.Connection) -> int:
     connection.execute("BEGIN IMMEDIATE")
     try:
         for token, until, positions in records:
+            try:
+                named = orjson.loads(positions)
+            except orjson.JSONDecodeError as exc:  # refused at start, as a damaged file is
+                raise sqlite3.DatabaseError(f"lease record {token!r} is damaged") from exc
             cursor = connection.executemany(
                 "UPDATE items SET attempts = attempts + 1, lease_until = coalesce(lease_until, ?), "
                 "receipt = ? WHERE pos = ?",
-                [(until, token, pos) for pos in orjson.loads(positions)],
+                [(until, token, pos) for pos in named],
             )
             folded += cursor.rowcount
         connection.execute("DELETE FROM leases")
