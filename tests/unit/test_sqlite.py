@@ -257,3 +257,25 @@ async def test_a_damaged_lease_record_is_refused_at_start(tmp_path: Path) -> Non
             (0, None)
         ]
         assert len(connection.execute("SELECT * FROM leases").fetchall()) == 1
+
+
+async def test_forgetting_a_lease_record_makes_no_commit_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ack of a take's last item commits once: the record's deletion waits for the
+    next batch that writes something (as totals do), not an fsync of its own."""
+    monkeypatch.setattr(sqlite_writer, "TOTALS_DELAY", 600.0)  # none run out here
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    await storage.put(Q, Item("a"))
+    (item,) = await storage.take_many(Q, None, 1, 60.0)
+    writer = storage.sqlite._writer
+    start = writer.batches
+    assert await storage.ack(Q, [lease_of(item)]) == [True]
+    await asyncio.sleep(0.2)
+    assert writer.batches == start + 1 and len(_lease_records(path)) == 1  # held back
+    await storage.put(Q, Item("b"))
+    await asyncio.sleep(0.2)
+    assert writer.batches == start + 2 and _lease_records(path) == []  # with the put
+    await storage.close()

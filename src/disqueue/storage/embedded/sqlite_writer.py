@@ -49,6 +49,9 @@ CALL, PEEK, CREATE, INSERT, LEASE, TAKE, DELETE, REQUEUE, TOUCH, MOVE, FORGET, C
 
 _Task = tuple[int, Any, "asyncio.Future[Any]"]
 
+#: Kinds of operation that do not make a transaction of their own (`_batches`).
+_DEFERRED = (COUNT, FORGET)
+
 #: Every this many batches, forget de-duplication ids whose window has closed.
 _DEDUP_SWEEP = 1000
 
@@ -117,6 +120,8 @@ class SQLiteWriter:
     def _batches(self) -> Iterator[list[_Task]]:
         # Totals alone (statistics, never waited for) do not make a transaction of their
         # own: they wait for the next batch that writes something else, or TOTALS_DELAY.
+        # So do lease records to forget (cleanup: one left over names nothing): else an
+        # ack's commit was followed by a second one, its fsync in the way of the next put.
         # A commit (an fsync) for them alone would hold up the put or ack behind it.
         held: list[_Task] = []
         while True:
@@ -141,7 +146,7 @@ class SQLiteWriter:
                     stopping = True
                     break
                 batch.append(task)
-            if not stopping and all(task[0] == COUNT for task in batch):
+            if not stopping and all(task[0] in _DEFERRED for task in batch):
                 held = batch
                 continue
             yield batch
