@@ -147,6 +147,15 @@ async def test_totals_alone_wait_for_the_next_commit(
     await storage.close()
 
 
+async def _queue_of(path: Path, values: str) -> SQLiteStorage:
+    """The storage at `path`, opened, with queue Q holding one item of each of `values`."""
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    for value in values:
+        await storage.put(Q, Item(value))
+    return storage
+
+
 def _lease_records(path: Path) -> list[tuple[str, float, str]]:
     with contextlib.closing(sqlite3.connect(path)) as connection:
         return connection.execute("SELECT token, until, positions FROM leases").fetchall()
@@ -158,10 +167,7 @@ async def test_a_leased_take_writes_one_record_and_survives_a_restart(tmp_path: 
     counted, and the record folded away. Items given back before the stop keep their
     count and are not in flight; a touch before the stop moves the deadline after it."""
     path = tmp_path / "disqueue.db"
-    storage = await opened(path)
-    await storage.create_queue(Q)
-    for value in "abcd":
-        await storage.put(Q, Item(value))
+    storage = await _queue_of(path, "abcd")
     taken = await storage.take_many(Q, None, 4, 60.0)
     assert [item.value for item in taken] == list("abcd")
     assert [item.attempts for item in taken] == [1, 1, 1, 1]
@@ -179,6 +185,10 @@ async def test_a_leased_take_writes_one_record_and_survives_a_restart(tmp_path: 
 
     storage = await opened(path)
     assert _lease_records(path) == []  # folded into the items' rows at start
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        folded = dict(connection.execute("SELECT value, lease_until FROM items").fetchall())
+    # a's deadline is its record's; d's the one its touch wrote, not the record's
+    assert folded == {"a": a.lease_expires, "b": None, "d": touched}
     info = await storage.info(Q)
     assert (info.size, info.in_flight) == (1, 2)  # b queued; a and d in flight
     again = await storage.take_many(Q, None, 4, 60.0)
@@ -198,10 +208,7 @@ async def test_a_leased_take_writes_one_record_and_survives_a_restart(tmp_path: 
 async def test_lease_records_go_once_their_items_are_out_of_flight(tmp_path: Path) -> None:
     """A record stays while any of its items is in flight, and goes with the last."""
     path = tmp_path / "disqueue.db"
-    storage = await opened(path)
-    await storage.create_queue(Q)
-    for value in "abc":
-        await storage.put(Q, Item(value))
+    storage = await _queue_of(path, "abc")
     first = await storage.take_many(Q, None, 2, 60.0)
     second = await storage.take_many(Q, None, 1, 60.0)
     assert len(_lease_records(path)) == 2
@@ -223,11 +230,8 @@ async def test_a_queue_deleted_while_its_take_is_committing_leaves_no_lease_reco
     does not know the take's items (reserved, not yet in flight), and the take's record
     must still go once the items are gone with their queue, not stay for the run."""
     path = tmp_path / "disqueue.db"
-    storage = await opened(path)
-    await storage.create_queue(Q)
+    storage = await _queue_of(path, "ab")
     await storage.create_queue(R)
-    for value in "ab":
-        await storage.put(Q, Item(value))
     take = asyncio.ensure_future(storage.take_many(Q, None, 2, 60.0))
     await asyncio.sleep(0)  # the take's lease is queued for the writer
     await storage.delete_queue(Q)
@@ -243,9 +247,7 @@ async def test_a_damaged_lease_record_is_refused_at_start(tmp_path: Path) -> Non
     """A lease record whose positions are not JSON is an error at start that names the
     file, and nothing is folded: the items keep their rows as they were."""
     path = tmp_path / "disqueue.db"
-    storage = await opened(path)
-    await storage.create_queue(Q)
-    await storage.put(Q, Item("a"))
+    storage = await _queue_of(path, "a")
     await storage.take_many(Q, None, 1, 60.0)
     await storage.close()
     with contextlib.closing(sqlite3.connect(path)) as connection, connection:
@@ -266,9 +268,7 @@ async def test_forgetting_a_lease_record_makes_no_commit_of_its_own(
     next batch that writes something (as totals do), not an fsync of its own."""
     monkeypatch.setattr(sqlite_writer, "TOTALS_DELAY", 600.0)  # none run out here
     path = tmp_path / "disqueue.db"
-    storage = await opened(path)
-    await storage.create_queue(Q)
-    await storage.put(Q, Item("a"))
+    storage = await _queue_of(path, "a")
     (item,) = await storage.take_many(Q, None, 1, 60.0)
     writer = storage.sqlite._writer
     start = writer.batches
