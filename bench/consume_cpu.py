@@ -1,8 +1,9 @@
 """The README's worker on the durable default, as CPU per item: `client.consume(queue,
 lease=30, prefetch=100)` acking every item, against SQLite `sync: full` on the real
 disk, with the CPU time each side spends per item (the worker's process; the server's
-event loop thread and the rest of its threads, the SQLite writer's mostly) beside the
-items/s. On a busy machine the rate moves with the load far more than the CPU per item.
+event loop thread, the rest of its threads, and its child processes: the SQLite writer
+process since decision 0018, its thread before) beside the items/s. On a busy machine
+the rate moves with the load far more than the CPU per item.
 
     .venv/bin/python bench/consume_cpu.py --checkout before=/tmp/old --checkout after=.
 
@@ -29,13 +30,20 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def threads_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds of each thread of `pid` so far: `loop` (the main thread), `other`."""
-    spent = {"loop": 0.0, "other": 0.0}
+    """CPU seconds of each part of `pid` so far: `loop` (the main thread), `other` (its
+    other threads) and `children` (its child processes: the SQLite writer's)."""
+    spent = {"loop": 0.0, "other": 0.0, "children": 0.0}
     for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        spent["loop" if tid == str(pid) else "other"] += (int(fields[11]) + int(fields[12])) / TICK
+        spent["loop" if tid == str(pid) else "other"] += _cpu(f"/proc/{pid}/task/{tid}")
+        with open(f"/proc/{pid}/task/{tid}/children") as children:
+            spent["children"] += sum(_cpu(f"/proc/{child}") for child in children.read().split())
     return spent
+
+
+def _cpu(proc: str) -> float:
+    with open(f"{proc}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 async def _work(url: str, items: int, server: int) -> dict[str, float]:
@@ -61,6 +69,7 @@ async def _work(url: str, items: int, server: int) -> dict[str, float]:
         "client_us": own * per_item,
         "loop_us": (after["loop"] - before["loop"]) * per_item,
         "other_us": (after["other"] - before["other"]) * per_item,
+        "children_us": (after["children"] - before["children"]) * per_item,
     }
 
 
@@ -109,12 +118,13 @@ def main() -> None:
             )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     print("| checkout | consume + ack items/s | client µs/item | server loop µs/item "
-          "| server other threads µs/item |")  # fmt: skip
-    print("|---|---|---|---|---|")
+          "| server other threads µs/item | server child processes µs/item |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     for label, results in runs.items():
         median = {key: statistics.median(r[key] for r in results) for key in results[0]}
         print(f"| {label} | {median['items_s']:,.0f} | {median['client_us']:.1f} | "
-              f"{median['loop_us']:.1f} | {median['other_us']:.1f} |")  # fmt: skip
+              f"{median['loop_us']:.1f} | {median['other_us']:.1f} | "
+              f"{median['children_us']:.1f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

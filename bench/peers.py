@@ -522,11 +522,12 @@ def main() -> None:
         Disqueue(f"{label}, SQLite", Path(folder).resolve(), {"type": "sqlite"})
         for label, folder in checkouts
     ]
-    if args.consumers > 1:
-        label, folder = checkouts[-1]
-        storage = {"type": "sqlite"}
-        name = f"{label}, SQLite, {args.consumers} consumers"
-        systems.append(Disqueue(name, Path(folder).resolve(), storage, consumers=args.consumers))
+    if args.consumers > 1:  # (for each checkout: the one a change helps may be this one)
+        for label, folder in checkouts:
+            storage = {"type": "sqlite"}
+            name = f"{label}, SQLite, {args.consumers} consumers"
+            path = Path(folder).resolve()
+            systems.append(Disqueue(name, path, storage, consumers=args.consumers))
     if args.postgres_backend:
         label, folder = checkouts[-1]
         for nodes in (1, 2):

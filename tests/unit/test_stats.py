@@ -94,7 +94,7 @@ async def test_sqlite_times_its_commits(tmp_path: Path) -> None:
 
 
 async def test_sqlite_check_fails_once_the_writer_stopped(tmp_path: Path) -> None:
-    """SQLite is ready while its writer thread commits; once it stopped, `check` (and so
+    """SQLite is ready while its writer process commits; once it stopped, `check` (and so
     the core's `/health` check) raises StorageUnavailable (503)."""
     storage = SQLiteStorage(tmp_path / "q.db")
     await storage.open()
@@ -104,4 +104,4 @@ async def test_sqlite_check_fails_once_the_writer_stopped(tmp_path: Path) -> Non
     with pytest.raises(StorageUnavailable) as caught:
         await service.check()
     assert caught.value.status == 503
-    assert "writer thread has stopped" in caught.value.message
+    assert "writer has stopped" in caught.value.message

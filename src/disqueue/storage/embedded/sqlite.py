@@ -4,16 +4,16 @@ What is where (docs/decisions/0002-sqlite-storage.md):
 - on disk, in one SQLite file (WAL journal): queues and items;
 - in memory: each queue's order and key index (`QueueIndex`), so choosing the item
   for a take or peek never reads the disk, and the queue's totals.
-Every change goes through the writer thread (`storage.sqlite_writer`) and is committed,
-with fsync unless `sync` is "normal", before its request is answered; a take's
-removal is committed before the item is returned.
+Every change goes through the writer (`sqlite_writer`: batches gathered on the event
+loop, run by a process of their own, `sqlite_process`) and is committed, with
+fsync unless `sync` is "normal", before its request is answered; a take's removal is
+committed before the item is returned.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -23,8 +23,8 @@ from typing import Literal
 
 from disqueue.errors import ConfigError, StorageFailure, StorageUnavailable
 from disqueue.models import QueueSettings
-from disqueue.storage.base import pending_migrations
 from disqueue.storage.common import Totals
+from disqueue.storage.embedded import sqlite_process
 from disqueue.storage.embedded.persistence import (
     LoadedDedup,
     LoadedItem,
@@ -35,7 +35,7 @@ from disqueue.storage.embedded.persistence import (
     T,
 )
 from disqueue.storage.embedded.rules import RuleStorage
-from disqueue.storage.embedded.sqlite_writer import (
+from disqueue.storage.embedded.sqlite_process import (
     COUNT,
     CREATE,
     DELETE,
@@ -48,13 +48,10 @@ from disqueue.storage.embedded.sqlite_writer import (
     REQUEUE,
     TAKE,
     TOUCH,
-    SQLiteWriter,
-    fold_leases,
 )
+from disqueue.storage.embedded.sqlite_writer import SQLiteWriter
 from disqueue.storage.embedded.state import Clock
-from disqueue.storage.folders import create_folders, sync_folder
 
-log = logging.getLogger("disqueue.storage")
 # A row of five values as a `Stored`, from C: its own constructor is a Python function,
 # a frame for every item a take hands out.
 _stored = tuple.__new__
@@ -63,13 +60,13 @@ Sync = Literal["full", "normal"]
 
 
 class SQLitePersistence:
-    """Queues and items in an SQLite file, every change through the writer thread (the
+    """Queues and items in an SQLite file, every change through the writer process (the
     `Persistence` of the SQLite backend)."""
 
     def __init__(self, path: Path, sync: Sync = "full") -> None:
         self.path = path
         self.sync = sync
-        self._writer = SQLiteWriter(self._connect, name=f"disqueue-writer {path.name}")
+        self._writer = SQLiteWriter(path, sync)
         #: Time per committed group (the optional `commits` of the Storage protocol).
         self.commits = self._writer.commits
         self._counting: set[asyncio.Future[None]] = set()
@@ -83,53 +80,32 @@ class SQLitePersistence:
 
     # -- life cycle -------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        """Open (creating if needed) and migrate the database; runs in the writer thread."""
-        try:
-            create_folders(self.path.parent)
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"storage {self.path}: cannot open: {exc}") from exc
-        try:
-            connection.execute("PRAGMA journal_mode=WAL").fetchone()
-            connection.execute(f"PRAGMA synchronous={self.sync.upper()}")
-            self._migrate(connection)
-            folded = fold_leases(connection)
-            if folded:
-                log.info("storage %s: %d items in flight at the last stop", self.path, folded)
-            sync_folder(self.path.parent)  # the database's name (and its WAL's) is durable
-        except (OSError, sqlite3.DatabaseError) as exc:
-            connection.close()
-            raise ConfigError(f"storage {self.path}: {exc}") from exc
-        return connection
-
-    def _migrate(self, connection: sqlite3.Connection) -> None:
-        (version,) = connection.execute("PRAGMA user_version").fetchone()
-        for number, step in pending_migrations("sqlite", version, f"storage {self.path}"):
-            log.info("storage %s: migrating schema to version %d", self.path, number)
-            connection.executescript(
-                f"BEGIN IMMEDIATE;\n{step}\nPRAGMA user_version={number};\nCOMMIT;"
-            )
-
     async def open(self, restore: Restore[T]) -> T:
-        """Start the writer and rebuild memory from the file, in the writer thread before
-        serving; items are read row by row, so a million of them never sit in a list."""
+        """Start the writer (its process opens, migrates and folds the database), then
+        rebuild memory from the file, read here before serving; items are read row by
+        row, so a million of them never sit in a list."""
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._writer.start, loop)
+        await self._writer.attach()
+        return await asyncio.to_thread(self._load, restore)
+
+    def _load(self, restore: Restore[T]) -> T:
         try:
-            loaded: T = await self._writer.call(lambda connection: restore(*_rows(connection)))
-        except StorageFailure as exc:
-            raise ConfigError(f"storage {self.path}: cannot load: {exc.__cause__}") from exc
-        return loaded
+            with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as db:
+                return restore(*_rows(db))
+        except sqlite3.Error as exc:
+            raise ConfigError(f"storage {self.path}: cannot load: {exc}") from exc
 
     async def check(self) -> None:
-        """Ready while the writer thread runs and commits: a `SELECT 1` goes through it
+        """Ready while the writer process runs and commits: a `SELECT 1` goes through it
         (a stuck disk shows as the core's health timeout). After a failed commit it is a
         write, fsync included, so health stays "not ready" until the disk takes writes."""
         if not self._writer.running:
-            raise StorageUnavailable(f"storage {self.path}: the writer thread has stopped")
+            raise StorageUnavailable(f"storage {self.path}: the writer has stopped")
         try:
-            await self._writer.call(_probe if self._writer.failing else _ping)
+            await self._writer.call(
+                sqlite_process.probe if self._writer.failing else sqlite_process.ping
+            )
         except StorageFailure as exc:
             raise StorageUnavailable(f"storage {self.path}: {exc.__cause__}") from exc
 
@@ -159,7 +135,9 @@ class SQLitePersistence:
     async def insert(
         self, queue_id: int, rows: list[Row], dedup: list[tuple[str, str, float]]
     ) -> None:
-        await self._writer.submit(INSERT, (queue_id, rows, dedup))
+        # (plain tuples: a NamedTuple crosses the pipe to the writer process through its
+        # Python `__new__`, a call a row, and the process reads them by index anyway)
+        await self._writer.submit(INSERT, (queue_id, list(map(tuple, rows)), dedup))
 
     async def take(self, positions: list[int]) -> list[Stored | None]:
         rows = await self._writer.submit(TAKE, positions)
@@ -224,30 +202,13 @@ class SQLitePersistence:
         future.add_done_callback(self._counted)
 
     async def redrive(self, moves: list[tuple[int, int, int]]) -> None:
-        def update(connection: sqlite3.Connection) -> None:
-            connection.executemany(
-                "UPDATE items SET queue_id = ?, pos = ?, attempts = 0, visible_at = NULL, "
-                "ttl_at = NULL, dead_letter_from = NULL WHERE pos = ?",
-                [(queue_id, new_pos, pos) for pos, queue_id, new_pos in moves],
-            )
-
-        await self._writer.call(update)
+        await self._writer.call(sqlite_process.redrive, moves)
 
     async def change(self, queue_id: int, settings: QueueSettings) -> None:
-        def update(connection: sqlite3.Connection) -> None:
-            connection.execute(
-                "UPDATE queues SET lease = ?, max_attempts = ?, dead_letter = ?, max_items = ?, "
-                "retry_delays = ?, default_delay = ?, default_ttl = ?, extras = ? WHERE id = ?",
-                (*_settings_row(settings), queue_id),
-            )
-
-        await self._writer.call(update)
+        await self._writer.call(sqlite_process.change, queue_id, _settings_row(settings))
 
     async def pause(self, queue_id: int, paused: bool) -> None:
-        def update(connection: sqlite3.Connection) -> None:
-            connection.execute("UPDATE queues SET paused = ? WHERE id = ?", (paused, queue_id))
-
-        await self._writer.call(update)
+        await self._writer.call(sqlite_process.pause, queue_id, paused)
 
     def count(self, queue_id: int, totals: Totals) -> None:
         # Totals are statistics: gathered, written with the next batch, never waited for.
@@ -278,16 +239,6 @@ class SQLiteStorage(RuleStorage):
         self.sqlite = SQLitePersistence(path, sync)
         super().__init__(self.sqlite, "sqlite", clock)
         self.path = path
-
-
-def _ping(connection: sqlite3.Connection) -> None:
-    connection.execute("SELECT 1").fetchone()
-
-
-def _probe(connection: sqlite3.Connection) -> None:
-    """Write the header page again (same value): its commit needs the disk to work."""
-    (version,) = connection.execute("PRAGMA user_version").fetchone()
-    connection.execute(f"PRAGMA user_version={int(version)}")
 
 
 def _settings_row(s: QueueSettings) -> tuple[object, ...]:

@@ -1,35 +1,50 @@
-"""The writer thread of the SQLite backend: one connection, commits in groups.
+"""The SQLite backend's writer: operations gathered on the event loop into batches, each
+run by the writer process (`sqlite_process`) in one transaction.
 
-The event loop queues operations (insert an item, delete one, ...); the thread
-takes everything queued, runs it in one transaction and commits once, so all
-the requests in flight share one fsync. Operations of a kind run together
-(`executemany`, one `DELETE ... IN (...) RETURNING`), which keeps the thread's
-Python work, and so its share of the GIL, small.
+The event loop queues operations (insert an item, delete one, ...). While the process
+is idle, what is queued is sent to it at the end of the loop's turn; while it commits,
+what comes meanwhile waits and is sent the moment its answer arrives. So all the
+requests in flight share one commit and one fsync, and the process never waits for
+work that is there. The process runs operations of a kind together (`executemany`,
+one `DELETE ... IN (...) RETURNING`), each kind's SQL written once, there.
 
 Grouping by kind keeps every ordering that matters: an item becomes visible to
 takes only after its insert is committed, so an insert and a delete of the same
 item never share a batch; a queue is dropped last, after any insert queued
 before the drop. If the transaction fails, every operation in it fails with
-`StorageFailure` and none of them took effect.
+`StorageFailure` and none of them took effect. If the process is gone (killed),
+every operation from then on fails so, and `running` is False (health: not ready).
+
+No thread of this process touches SQLite, so none competes with the loop for the GIL:
+a thread woken to take a batch got the GIL only once the loop had nothing left to do,
+and then took everything, the whole of a worker's window in one commit
+(docs/decisions/0018-sqlite-writer-process.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
-import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-
-import orjson
 
 from disqueue.errors import StorageFailure
 from disqueue.latency import Latencies
-from disqueue.storage.embedded.persistence import NO_OPTIONS
+from disqueue.storage.embedded.sqlite_process import (
+    CALL,
+    COUNT,
+    FORGET,
+    HEADER,
+    encode,
+    receive_message,
+    send_message,
+)
 
 log = logging.getLogger("disqueue.storage")
 
@@ -37,363 +52,261 @@ log = logging.getLogger("disqueue.storage")
 MAX_BATCH = 4096
 #: At most this long (seconds) totals wait for a batch that writes something else.
 TOTALS_DELAY = 1.0
-#: Positions per `... WHERE pos IN (...)` statement.
-_CHUNK = 500
-
-Taken = tuple[str, str | None, str, int, str | None]  # item id, key, value, attempts, headers
-
-# Kinds of operation, in the order a batch runs them.
-CALL, PEEK, CREATE, INSERT, LEASE, TAKE, DELETE, REQUEUE, TOUCH, MOVE, FORGET, COUNT, DROP = range(
-    13
-)
+#: How long stopping waits for the process to exit once told to.
+EXIT_TIMEOUT = 10.0
 
 _Task = tuple[int, Any, "asyncio.Future[Any]"]
 
-#: Kinds of operation that do not make a transaction of their own (`_batches`).
+#: Kinds of operation that do not make a transaction of their own: totals (statistics,
+#: never waited for) and lease records to forget (cleanup: one left over names
+#: nothing) wait for the next batch that writes something else, or TOTALS_DELAY. A
+#: commit (an fsync) for them alone would hold up the put or ack behind it.
 _DEFERRED = (COUNT, FORGET)
-
-#: Every this many batches, forget de-duplication ids whose window has closed.
-_DEDUP_SWEEP = 1000
 
 
 class SQLiteWriter:
-    """Owns the connection; every read and write of the database goes through it."""
+    """Owns the writer process; every write of the database, and every read of an
+    item's value, goes through it."""
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
-        self._connect = connect
-        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+    def __init__(self, path: Path, sync: str) -> None:
+        self._path = path
+        self._sync = sync
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._started = threading.Event()
-        self._start_error: BaseException | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._pipe: socket.socket | None = None  # until attached; then the streams
+        self._transport: asyncio.Transport | None = None
+        self._closed: asyncio.Future[None] | None = None  # the socket closed, both ends
+        self._queued: list[_Task] = []
+        self._sending: asyncio.Handle | None = None  # a send at the end of this turn
+        self._holding: asyncio.TimerHandle | None = None  # deferred kinds alone
+        self._due = False  # they have waited TOTALS_DELAY: the next send takes them
+        self._committing: list[_Task] | None = None  # sent, not answered yet
+        self._stopping = False
+        self._gone: StorageFailure | None = None  # the process ended (it is not coming back)
+        self._stopped: asyncio.Future[None] | None = None
         self.batches = 0
         #: Whether the last transaction failed (a bad disk): health then probes with a write.
         self.failing = False
         #: How long each committed group took, BEGIN to COMMIT (for `/metrics`).
         self.commits = Latencies()
 
+    # -- life cycle ---------------------------------------------------------------
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Open the database in the thread (blocking; raises what opening raised)."""
+        """Start the process and open the database in it (blocking, so from a thread;
+        raises what opening raised, a `ConfigError`). `attach` then serves it."""
         self._loop = loop
-        self._thread.start()
-        self._started.wait()
-        if self._start_error is not None:
-            raise self._start_error
+        ours, theirs = socket.socketpair()
+        # The process finds this package where this one was found (a test's or a
+        # checkout's `sys.path`, not only an installed one).
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "disqueue.storage.embedded.sqlite_process",
+             str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+        )  # fmt: skip
+        theirs.close()
+        self._pipe = ours
+        try:
+            send_message(ours, (str(self._path), self._sync))
+            with ours.makefile("rb") as incoming:
+                opened, answer = receive_message(incoming)
+        except (EOFError, OSError) as exc:
+            self._abandon()
+            raise StorageFailure(f"storage {self._path}: the writer process did not start") from exc
+        if not opened:
+            self._abandon()
+            raise answer
+        for note in answer:
+            log.info("%s", note)
+
+    async def attach(self) -> None:
+        """Serve the started process from the loop."""
+        assert self._loop is not None and self._pipe is not None
+        closed = self._closed = self._loop.create_future()
+        self._transport, _ = await self._loop.create_unix_connection(
+            lambda: _Answers(self, closed), sock=self._pipe
+        )
+        self._pipe = None
 
     async def stop(self) -> None:
-        """Commit everything queued, then close the connection."""
-        if self._thread.is_alive():
-            self._tasks.put(None)
-            await asyncio.to_thread(self._thread.join)
+        """Commit everything queued, then end the process."""
+        if self._process is None or self._stopping:
+            return
+        self._stopping = True
+        if self._gone is None:
+            assert self._loop is not None
+            self._stopped = self._loop.create_future()
+            self._send()
+            if self._committing is not None or self._queued:
+                await self._stopped
+        await self._close()
+        await asyncio.to_thread(self._reap)
 
     @property
     def running(self) -> bool:
-        """Whether the thread is there to run operations."""
-        return self._thread.is_alive()
+        """Whether the process is there to run operations."""
+        process = self._process
+        return self._gone is None and process is not None and process.poll() is None
 
     def submit(self, kind: int, argument: Any) -> asyncio.Future[Any]:
         """Queue an operation; its future resolves once its transaction is committed."""
         assert self._loop is not None, "writer not started"
         future: asyncio.Future[Any] = self._loop.create_future()
-        self._tasks.put((kind, argument, future))
+        if self._gone is not None:
+            self._fail([(kind, argument, future)], self._gone)
+            return future
+        self._queued.append((kind, argument, future))
+        if self._committing is None and self._sending is None:
+            self._sending = self._loop.call_soon(self._send)
         return future
 
-    def call(self, function: Callable[[sqlite3.Connection], Any]) -> asyncio.Future[Any]:
-        """Run any function of the connection inside a batch (start-up, maintenance)."""
-        return self.submit(CALL, function)
+    def call(self, function: Callable[..., Any], *arguments: Any) -> asyncio.Future[Any]:
+        """Run `function(connection, *arguments)` inside a batch (maintenance); a module
+        function of `sqlite_process`, for it crosses the pipe by name."""
+        return self.submit(CALL, (function, arguments))
 
-    # The thread.
-    def _run(self) -> None:
-        try:
-            connection = self._connect()
-        except BaseException as exc:  # handed to start()
-            self._start_error = exc
-            self._started.set()
+    # -- batches ------------------------------------------------------------------
+
+    def _send(self) -> None:
+        """Send what is queued as one batch, if the process is idle and the batch
+        writes something (or the deferred kinds have waited long enough, or we stop)."""
+        self._sending = None
+        queued = self._queued
+        if self._committing is not None or not queued or self._gone is not None:
             return
-        self._started.set()
+        if not (self._due or self._stopping) and all(t[0] in _DEFERRED for t in queued):
+            if self._holding is None:
+                assert self._loop is not None
+                self._holding = self._loop.call_later(TOTALS_DELAY, self._waited)
+            return
+        if self._holding is not None:
+            self._holding.cancel()
+            self._holding = None
+        self._due = False
+        batch, self._queued = queued[:MAX_BATCH], queued[MAX_BATCH:]
+        assert self._transport is not None
         try:
-            for batch in self._batches():
-                self._commit(connection, batch)
-        finally:
-            connection.close()
+            operations = [(kind, argument) for kind, argument, _ in batch]
+            message = encode((self.batches, operations))
+        except Exception as exc:  # a fault of ours (an argument that does not pickle)
+            log.exception("storage %s: a batch could not be sent", self._path)
+            self._fail(batch, exc)
+            self._sending = asyncio.get_running_loop().call_soon(self._send)
+            return
+        self._transport.write(message)  # (a closed socket shows in `_Answers`)
+        self._committing = batch
 
-    def _batches(self) -> Iterator[list[_Task]]:
-        # Totals alone (statistics, never waited for) do not make a transaction of their
-        # own: they wait for the next batch that writes something else, or TOTALS_DELAY.
-        # So do lease records to forget (cleanup: one left over names nothing): else an
-        # ack's commit was followed by a second one, its fsync in the way of the next put.
-        # A commit (an fsync) for them alone would hold up the put or ack behind it.
-        held: list[_Task] = []
-        while True:
-            try:
-                first = self._tasks.get(timeout=TOTALS_DELAY) if held else self._tasks.get()
-            except queue.Empty:
-                batch, held = held, []
-                yield batch
-                continue
-            if first is None:
-                if held:
-                    yield held
-                return
-            batch, held = [*held, first], []
-            stopping = False
-            while len(batch) < MAX_BATCH:
-                try:
-                    task = self._tasks.get_nowait()
-                except queue.Empty:
-                    break
-                if task is None:
-                    stopping = True
-                    break
-                batch.append(task)
-            if not stopping and all(task[0] in _DEFERRED for task in batch):
-                held = batch
-                continue
-            yield batch
-            if stopping:
-                return
+    def _waited(self) -> None:
+        self._holding, self._due = None, True
+        self._send()
 
-    def _commit(self, connection: sqlite3.Connection, batch: list[_Task]) -> None:
-        started = time.perf_counter()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            results = _execute(connection, batch, self.batches)
-            connection.execute("COMMIT")
-            self.commits.observe(time.perf_counter() - started)
-            self.failing = False
-        except Exception as exc:
-            self.failing = True
-            log.error("storage failure, %d operations refused: %s", len(batch), exc)
-            if connection.in_transaction:
-                try:
-                    connection.execute("ROLLBACK")
-                except sqlite3.Error as rollback_error:
-                    log.error("storage rollback failed: %s", rollback_error)
-            failure = StorageFailure()
-            failure.__cause__ = exc
-            results = [(future, failure, True) for _, _, future in batch]
+    def _answered(self, answer: tuple[bool, Any, float | None, list[str]]) -> None:
+        """The process answered the batch in flight."""
+        ok, value, seconds, notes = answer
+        batch, self._committing = self._committing, None
+        if batch is None:  # (nothing was asked: no answer is due)
+            return self._lost(OSError("the writer process answered out of turn"))
         self.batches += 1
-        assert self._loop is not None
-        # RuntimeError: the loop is closed, nobody is waiting any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_resolve, results)
-
-
-def fold_leases(connection: sqlite3.Connection) -> int:
-    """At start, before the items are loaded: every lease record becomes what its items'
-    rows say (one more attempt, in flight until its deadline, or until the one a touch
-    wrote, under its token), and the records are deleted, in one transaction. The
-    number of items put back in flight."""
-    records = connection.execute("SELECT token, until, positions FROM leases").fetchall()
-    if not records:
-        return 0
-    folded = 0
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        for token, until, positions in records:
-            try:
-                named = orjson.loads(positions)
-            except orjson.JSONDecodeError as exc:  # refused at start, as a damaged file is
-                raise sqlite3.DatabaseError(f"lease record {token!r} is damaged") from exc
-            cursor = connection.executemany(
-                "UPDATE items SET attempts = attempts + 1, lease_until = coalesce(lease_until, ?), "
-                "receipt = ? WHERE pos = ?",
-                [(until, token, pos) for pos in named],
-            )
-            folded += cursor.rowcount
-        connection.execute("DELETE FROM leases")
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    return folded
-
-
-def _chunks(values: list[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
-def _returning(
-    connection: sqlite3.Connection, sql: str, positions: list[int], *before: Any
-) -> dict[int, Taken]:
-    """Run `sql` (with `{marks}` for the positions) chunk by chunk; rows by position."""
-    found: dict[int, Taken] = {}
-    for chunk in _chunks(positions):
-        marks = ",".join("?" * len(chunk))
-        rows = connection.execute(sql.format(marks=marks), [*before, *chunk])
-        found.update({row[0]: row[1:] for row in rows})  # (no list per row, as `pos, *row`)
-    return found
-
-
-def _delete_all(connection: sqlite3.Connection, sql: str, tasks: list[_Task]) -> None:
-    """Run `sql` (with `{marks}`) over the keys of every task, chunk by chunk."""
-    every = [key for _, keys, _ in tasks for key in keys]
-    for chunk in _chunks(every):
-        connection.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
-
-
-def _execute(
-    connection: sqlite3.Connection, batch: list[_Task], number: int
-) -> list[tuple[asyncio.Future[Any], Any, bool]]:
-    """Run one batch inside the open transaction; (future, result, failed) for each task."""
-    by_kind: list[list[_Task]] = [[] for _ in range(DROP + 1)]
-    for task in batch:
-        by_kind[task[0]].append(task)
-    results: list[tuple[asyncio.Future[Any], Any, bool]] = []
-    done = results.append
-
-    for _, function, future in by_kind[CALL]:
-        done((future, function(connection), False))
-    for _, pos, future in by_kind[PEEK]:
-        row = connection.execute(
-            "SELECT id, key, value, attempts, headers FROM items WHERE pos = ?", (pos,)
-        ).fetchone()
-        done((future, None if row is None else tuple(row), False))
-    for _, (name, created, settings), future in by_kind[CREATE]:
-        cursor = connection.execute(
-            "INSERT INTO queues (name, created, lease, max_attempts, dead_letter, max_items, "
-            "retry_delays, default_delay, default_ttl, extras, ordered) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, created, *settings),
-        )
-        done((future, cursor.lastrowid, False))
-    if by_kind[INSERT]:
-        _insert(connection, by_kind[INSERT])
-        results += [(future, None, False) for _, _, future in by_kind[INSERT]]
-    if by_kind[LEASE]:
-        # One record a take (sqlite_009): the items' rows are read, not rewritten.
-        records = []
-        for _, (positions, until, token), future in by_kind[LEASE]:
-            leased = _returning(
-                connection,
-                "SELECT pos, id, key, value, attempts + 1, headers FROM items "
-                "WHERE pos IN ({marks})",
-                positions,
-            )
-            records.append((token, until, orjson.dumps(positions).decode()))
-            done((future, [leased.get(pos) for pos in positions], False))
-        connection.executemany("INSERT INTO leases VALUES (?, ?, ?)", records)
-    if by_kind[TAKE]:
-        every = [pos for _, positions, _ in by_kind[TAKE] for pos in positions]
-        taken = _returning(
-            connection,
-            "DELETE FROM items WHERE pos IN ({marks}) "
-            "RETURNING pos, id, key, value, attempts, headers",
-            every,
-        )
-        for _, positions, future in by_kind[TAKE]:
-            done((future, [taken.get(pos) for pos in positions], False))
-    if by_kind[DELETE]:
-        _delete_all(connection, "DELETE FROM items WHERE pos IN ({marks})", by_kind[DELETE])
-        results += [(future, None, False) for _, _, future in by_kind[DELETE]]
-    for _, (pos, new_pos, visible_at, attempts), future in by_kind[REQUEUE]:
-        connection.execute(
-            "UPDATE items SET pos = ?, lease_until = NULL, visible_at = ?, "
-            "attempts = coalesce(?, attempts) WHERE pos = ?",
-            (new_pos, visible_at, attempts, pos),
-        )
-        done((future, None, False))
-    if by_kind[TOUCH]:
-        connection.executemany(
-            "UPDATE items SET lease_until = ? WHERE pos = ?",
-            [(until, pos) for _, (pos, until), _ in by_kind[TOUCH]],
-        )
-        results += [(future, None, False) for _, _, future in by_kind[TOUCH]]
-    for _, (pos, queue_id, new_pos, origin, attempts), future in by_kind[MOVE]:
-        connection.execute(
-            "UPDATE items SET queue_id = ?, pos = ?, lease_until = NULL, visible_at = NULL, "
-            "ttl_at = NULL, dead_letter_from = ?, attempts = ? WHERE pos = ?",
-            (queue_id, new_pos, origin, attempts, pos),
-        )
-        done((future, None, False))
-    if by_kind[FORGET]:  # lease records none of whose items is in flight any more
-        _delete_all(connection, "DELETE FROM leases WHERE token IN ({marks})", by_kind[FORGET])
-        results += [(future, None, False) for _, _, future in by_kind[FORGET]]
-    if by_kind[COUNT]:
-        totals: dict[int, list[int]] = {}
-        for _, (queue_id, changes), future in by_kind[COUNT]:
-            entry = totals.setdefault(queue_id, [0, 0, 0, 0, 0])
-            for i, change in enumerate(changes):
-                entry[i] += change
-            done((future, None, False))
-        connection.executemany(
-            "UPDATE queues SET put_total = put_total + ?, taken_total = taken_total + ?, "
-            "acked_total = acked_total + ?, expired_total = expired_total + ?, "
-            "dead_lettered_total = dead_lettered_total + ? WHERE id = ?",
-            [(*changes, queue_id) for queue_id, changes in totals.items()],
-        )
-    for _, queue_id, future in by_kind[DROP]:
-        # The lease records of its items go with them (sqlite_009), those of a take the
-        # drop's caller did not know of yet included: the tokens.
-        dropped = connection.execute(
-            "DELETE FROM leases WHERE token IN (SELECT token FROM leases, "
-            "json_each(leases.positions) JOIN items ON items.pos = json_each.value "
-            "WHERE items.queue_id = ?) RETURNING token",
-            (queue_id,),
-        ).fetchall()
-        connection.execute("DELETE FROM items WHERE queue_id = ?", (queue_id,))
-        connection.execute("DELETE FROM dedup WHERE queue_id = ?", (queue_id,))
-        connection.execute("DELETE FROM queues WHERE id = ?", (queue_id,))
-        done((future, [token for (token,) in dropped], False))
-    if number % _DEDUP_SWEEP == 0:
-        connection.execute("DELETE FROM dedup WHERE until < ?", (time.time(),))
-    return results
-
-
-#: Every column of a stored item, in the order of `Row` (with `queue_id` second).
-_ALL = ("pos", "queue_id", "id", "key", "value", "attempts", "visible_at", "ttl_at", "headers",
-        "priority", "lease_until", "receipt")  # fmt: skip
-# A plain item (no options: the other columns keep their defaults) binds only what it
-# has: Python's sqlite3 binds a None through its adapter lookup, several times the cost
-# of a string, and a batch put of plain items spent most of its writer time there.
-_PLAIN = ("pos", "queue_id", "id", "value")
-_KEYED = ("pos", "queue_id", "id", "key", "value")
-#: Parameters of one multi-row INSERT at most (SQLite allows 32766).
-_PARAMETERS = 1000
-
-
-def _insert(connection: sqlite3.Connection, tasks: list[_Task]) -> None:
-    """Store the rows of every INSERT of the batch, and their dedup claims."""
-    plain: list[Any] = []
-    keyed: list[Any] = []
-    full: list[Any] = []
-    dedup: list[tuple[Any, ...]] = []
-    for _, (queue_id, rows, dedups), _ in tasks:
-        for row in rows:
-            if row[4:] != NO_OPTIONS:
-                full += (row[0], queue_id, *row[1:])
-            elif row[2] is None:
-                plain += (row[0], queue_id, row[1], row[3])
-            else:
-                keyed += (row[0], queue_id, row[1], row[2], row[3])
-        dedup += [(queue_id, *d) for d in dedups]
-    for columns, values in ((_PLAIN, plain), (_KEYED, keyed), (_ALL, full)):
-        _insert_rows(connection, columns, values)
-    if dedup:
-        connection.executemany("INSERT OR REPLACE INTO dedup VALUES (?, ?, ?, ?)", dedup)
-
-
-def _insert_rows(
-    connection: sqlite3.Connection, columns: tuple[str, ...], values: list[Any]
-) -> None:
-    """INSERT rows given as one flat list of `columns` values, many rows a statement:
-    SQLite runs a statement per row of `executemany`, and the connection lets go of the
-    GIL (and waits to get it back from the event loop) once a statement."""
-    width = len(columns)
-    step = _PARAMETERS // width * width
-    head = f"INSERT INTO items ({', '.join(columns)}) VALUES "
-    mark = f"({', '.join('?' * width)})"
-    for start in range(0, len(values), step):
-        chunk = values[start : start + step]
-        connection.execute(head + ", ".join([mark] * (len(chunk) // width)), chunk)
-
-
-def _resolve(results: list[tuple[asyncio.Future[Any], Any, bool]]) -> None:
-    for future, value, failed in results:
-        if future.cancelled():
-            continue
-        if failed:
-            future.set_exception(value)
+        self._send()  # the next batch is committed while this one's callers go on
+        for note in notes:
+            log.error("%s", note)
+        if ok:
+            self.commits.observe(seconds or 0.0)
+            self.failing = False
+            for (_, _, future), result in zip(batch, value, strict=True):
+                if not future.done():
+                    future.set_result(result)
         else:
-            future.set_result(value)
+            self.failing = True
+            log.error("storage failure, %d operations refused: %s", len(batch), value)
+            self._fail(batch, value)
+        if self._stopping and self._committing is None and not self._queued:
+            self._settle_stop()
+
+    def _lost(self, exc: BaseException) -> None:
+        """The process is gone: what was sent and what is queued fail, and so does
+        everything from now on."""
+        if self._gone is not None:
+            return
+        process = self._process
+        code = None if process is None else process.poll()
+        gone = StorageFailure(f"the writer process has stopped (exit status {code})")
+        gone.__cause__ = exc
+        self._gone = gone
+        if not self._stopping:
+            log.error("storage %s: %s", self._path, gone.message)
+        if self._transport is not None:  # (this end: the process is gone)
+            self._transport.close()
+            self._transport = None
+        lost = [*(self._committing or []), *self._queued]
+        self._committing, self._queued = None, []
+        self._fail(lost, gone)
+        self._settle_stop()
+
+    def _fail(self, batch: list[_Task], cause: BaseException) -> None:
+        for _, _, future in batch:
+            if not future.done():
+                failure = StorageFailure()
+                failure.__cause__ = cause
+                future.set_exception(failure)
+
+    def _settle_stop(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    async def _close(self) -> None:
+        """Tell the process to exit, close the socket, and wait for it to close."""
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.write(encode(None))
+            transport.close()
+        if self._closed is not None:
+            await self._closed
+
+    def _abandon(self) -> None:
+        """Opening failed: close the pipe and reap the process (blocking)."""
+        if self._pipe is not None:
+            self._pipe.close()
+            self._pipe = None
+        self._reap()
+
+    def _reap(self) -> None:
+        """Wait for the process to exit (blocking), killing it if it does not."""
+        process = self._process
+        if process is None:
+            return
+        try:
+            process.wait(EXIT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            log.error("storage %s: the writer process did not exit; killed", self._path)
+            process.kill()
+            process.wait()
+
+
+class _Answers(asyncio.Protocol):
+    """The server's end of the socket: each answer the process sends (a 4-byte length,
+    then the pickle) goes to the writer as soon as it is whole, in the loop turn that
+    read it (a stream reader's task would take a turn more, twice a delivery)."""
+
+    def __init__(self, writer: SQLiteWriter, closed: asyncio.Future[None]) -> None:
+        self._writer = writer
+        self._closed = closed
+        self._buffer = bytearray()
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer
+        buffer += data
+        while len(buffer) >= HEADER.size:
+            (size,) = HEADER.unpack_from(buffer)
+            end = HEADER.size + size
+            if len(buffer) < end:
+                return
+            answer = pickle.loads(buffer[HEADER.size : end])
+            del buffer[:end]
+            self._writer._answered(answer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._writer._lost(exc or EOFError("the writer process closed its socket"))
+        if not self._closed.done():
+            self._closed.set_result(None)
