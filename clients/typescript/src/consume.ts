@@ -191,10 +191,10 @@ export class Consumer implements AsyncIterableIterator<ConsumedItem> {
 
   private refill(): void {
     const deficit = this.prefetch - this.buffer.length - this.outstanding - (this.current ? 1 : 0);
-    // Never a want for less than a quarter of the window (as the Python consumer): with
-    // nothing on its way, over three quarters of it are in hand, and a want of one or
-    // two items would cost a lease write and two messages for them.
-    const lowWater = Math.max(1, Math.floor(this.prefetch / 4));
+    // Never a want for less than half the window (as the Python consumer): with nothing
+    // on its way, over half of it is in hand, and a want of one or two items would cost
+    // a lease write and two messages for them.
+    const lowWater = Math.max(1, Math.floor(this.prefetch / 2));
     if (this.done || deficit < lowWater || !this.connection.isOpen) {
       return;
     }

@@ -221,7 +221,8 @@ class SQLitePersistence:
     def _flush_totals(self) -> None:
         self._totals_flush = False
         for queue_id, totals in self._totals.items():
-            future = self._writer.submit(COUNT, (queue_id, totals))
+            # (a plain tuple: a NamedTuple pickles through its Python `__getnewargs__`)
+            future = self._writer.submit(COUNT, (queue_id, tuple(totals)))
             self._counting.add(future)
             future.add_done_callback(self._counted)
         self._totals.clear()

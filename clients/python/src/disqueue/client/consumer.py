@@ -83,7 +83,9 @@ class AsyncConsumer:
         #: How many times a connection was opened (1 + reconnects).
         self.connections = 0
         self.on_close: Callable[[AsyncConsumer], object] | None = None
-        self._low_water = max(1, prefetch // 4)
+        # Wants ask for half the window at least (a quarter was 12% slower for the
+        # README's worker: twice the messages, leases and commits for the same items).
+        self._low_water = max(1, prefetch // 2)
         self._buffer: deque[Message] = deque()
         self._ready = asyncio.Event()
         self._wants: dict[str, int] = {}  # want identifier -> items still to come
@@ -269,14 +271,14 @@ class AsyncConsumer:
         await ws.send_str(orjson.dumps({**frame, "receipts": receipts}).decode())
 
     async def _request_more(self) -> None:
-        """Send a want for what the window has room for (in steps of a quarter)."""
+        """Send a want for what the window has room for (in steps of a half)."""
         ws = self._ws
         if ws is None or ws.closed or self._stopping or self._failure is not None:
             return
         held = len(self._buffer) + (self._current is not None)
         room = self.prefetch - held - self._requested
-        # Never a want for less than a quarter: with nothing on its way, over three
-        # quarters of the window are in hand, and a want of one or two items would cost
+        # Never a want for less than a half: with nothing on its way, over half the
+        # window is in hand, and a want of one or two items would cost
         # a lease write and two messages for them.
         if room < self._low_water:
             return
