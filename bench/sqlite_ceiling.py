@@ -1,7 +1,7 @@
 """What SQLite itself does for the README's worker's durable work, with no server: the
 ceiling of the SQLite backend's consume + ack on this machine.
 
-The same work the server's writer thread does for one consumer with `prefetch`
+The same work the server's writer process does for one consumer with `prefetch`
 items on their way: each transaction leases the next `window` items and deletes the
 `window` acked before (a lease and an ack share a commit at best), `synchronous=FULL`
 (an fsync a commit), on the schema of this checkout's migrations. Two ways to lease:
