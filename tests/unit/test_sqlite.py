@@ -279,3 +279,39 @@ async def test_forgetting_a_lease_record_makes_no_commit_of_its_own(
     await asyncio.sleep(0.2)
     assert writer.batches == start + 2 and _lease_records(path) == []  # with the put
     await storage.close()
+
+
+async def test_closing_while_an_ack_commits_commits_what_the_ack_leaves_behind(
+    tmp_path: Path,
+) -> None:
+    """Closing while the ack of a take's last item is on its way to the disk: the ack's
+    caller, answered, queues the record's deletion and the acked total. Closing waits
+    for them (it used to drop the deletion's batch with an AssertionError in a loop
+    callback, and then wait for its future for ever)."""
+    path = tmp_path / "disqueue.db"
+    storage = await _queue_of(path, "a")
+    (item,) = await storage.take_many(Q, None, 1, 60.0)
+    ack = asyncio.ensure_future(storage.ack(Q, [lease_of(item)]))
+    await asyncio.sleep(0)  # the ack's delete is queued for the writer
+    await asyncio.wait_for(storage.close(), 10)
+    assert await ack == [True]
+    assert _lease_records(path) == []
+    storage = await opened(path)
+    info = await storage.info(Q)
+    assert (info.size, info.acked) == (0, 1)
+    await storage.close()
+
+
+async def test_a_put_answered_while_closing_keeps_its_total(tmp_path: Path) -> None:
+    """A put committed while the storage closes: the total it counts once answered is
+    written before the writer stops, not refused with the writer gone."""
+    path = tmp_path / "disqueue.db"
+    storage = await opened(path)
+    await storage.create_queue(Q)
+    put = asyncio.ensure_future(storage.put(Q, Item("a")))
+    await asyncio.sleep(0)  # the put's insert is queued for the writer
+    await asyncio.wait_for(storage.close(), 10)
+    await put
+    storage = await opened(path)
+    assert (await storage.info(Q)).put == 1
+    await storage.close()

@@ -130,16 +130,23 @@ class SQLiteWriter:
         self._pipe = None
 
     async def stop(self) -> None:
-        """Commit everything queued, then end the process."""
+        """Commit everything queued, and what the callers it answers queue at once (an
+        ack's lease record to forget, the totals of what was answered), then end the
+        process; what comes after fails with `StorageFailure`."""
         if self._process is None or self._stopping:
             return
         self._stopping = True
-        if self._gone is None:
-            assert self._loop is not None
+        assert self._loop is not None
+        while self._gone is None:
             self._stopped = self._loop.create_future()
             self._send()
             if self._committing is not None or self._queued:
                 await self._stopped
+            # The callers just answered run before this, and what they schedule (totals
+            # are counted on the next turn) after: one turn more, then look again.
+            await asyncio.sleep(0)
+            if self._committing is None and not self._queued:
+                break
         await self._close()
         await asyncio.to_thread(self._reap)
 
@@ -185,7 +192,9 @@ class SQLiteWriter:
             self._holding = None
         self._due = False
         batch, self._queued = queued[:MAX_BATCH], queued[MAX_BATCH:]
-        assert self._transport is not None
+        if self._transport is None:  # (not attached: nothing can be sent)
+            self._fail(batch, StorageFailure("the writer process is not attached"))
+            return
         try:
             operations = [(kind, argument) for kind, argument, _ in batch]
             message = encode((self.batches, operations))
@@ -256,7 +265,14 @@ class SQLiteWriter:
             self._stopped.set_result(None)
 
     async def _close(self) -> None:
-        """Tell the process to exit, close the socket, and wait for it to close."""
+        """Tell the process to exit, close the socket, and wait for it to close. From
+        now on every operation fails at once (the socket's loss is seen a turn later:
+        a batch sent meanwhile would have had nobody to answer it)."""
+        if self._gone is None:
+            self._gone = StorageFailure(f"storage {self._path}: the writer has stopped")
+            lost = [*(self._committing or []), *self._queued]
+            self._committing, self._queued = None, []
+            self._fail(lost, self._gone)
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.write(encode(None))
