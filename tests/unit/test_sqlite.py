@@ -315,3 +315,20 @@ async def test_a_put_answered_while_closing_keeps_its_total(tmp_path: Path) -> N
     storage = await opened(path)
     assert (await storage.info(Q)).put == 1
     await storage.close()
+
+
+async def test_a_damaged_row_is_refused_at_start_and_stops_the_writer(tmp_path: Path) -> None:
+    """A row the server cannot read back (here a queue's creation time) is an error at
+    start that names the file, as a damaged file is, and the writer process it started
+    does not outlive the failed start."""
+    path = tmp_path / "disqueue.db"
+    storage = await _queue_of(path, "a")
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE queues SET created = 'yesterday'")
+    storage = SQLiteStorage(path)
+    with pytest.raises(ConfigError, match=r"disqueue\.db.*cannot load"):
+        await storage.open()
+    process = storage.sqlite._writer._process
+    assert process is not None
+    await asyncio.to_thread(process.wait, 10)  # (TimeoutExpired: it is still there)

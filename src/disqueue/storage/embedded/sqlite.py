@@ -86,14 +86,20 @@ class SQLitePersistence:
         row, so a million of them never sit in a list."""
         loop = asyncio.get_running_loop()
         await asyncio.to_thread(self._writer.start, loop)
-        await self._writer.attach()
-        return await asyncio.to_thread(self._load, restore)
+        try:
+            await self._writer.attach()
+            return await asyncio.to_thread(self._load, restore)
+        except BaseException:
+            await self._writer.stop()  # (a failed start leaves no process behind)
+            raise
 
     def _load(self, restore: Restore[T]) -> T:
         try:
             with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as db:
                 return restore(*_rows(db))
-        except sqlite3.Error as exc:
+        except ConfigError:
+            raise
+        except Exception as exc:  # a row this server cannot read back: a damaged file
             raise ConfigError(f"storage {self.path}: cannot load: {exc}") from exc
 
     async def check(self) -> None:
