@@ -332,3 +332,16 @@ async def test_a_damaged_row_is_refused_at_start_and_stops_the_writer(tmp_path: 
     process = storage.sqlite._writer._process
     assert process is not None
     await asyncio.to_thread(process.wait, 10)  # (TimeoutExpired: it is still there)
+
+
+async def test_a_lease_record_that_is_not_a_list_is_refused_at_start(tmp_path: Path) -> None:
+    """Lease record positions that are JSON but not a list are a damaged file too: a
+    clear error at start (ConfigError), not "the writer process did not start"."""
+    path = tmp_path / "disqueue.db"
+    storage = await _queue_of(path, "a")
+    await storage.take_many(Q, None, 1, 60.0)
+    await storage.close()
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
+        connection.execute("UPDATE leases SET positions = 'null'")
+    with pytest.raises(ConfigError, match=r"disqueue\.db.*lease record .* is damaged"):
+        await opened(path)

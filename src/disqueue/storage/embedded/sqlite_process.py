@@ -74,6 +74,9 @@ def serve(pipe: socket.socket) -> None:
         except ConfigError as exc:
             send_message(pipe, (False, exc))
             return
+        except Exception as exc:  # (any other fault of opening: still the server's error)
+            send_message(pipe, (False, ConfigError(f"storage {path}: cannot open: {exc!r}")))
+            return
         try:
             send_message(pipe, (True, notes))
             while True:
@@ -83,7 +86,11 @@ def serve(pipe: socket.socket) -> None:
                     return
                 if request is None:
                     return
-                send_message(pipe, commit(connection, *request))
+                answer = commit(connection, *request)
+                try:
+                    send_message(pipe, answer)
+                except OSError:  # the server is gone (killed mid-commit): nobody to tell
+                    return
         finally:
             connection.close()
 
@@ -187,6 +194,8 @@ def fold_leases(connection: sqlite3.Connection) -> int:
                 named = orjson.loads(positions)
             except orjson.JSONDecodeError as exc:  # refused at start, as a damaged file is
                 raise sqlite3.DatabaseError(f"lease record {token!r} is damaged") from exc
+            if not isinstance(named, list):  # (JSON, but not positions: `null`, `5`)
+                raise sqlite3.DatabaseError(f"lease record {token!r} is damaged")
             cursor = connection.executemany(
                 "UPDATE items SET attempts = attempts + 1, lease_until = coalesce(lease_until, ?), "
                 "receipt = ? WHERE pos = ?",
