@@ -345,3 +345,37 @@ async def test_a_lease_record_that_is_not_a_list_is_refused_at_start(tmp_path: P
         connection.execute("UPDATE leases SET positions = 'null'")
     with pytest.raises(ConfigError, match=r"disqueue\.db.*lease record .* is damaged"):
         await opened(path)
+
+
+def test_the_writer_process_exits_quietly_when_the_server_goes_mid_commit(
+    tmp_path: Path,
+) -> None:
+    """The server killed while a batch commits: the process finishes the commit, finds
+    nobody to answer, and exits (status 0, no traceback on the server's stderr)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from disqueue.storage.embedded import sqlite_process
+
+    ours, theirs = socket.socketpair()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "disqueue.storage.embedded.sqlite_process", str(theirs.fileno())],
+        pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    theirs.close()
+    with ours:
+        sqlite_process.send_message(ours, (str(tmp_path / "disqueue.db"), "full"))
+        with ours.makefile("rb") as incoming:
+            opened, _ = sqlite_process.receive_message(incoming)
+        assert opened
+        plain = (0, None, None, None, 0, None, None)
+        rows = [(pos, f"id{pos}", None, "v" * 100, *plain) for pos in range(1, 20001)]
+        # (the socket closes right after: the commit is still running)
+        sqlite_process.send_message(ours, (1, [(sqlite_process.INSERT, (1, rows, []))]))
+    _, stderr = process.communicate(timeout=30)
+    assert (process.returncode, stderr.decode()) == (0, "")
+    with contextlib.closing(sqlite3.connect(tmp_path / "disqueue.db")) as connection:
+        assert connection.execute("SELECT count(*) FROM items").fetchone() == (20000,)
