@@ -124,9 +124,13 @@ class SQLiteWriter:
         """Serve the started process from the loop."""
         assert self._loop is not None and self._pipe is not None
         closed = self._closed = self._loop.create_future()
-        self._transport, _ = await self._loop.create_unix_connection(
-            lambda: _Answers(self, closed), sock=self._pipe
-        )
+        try:
+            self._transport, _ = await self._loop.create_unix_connection(
+                lambda: _Answers(self, closed), sock=self._pipe
+            )
+        except BaseException:
+            self._closed = None  # (no protocol: nothing will close it; `stop` closes the pipe)
+            raise
         self._pipe = None
 
     async def stop(self) -> None:
@@ -277,6 +281,9 @@ class SQLiteWriter:
         if transport is not None:
             transport.write(encode(None))
             transport.close()
+        if self._pipe is not None:  # (started, never attached: EOF ends the process)
+            self._pipe.close()
+            self._pipe = None
         if self._closed is not None:
             await self._closed
 
