@@ -379,3 +379,19 @@ def test_the_writer_process_exits_quietly_when_the_server_goes_mid_commit(
     assert (process.returncode, stderr.decode()) == (0, "")
     with contextlib.closing(sqlite3.connect(tmp_path / "disqueue.db")) as connection:
         assert connection.execute("SELECT count(*) FROM items").fetchone() == (20000,)
+
+
+async def test_a_second_close_returns_once_the_writer_has_stopped(tmp_path: Path) -> None:
+    """Two closes at once (a shutdown and a test's teardown): the second returns only
+    once the first has committed and the process has exited, not while it commits."""
+    path = tmp_path / "disqueue.db"
+    storage = await _queue_of(path, "")
+    put = asyncio.ensure_future(storage.put(Q, Item("a")))
+    await asyncio.sleep(0)  # the put's insert is queued for the writer
+    first = asyncio.ensure_future(storage.close())
+    await asyncio.sleep(0)  # the first close is waiting for the put's commit
+    await asyncio.wait_for(storage.close(), 10)
+    process = storage.sqlite._writer._process
+    assert process is not None and process.returncode is not None
+    await first
+    await put

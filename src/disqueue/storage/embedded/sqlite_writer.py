@@ -83,7 +83,8 @@ class SQLiteWriter:
         self._committing: list[_Task] | None = None  # sent, not answered yet
         self._stopping = False
         self._gone: StorageFailure | None = None  # the process ended (it is not coming back)
-        self._stopped: asyncio.Future[None] | None = None
+        self._stopped: asyncio.Future[None] | None = None  # nothing left in flight
+        self._exited: asyncio.Future[None] | None = None  # `stop` is done
         self.batches = 0
         #: Whether the last transaction failed (a bad disk): health then probes with a write.
         self.failing = False
@@ -137,9 +138,21 @@ class SQLiteWriter:
         """Commit everything queued, and what the callers it answers queue at once (an
         ack's lease record to forget, the totals of what was answered), then end the
         process; what comes after fails with `StorageFailure`."""
-        if self._process is None or self._stopping:
+        if self._process is None:
+            return
+        if self._stopping:  # (a second stop returns when the first has: it may reopen)
+            if self._exited is not None:
+                await asyncio.shield(self._exited)
             return
         self._stopping = True
+        assert self._loop is not None
+        exited = self._exited = self._loop.create_future()
+        try:
+            await self._stop()
+        finally:
+            exited.set_result(None)
+
+    async def _stop(self) -> None:
         assert self._loop is not None
         while self._gone is None:
             self._stopped = self._loop.create_future()
