@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from disqueue.config import StorageConfig
 from disqueue.errors import ConfigError
 from disqueue.storage.base import Storage
+
+if TYPE_CHECKING:  # (not at run time: the SQLite writer process imports this package)
+    from disqueue.config import StorageConfig
 
 
 def open_storage(config: StorageConfig, clock: Callable[[], float] = time.time) -> Storage:
