@@ -243,15 +243,17 @@ async def test_a_queue_deleted_while_its_take_is_committing_leaves_no_lease_reco
     await storage.close()
 
 
-async def test_a_damaged_lease_record_is_refused_at_start(tmp_path: Path) -> None:
-    """A lease record whose positions are not JSON is an error at start that names the
-    file, and nothing is folded: the items keep their rows as they were."""
+@pytest.mark.parametrize("positions", ["[1,", "null"])
+async def test_a_damaged_lease_record_is_refused_at_start(tmp_path: Path, positions: str) -> None:
+    """A lease record whose positions are not JSON, or JSON but not a list, is an error
+    at start that names the file (a ConfigError, not "the writer process did not
+    start"), and nothing is folded: the items keep their rows as they were."""
     path = tmp_path / "disqueue.db"
     storage = await _queue_of(path, "a")
     await storage.take_many(Q, None, 1, 60.0)
     await storage.close()
     with contextlib.closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("UPDATE leases SET positions = '[1,'")
+        connection.execute("UPDATE leases SET positions = ?", (positions,))
     with pytest.raises(ConfigError, match=r"disqueue\.db.*lease record .* is damaged"):
         await opened(path)
     with contextlib.closing(sqlite3.connect(path)) as connection:
@@ -332,19 +334,6 @@ async def test_a_damaged_row_is_refused_at_start_and_stops_the_writer(tmp_path: 
     process = storage.sqlite._writer._process
     assert process is not None
     await asyncio.to_thread(process.wait, 10)  # (TimeoutExpired: it is still there)
-
-
-async def test_a_lease_record_that_is_not_a_list_is_refused_at_start(tmp_path: Path) -> None:
-    """Lease record positions that are JSON but not a list are a damaged file too: a
-    clear error at start (ConfigError), not "the writer process did not start"."""
-    path = tmp_path / "disqueue.db"
-    storage = await _queue_of(path, "a")
-    await storage.take_many(Q, None, 1, 60.0)
-    await storage.close()
-    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("UPDATE leases SET positions = 'null'")
-    with pytest.raises(ConfigError, match=r"disqueue\.db.*lease record .* is damaged"):
-        await opened(path)
 
 
 def test_the_writer_process_exits_quietly_when_the_server_goes_mid_commit(

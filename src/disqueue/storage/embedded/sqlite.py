@@ -65,7 +65,6 @@ class SQLitePersistence:
 
     def __init__(self, path: Path, sync: Sync = "full") -> None:
         self.path = path
-        self.sync = sync
         self._writer = SQLiteWriter(path, sync)
         #: Time per committed group (the optional `commits` of the Storage protocol).
         self.commits = self._writer.commits
